@@ -1,0 +1,43 @@
+# The two commands that matter: `make up` runs the whole system, `make test` passes the tests.
+# Both install what they need on a fresh machine (Debian packages, Maven jars, the Python env).
+
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: up down status logs test test-unit bench lint fmt bootstrap clean
+
+bootstrap:
+	@infra/bin/bootstrap.sh
+
+up: bootstrap ## install and start everything, print what runs where
+	@$(PY) -m devstack up
+
+down: ## stop every process started by `make up`
+	@$(PY) -m devstack down
+
+status: ## one line per process
+	@$(PY) -m devstack status
+
+logs: ## follow every log (make logs P="outbox_relay kafka" for some)
+	@$(PY) -m devstack logs $(P)
+
+test: up ## the whole suite against the real engines
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: bootstrap ## unit tests only: no engines needed
+	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: up ## benchmarks (figures, not pass/fail)
+	@$(PY) -m bench
+
+lint: bootstrap
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+	@.venv/bin/mypy .
+
+fmt: bootstrap
+	@.venv/bin/ruff format .
+	@.venv/bin/ruff check --fix .
+
+clean: down ## stop everything and delete all local state (databases, Kafka data, logs)
+	rm -rf var

@@ -1,0 +1,218 @@
+"""``python -m devstack up|down|status|logs``: the whole system on one machine, no Docker."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+from devstack import layout, postgres, supervisor
+from devstack.supervisor import Program
+
+
+def infra_programs() -> list[Program]:
+    """The real engines, in start order."""
+    return [
+        Program("postgres", postgres.command(), "infra", user="postgres", stopsignal="INT"),
+        Program("kafka", str(layout.INFRA_BIN / "run-kafka.sh"), "infra", stopwaitsecs=60),
+        Program("eureka", str(layout.INFRA_BIN / "run-eureka.sh"), "infra"),
+    ]
+
+
+def common_environment() -> dict[str, str]:
+    """Settings every platform process gets."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": layout.KAFKA_BOOTSTRAP,
+        "EUREKA_URL": layout.EUREKA_URL,
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def app_programs() -> list[Program]:
+    """The platform's own processes."""
+    relay_databases = {service.name: layout.libpq_url(service.database)
+                       for service in layout.SERVICES}
+    return [
+        Program(
+            "outbox_relay",
+            f"{layout.PYTHON} -m outbox_relay",
+            "apps",
+            environment={
+                **common_environment(),
+                "RELAY_DATABASES": json.dumps(relay_databases),
+                "RELAY_HTTP_PORT": str(layout.RELAY_HTTP_PORT),
+            },
+        ),
+    ]
+
+
+# -- readiness -------------------------------------------------------------------------------
+
+
+def http_ok(url: str) -> bool:
+    """True when GET url answers 2xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - fixed local URLs
+            return bool(200 <= response.status < 300)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def kafka_ready() -> bool:
+    """True when the broker answers a metadata request."""
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        AdminClient({"bootstrap.servers": layout.KAFKA_BOOTSTRAP}).list_topics(timeout=2)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means not ready yet
+        return False
+
+
+READINESS: dict[str, tuple[Callable[[], bool], float]] = {
+    "postgres": (postgres.is_ready, 60),
+    "kafka": (kafka_ready, 120),
+    "eureka": (lambda: http_ok("http://127.0.0.1:8761/actuator/health"), 180),
+    "outbox_relay": (lambda: http_ok(f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}/health"), 60),
+}
+
+
+def wait_ready(name: str) -> None:
+    """Block until a program is ready, or exit with the tail of its log."""
+    check, timeout = READINESS[name]
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            log_file = layout.LOG_DIR / f"{name}.log"
+            tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:]) \
+                if log_file.exists() else "(no log yet)"
+            raise SystemExit(f"{name} did not become ready within {timeout:.0f}s; "
+                             f"last lines of {log_file}:\n{tail}")
+        time.sleep(0.25)
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def install() -> None:
+    """Fetch and build what the engines need (each step is a no-op when already done)."""
+    subprocess.run([str(layout.INFRA_BIN / "install-kafka.sh")], check=True)
+    subprocess.run([str(layout.INFRA_BIN / "build-eureka.sh")], check=True)
+
+
+def check_ports_free() -> None:
+    """Refuse to start an engine on a port somebody else already holds."""
+    import socket
+
+    ours = {p["name"] for p in supervisor.process_info() if p["statename"] == "RUNNING"}
+    for name, port in (("postgres", layout.PG_PORT), ("kafka", 9092), ("eureka", 8761)):
+        if name in ours:
+            continue
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                raise SystemExit(
+                    f"port {port} is already in use, so {name} cannot start; stop whatever holds "
+                    f"it (`ss -ltnp 'sport = :{port}'`)"
+                )
+
+
+def migrate() -> None:
+    """Create each service's database and run its Alembic migrations."""
+    from servicekit.migrations import upgrade
+
+    postgres.ensure_databases([service.database for service in layout.SERVICES])
+    for service in layout.SERVICES:
+        upgrade(service.package, layout.database_url(service.database))
+    print(f"postgres: migrations applied to {len(layout.SERVICES)} service databases")
+
+
+def create_topics() -> None:
+    """The event catalog's topics and their dead-letter topics."""
+    from servicekit.messaging.envelope import dlq_topic_for, topic_for
+    from servicekit.messaging.kafka import ensure_topics
+    from servicekit.settings import KafkaSettings
+
+    topics = [topic_for(a) for a in layout.AGGREGATE_TYPES]
+    ensure_topics(KafkaSettings(), [*topics, *(dlq_topic_for(t) for t in topics)])
+    print(f"kafka: topics ready: {', '.join(topics)} (+ .dlq)")
+
+
+def up(args: argparse.Namespace) -> None:
+    """Install, start and wait for everything; a second run reuses what already runs."""
+    install()
+    postgres.ensure_cluster()
+    infra = infra_programs()
+    apps = [] if args.infra_only else app_programs()
+    changed = supervisor.render(infra + app_programs())
+    supervisor.ensure_running(changed)
+    check_ports_free()
+    for program in infra:
+        supervisor.start(program.name)
+    for program in infra:
+        wait_ready(program.name)
+    migrate()
+    create_topics()
+    for program in apps:
+        supervisor.start(program.name)
+    for program in apps:
+        wait_ready(program.name)
+    status(args)
+
+
+def down(_: argparse.Namespace) -> None:
+    """Stop every process and the supervisor itself."""
+    if not supervisor.is_running():
+        print("nothing runs")
+        return
+    rpc = supervisor.rpc()
+    rpc.stopAllProcesses(True)
+    rpc.shutdown()
+    print("stopped every process and supervisord")
+
+
+PORTS = {"postgres": f"127.0.0.1:{layout.PG_PORT}", "kafka": "localhost:9092 (controller 9093)",
+         "eureka": "http://127.0.0.1:8761", "outbox_relay": f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}"}
+
+
+def status(_: argparse.Namespace) -> None:
+    """One line per process: state, pid, address, log file."""
+    if not supervisor.is_running():
+        print("supervisord is not running: `make up` starts everything")
+        return
+    print(f"{'process':<22}{'state':<10}{'pid':>8}  {'address':<36}log")
+    for info in supervisor.process_info():
+        name = info["name"]
+        print(f"{name:<22}{info['statename']:<10}{info['pid'] or '-':>8}  "
+              f"{PORTS.get(name, '-'):<36}{layout.LOG_DIR / (name + '.log')}")
+
+
+def logs(args: argparse.Namespace) -> None:
+    """Follow the log files (all, or the named processes)."""
+    names = args.names or sorted(p.stem for p in layout.LOG_DIR.glob("*.log"))
+    files = [str(layout.LOG_DIR / f"{name}.log") for name in names]
+    os.execvp("tail", ["tail", "-n", "20", "-F", *files])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="install, start and wait for everything")
+    up_parser.add_argument("--infra-only", action="store_true",
+                           help="only PostgreSQL, Kafka and Eureka (with migrations and topics)")
+    up_parser.set_defaults(func=up)
+    commands.add_parser("down", help="stop everything").set_defaults(func=down)
+    commands.add_parser("status", help="show each process").set_defaults(func=status)
+    logs_parser = commands.add_parser("logs", help="follow the logs")
+    logs_parser.add_argument("names", nargs="*")
+    logs_parser.set_defaults(func=logs)
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0 and args.command == "up":
+        print("note: devstack runs PostgreSQL as the 'postgres' user and needs root", file=sys.stderr)
+    args.func(args)

@@ -1,0 +1,63 @@
+"""Where everything lives and listens on a local machine: the one table the stack is built from."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VAR = Path(os.environ.get("DEVSTACK_VAR", REPO / "var")).resolve()
+LOG_DIR = VAR / "log"
+RUN_DIR = VAR / "run"
+PGDATA = VAR / "pgdata"
+PG_SOCKET_DIR = VAR / "pgsocket"
+SUPERVISOR_CONF = VAR / "supervisord.conf"
+SUPERVISOR_SOCK = RUN_DIR / "supervisor.sock"
+PYTHON = REPO / ".venv" / "bin" / "python"
+INFRA_BIN = REPO / "infra" / "bin"
+
+PG_HOST = "127.0.0.1"
+PG_PORT = int(os.environ.get("POSTGRES_PORT", "5432"))
+PG_USER = os.environ.get("POSTGRES_USER", "platform")
+PG_PASSWORD = os.environ.get("POSTGRES_PASSWORD", "platform")
+KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
+EUREKA_URL = os.environ.get("EUREKA_URL", "http://127.0.0.1:8761/eureka")
+RELAY_HTTP_PORT = int(os.environ.get("RELAY_HTTP_PORT", "8190"))
+
+
+@dataclass(frozen=True)
+class Service:
+    """A platform service: its package, database and HTTP port."""
+
+    package: str
+    database: str
+    port: int
+
+    @property
+    def name(self) -> str:
+        """Short name: ``order`` for order_service."""
+        return self.package.removesuffix("_service")
+
+
+SERVICES = (
+    Service("auth_service", "auth_service", 8101),
+    Service("user_service", "user_service", 8102),
+    Service("product_service", "product_service", 8103),
+    Service("order_service", "order_service", 8104),
+    Service("payment_service", "payment_service", 8105),
+    Service("notification_service", "notification_service", 8106),
+)
+
+# The topics of the event catalog (ARCHITECTURE.md), each with its dead-letter topic.
+AGGREGATE_TYPES = ("account", "product", "order", "stock_reservation", "payment")
+
+
+def database_url(database: str, *, driver: str = "postgresql+psycopg2") -> str:
+    """SQLAlchemy URL of one local database."""
+    return f"{driver}://{PG_USER}:{PG_PASSWORD}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+def libpq_url(database: str) -> str:
+    """libpq URL (psycopg2.connect) of one local database."""
+    return database_url(database, driver="postgresql")

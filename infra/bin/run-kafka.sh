@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Run a single-node Kafka 4.x broker (KRaft, combined broker+controller) in the
+# foreground. Meant to be managed by a process supervisor: the last step
+# `exec`s the JVM, so signals reach Kafka directly (SIGTERM = clean shutdown).
+#
+# Environment (defaults in brackets):
+#   KAFKA_HOST [127.0.0.1]            bind address of both listeners
+#   KAFKA_PORT [9092]                 client (PLAINTEXT) port
+#   KAFKA_CONTROLLER_PORT [9093]      KRaft controller port
+#   KAFKA_ADVERTISED_HOST [localhost] host clients are told to connect to
+#   KAFKA_DATA_DIR [<repo>/var/kafka/data]  log.dirs (relative = repo-relative)
+#   KAFKA_DEFAULT_PARTITIONS [6]      num.partitions
+#   KAFKA_HEAP_OPTS [-Xms256m -Xmx768m]
+#   KAFKA_JVM_PERFORMANCE_OPTS        replaces the GC/JIT flags below
+#   KAFKA_OPTS                        extra JVM flags appended last
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STATE="$ROOT/var/kafka"
+LIBS="$STATE/libs"
+TMPL="$ROOT/infra/kafka/server.properties.tmpl"
+PROPS="$STATE/server.properties"
+LOG4J="$ROOT/infra/kafka/log4j2.yaml"
+CLUSTER_ID_FILE="$STATE/cluster.id"
+
+export KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
+export KAFKA_PORT="${KAFKA_PORT:-9092}"
+export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+export KAFKA_ADVERTISED_HOST="${KAFKA_ADVERTISED_HOST:-localhost}"
+export KAFKA_DEFAULT_PARTITIONS="${KAFKA_DEFAULT_PARTITIONS:-6}"
+KAFKA_DATA_DIR="${KAFKA_DATA_DIR:-$STATE/data}"
+[[ "$KAFKA_DATA_DIR" = /* ]] || KAFKA_DATA_DIR="$ROOT/$KAFKA_DATA_DIR"
+export KAFKA_DATA_DIR
+# The controller quorum address must be dialable: a wildcard bind becomes loopback.
+case "$KAFKA_HOST" in
+  0.0.0.0 | :: | "[::]") KAFKA_CONTROLLER_ADVERTISED_HOST=127.0.0.1 ;;
+  *) KAFKA_CONTROLLER_ADVERTISED_HOST="$KAFKA_HOST" ;;
+esac
+export KAFKA_CONTROLLER_ADVERTISED_HOST
+
+# Jars (no-op when var/kafka/libs matches infra/kafka/pom.xml).
+"$ROOT/infra/bin/install-kafka.sh"
+
+mkdir -p "$STATE" "$KAFKA_DATA_DIR"
+
+# Render the config; substitute only our own names.
+envsubst '${KAFKA_HOST} ${KAFKA_PORT} ${KAFKA_CONTROLLER_PORT} ${KAFKA_ADVERTISED_HOST} ${KAFKA_CONTROLLER_ADVERTISED_HOST} ${KAFKA_DATA_DIR} ${KAFKA_DEFAULT_PARTITIONS}' \
+  <"$TMPL" >"$PROPS.tmp"
+mv "$PROPS.tmp" "$PROPS"
+
+CP="$LIBS/*"
+LOG_OPTS=(-Dlog4j2.configurationFile="$LOG4J")
+
+# Format the storage once: only when the data dir has no meta.properties.
+if [[ ! -f "$KAFKA_DATA_DIR/meta.properties" ]]; then
+  if [[ ! -s "$CLUSTER_ID_FILE" ]]; then
+    java "${LOG_OPTS[@]}" -cp "$CP" kafka.tools.StorageTool random-uuid >"$CLUSTER_ID_FILE.tmp"
+    mv "$CLUSTER_ID_FILE.tmp" "$CLUSTER_ID_FILE"
+  fi
+  cluster_id="$(tr -d '[:space:]' <"$CLUSTER_ID_FILE")"
+  echo "kafka: formatting $KAFKA_DATA_DIR (cluster id $cluster_id)"
+  java "${LOG_OPTS[@]}" -cp "$CP" kafka.tools.StorageTool format \
+    --config "$PROPS" --cluster-id "$cluster_id" --standalone
+else
+  echo "kafka: reusing formatted storage in $KAFKA_DATA_DIR"
+fi
+
+read -r -a HEAP_OPTS <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
+read -r -a PERF_OPTS <<<"${KAFKA_JVM_PERFORMANCE_OPTS:--server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -XX:ParallelGCThreads=2 -XX:ConcGCThreads=1 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true}"
+read -r -a EXTRA_OPTS <<<"${KAFKA_OPTS:-}"
+
+echo "kafka: starting broker on $KAFKA_HOST:$KAFKA_PORT (controller $KAFKA_HOST:$KAFKA_CONTROLLER_PORT, config $PROPS)"
+exec java "${HEAP_OPTS[@]}" "${PERF_OPTS[@]}" "${LOG_OPTS[@]}" "${EXTRA_OPTS[@]}" \
+  -cp "$CP" kafka.Kafka "$PROPS"

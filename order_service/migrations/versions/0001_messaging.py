@@ -1,0 +1,22 @@
+"""Messaging tables: outbox, relay position, inbox.
+
+Revision ID: order_0001
+Revises:
+"""
+
+from alembic import op
+
+from servicekit.messaging.schema import DROP_MESSAGING_DDL, MESSAGING_DDL
+
+revision = "order_0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute(MESSAGING_DDL)
+
+
+def downgrade() -> None:
+    op.execute(DROP_MESSAGING_DDL)

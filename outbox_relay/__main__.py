@@ -1,0 +1,3 @@
+from outbox_relay.main import main
+
+main()

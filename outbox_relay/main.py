@@ -1,0 +1,73 @@
+"""The relay process: one leader-elected publisher thread per service database.
+
+Run with ``python -m outbox_relay``. SIGTERM stops fetching, waits for in-flight messages to be
+acknowledged (bounded by RELAY_SHUTDOWN_TIMEOUT_SECONDS), marks them, and exits.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+from outbox_relay.relay import DatabaseRelay
+from outbox_relay.settings import RelaySettings
+from servicekit.logging import configure_logging, get_logger
+from servicekit.messaging.kafka import producer_config
+from servicekit.ops_http import serve_ops_http
+from servicekit.settings import KafkaSettings
+
+log = get_logger("outbox_relay")
+
+
+def build_relays(settings: RelaySettings, kafka: KafkaSettings) -> list[DatabaseRelay]:
+    """One DatabaseRelay per configured database, each with its own producer."""
+    return [
+        DatabaseRelay(name, dsn, settings, kafka, producer_config(kafka, client_id=f"relay-{name}"))
+        for name, dsn in sorted(settings.databases.items())
+    ]
+
+
+def main() -> None:
+    """Entry point of the relay process."""
+    settings = RelaySettings()
+    kafka = KafkaSettings()
+    configure_logging("outbox_relay", level=settings.log_level)
+    if not settings.databases:
+        raise SystemExit("RELAY_DATABASES is empty: nothing to relay (see .env.example)")
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("relay_stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    relays = build_relays(settings, kafka)
+
+    def health() -> tuple[bool, dict[str, object]]:
+        states = {relay.name: relay.state for relay in relays}
+        kafka_ok = all(relay.kafka_ok for relay in relays)
+        ok = kafka_ok and all(state in ("leader", "standby") for state in states.values())
+        return ok, {"databases": states, "kafka": "ok" if kafka_ok else "unreachable"}
+
+    server = serve_ops_http(settings.http_host, settings.http_port, health)
+    threads = [
+        threading.Thread(target=relay.run, args=(stop,), name=f"relay-{relay.name}")
+        for relay in relays
+    ]
+    for thread in threads:
+        thread.start()
+    log.info("relay_started", databases=sorted(settings.databases), http_port=settings.http_port)
+    while not stop.wait(0.5):
+        pass
+    for thread in threads:
+        thread.join()
+    server.shutdown()
+    log.info("relay_stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""The one logging setup: one JSON object per line on stdout, for structlog and stdlib loggers
+(uvicorn, alembic, kafka clients) alike, with the service name on every line."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+_configured = False
+
+
+def _add_service(service: str) -> structlog.types.Processor:
+    def processor(_: Any, __: str, event_dict: structlog.types.EventDict) -> Any:
+        event_dict.setdefault("service", service)
+        return event_dict
+
+    return processor
+
+
+def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -> None:
+    """Route structlog and stdlib logging through one JSON renderer; safe to call twice."""
+    global _configured  # noqa: PLW0603 - logging is process-global by nature
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        _add_service(service),
+    ]
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    _configured = True
+
+
+def get_logger(name: str | None = None) -> Any:
+    """A structlog logger; before configure_logging it still prints, just not as JSON."""
+    return structlog.get_logger(name)

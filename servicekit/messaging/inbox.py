@@ -1,0 +1,312 @@
+"""The idempotent inbox consumer: every service consumes Kafka through this one loop.
+
+For each message: parse the envelope, and in ONE database transaction run the handler and insert
+the inbox row ``(consumer, event_id)``; commit; only then commit the Kafka offset. A redelivered
+event finds its inbox row and is skipped (and counted). Errors are retried with backoff; a message
+that still fails goes to ``<topic>.dlq`` with the error in its headers, and the partition moves on.
+While the database is unreachable the consumer waits and retries rather than dead-lettering
+healthy messages.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from prometheus_client import Counter
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text, select
+from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from servicekit.failpoints import failpoint
+from servicekit.logging import get_logger
+from servicekit.messaging.envelope import Envelope, EnvelopeError, dlq_topic_for
+from servicekit.messaging.kafka import consumer_config, ensure_topics, producer_config
+from servicekit.settings import KafkaSettings
+
+log = get_logger(__name__)
+
+Handler = Callable[[Session, Envelope], None]
+
+EVENTS_PROCESSED = Counter(
+    "inbox_events_processed_total", "Events applied by a handler.", ["consumer", "event_type"]
+)
+DUPLICATES_SKIPPED = Counter(
+    "inbox_duplicates_skipped_total", "Redelivered events found in the inbox and skipped.",
+    ["consumer", "event_type"],
+)
+RETRIES = Counter("inbox_retries_total", "Handler attempts that failed and were retried.",
+                  ["consumer", "event_type"])
+DEAD_LETTERS = Counter("inbox_dead_letters_total", "Messages sent to the DLQ.",
+                       ["consumer", "topic"])
+
+_inbox_metadata = MetaData()
+inbox_table = Table(
+    "inbox",
+    _inbox_metadata,
+    Column("consumer", Text, primary_key=True),
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("event_type", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("kafka_partition", Integer, nullable=False),
+    Column("kafka_offset", BigInteger, nullable=False),
+    Column("processed_at", DateTime(timezone=True)),
+)
+
+# SQLSTATEs worth an immediate retry: serialization failure, deadlock, lock timeout.
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "55P03"}
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently a failing message is retried before it is dead-lettered."""
+
+    max_attempts: int = 5
+    initial_backoff: float = 0.1
+    max_backoff: float = 5.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff for the given (1-based) attempt."""
+        return float(min(self.initial_backoff * (2 ** (attempt - 1)), self.max_backoff))
+
+
+class _DatabaseUnavailable(Exception):
+    pass
+
+
+class InboxConsumer:
+    """Consumes ``topics`` as group ``name`` and applies events through ``handlers``.
+
+    ``handlers`` maps event_type to a function ``(session, envelope) -> None`` that does its work
+    in the given session and never commits; events of other types on the same topics are
+    acknowledged and ignored.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        topics: Iterable[str],
+        handlers: Mapping[str, Handler],
+        session_factory: sessionmaker[Session],
+        kafka: KafkaSettings,
+        retry: RetryPolicy | None = None,
+        batch_size: int = 200,
+        poll_timeout: float = 0.5,
+        consumer_overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.topics = sorted(set(topics))
+        self.handlers = dict(handlers)
+        self.session_factory = session_factory
+        self.kafka = kafka
+        self.retry = retry or RetryPolicy()
+        self.batch_size = batch_size
+        self.poll_timeout = poll_timeout
+        self._consumer_overrides = dict(consumer_overrides or {})
+        self._consumer: Consumer | None = None
+        self._dlq_producer: Producer | None = None
+        self._pending: dict[tuple[str, int], int] = {}
+        self._log = log.bind(consumer=name)
+        self.running = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set, then commit what was processed and leave the group."""
+        ensure_topics(self.kafka, [*self.topics, *(dlq_topic_for(t) for t in self.topics)])
+        self._consumer = Consumer(
+            consumer_config(
+                self.kafka, group_id=self.name, client_id=self.name, **self._consumer_overrides
+            )
+        )
+        self._dlq_producer = Producer(producer_config(self.kafka, client_id=f"{self.name}-dlq"))
+        self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
+        self.running = True
+        self._log.info("consumer_started", topics=self.topics)
+        try:
+            while not stop.is_set():
+                messages = self._consumer.consume(self.batch_size, self.poll_timeout)
+                for message in messages:
+                    if stop.is_set():
+                        break
+                    self._handle_message(message, stop)
+                self._commit_offsets()
+        finally:
+            self.running = False
+            self._commit_offsets()
+            self._consumer.close()
+            self._dlq_producer.flush(10)
+            self._log.info("consumer_stopped")
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Everything processed so far is committed before another member takes the partitions.
+        self._commit_offsets()
+        for partition in partitions:
+            self._pending.pop((partition.topic, partition.partition), None)
+
+    def _commit_offsets(self) -> None:
+        if not self._pending or self._consumer is None:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+            self._pending.clear()
+        except Exception as exc:  # noqa: BLE001 - an uncommitted offset only means a redelivery
+            self._log.warning("offset_commit_failed", error=str(exc))
+
+    # -- one message ---------------------------------------------------------------------------
+
+    def _handle_message(self, message: Message, stop: threading.Event) -> None:
+        error = message.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                self._log.warning("kafka_consume_error", error=str(error))
+            return
+        try:
+            envelope = Envelope.from_json(message.value() or b"")
+        except EnvelopeError as exc:
+            self._dead_letter(message, exc, attempts=1)
+        else:
+            handler = self.handlers.get(envelope.event_type)
+            if handler is not None and not self._apply_with_retries(
+                message, envelope, handler, stop
+            ):
+                return  # stopped mid-retry: the offset stays, the next owner retries it
+        self._pending[(message.topic(), message.partition())] = message.offset() + 1
+
+    def _apply_with_retries(
+        self, message: Message, envelope: Envelope, handler: Handler, stop: threading.Event
+    ) -> bool:
+        """True once the message is finished with (applied, duplicate or dead-lettered)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self._apply(message, envelope, handler)
+                return True
+            except _DatabaseUnavailable as exc:
+                # Not the message's fault: wait for the database, do not burn attempts.
+                attempt -= 1
+                delay = self.retry.max_backoff
+                self._log.warning("consumer_database_unavailable", error=str(exc), retry_in=delay)
+            except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then DLQ'd
+                if attempt >= self.retry.max_attempts:
+                    self._dead_letter(message, exc, attempts=attempt, envelope=envelope)
+                    return True
+                RETRIES.labels(self.name, envelope.event_type).inc()
+                delay = self.retry.backoff(attempt)
+                self._log.warning(
+                    "event_handler_failed",
+                    event_id=str(envelope.event_id),
+                    event_type=envelope.event_type,
+                    attempt=attempt,
+                    error=repr(exc),
+                    retry_in=delay,
+                )
+            if stop.wait(delay):
+                return False
+
+    def _apply(self, message: Message, envelope: Envelope, handler: Handler) -> None:
+        event_type = envelope.event_type
+        try:
+            with self.session_factory() as session, session.begin():
+                seen = session.execute(
+                    select(inbox_table.c.event_id).where(
+                        inbox_table.c.consumer == self.name,
+                        inbox_table.c.event_id == envelope.event_id,
+                    )
+                ).first()
+                if seen is not None:
+                    DUPLICATES_SKIPPED.labels(self.name, event_type).inc()
+                    self._log.info("event_duplicate_skipped", event_id=str(envelope.event_id),
+                                   event_type=event_type)
+                    return
+                handler(session, envelope)
+                # Inserted last, so a concurrent duplicate fails here and rolls the effect back.
+                session.execute(
+                    insert(inbox_table).values(
+                        consumer=self.name,
+                        event_id=envelope.event_id,
+                        event_type=event_type,
+                        topic=message.topic(),
+                        kafka_partition=message.partition(),
+                        kafka_offset=message.offset(),
+                    )
+                )
+        except IntegrityError as exc:
+            if _is_inbox_conflict(exc):
+                DUPLICATES_SKIPPED.labels(self.name, event_type).inc()
+                return
+            raise
+        except OperationalError as exc:
+            if _sqlstate(exc) in _TRANSIENT_SQLSTATES:
+                raise
+            raise _DatabaseUnavailable(str(exc.orig).strip()) from exc
+        failpoint("inbox.after_db_commit")
+        EVENTS_PROCESSED.labels(self.name, event_type).inc()
+        self._log.info("event_processed", event_id=str(envelope.event_id), event_type=event_type)
+
+    def _dead_letter(
+        self,
+        message: Message,
+        exc: BaseException,
+        *,
+        attempts: int,
+        envelope: Envelope | None = None,
+    ) -> None:
+        assert self._dlq_producer is not None
+        dlq_topic = dlq_topic_for(message.topic())
+        headers = list(message.headers() or [])
+        headers += [
+            ("dlq.error", repr(exc)[:2000].encode()),
+            ("dlq.error_type", type(exc).__name__.encode()),
+            ("dlq.stacktrace", "".join(traceback.format_exception(exc))[-4000:].encode()),
+            ("dlq.attempts", str(attempts).encode()),
+            ("dlq.consumer", self.name.encode()),
+            ("dlq.original_topic", message.topic().encode()),
+            ("dlq.original_partition", str(message.partition()).encode()),
+            ("dlq.original_offset", str(message.offset()).encode()),
+            ("dlq.failed_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode()),
+        ]
+        delivered: list[KafkaError | None] = []
+        while True:
+            delivered.clear()
+            self._dlq_producer.produce(
+                dlq_topic,
+                key=message.key(),
+                value=message.value(),
+                headers=headers,
+                on_delivery=lambda err, _msg: delivered.append(err),
+            )
+            self._dlq_producer.flush(30)
+            if delivered and delivered[0] is None:
+                break
+            self._log.error("dlq_publish_failed", topic=dlq_topic, error=str(delivered))
+            time.sleep(1.0)
+        DEAD_LETTERS.labels(self.name, message.topic()).inc()
+        self._log.error(
+            "event_dead_lettered",
+            topic=message.topic(),
+            partition=message.partition(),
+            offset=message.offset(),
+            event_id=str(envelope.event_id) if envelope else None,
+            event_type=envelope.event_type if envelope else None,
+            attempts=attempts,
+            error=repr(exc),
+        )
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    return getattr(exc.orig, "pgcode", None)
+
+
+def _is_inbox_conflict(exc: IntegrityError) -> bool:
+    diag = getattr(exc.orig, "diag", None)
+    return _sqlstate(exc) == "23505" and getattr(diag, "table_name", None) == "inbox"

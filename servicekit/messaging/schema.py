@@ -1,0 +1,74 @@
+"""DDL of the messaging tables every service database holds: outbox, relay position, inbox.
+
+Kept as SQL because the interesting parts (an ``xid8`` default, a NOTIFY trigger) are PostgreSQL
+features; each service's first Alembic migration executes :data:`MESSAGING_DDL`, and tests apply it
+to throw-away databases the same way.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+NOTIFY_CHANNEL = "outbox_ready"
+
+MESSAGING_DDL = f"""
+CREATE TABLE IF NOT EXISTS outbox (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id       uuid        NOT NULL UNIQUE,
+    aggregate_type text        NOT NULL,
+    aggregate_id   text        NOT NULL,
+    event_type     text        NOT NULL,
+    payload        jsonb       NOT NULL,
+    headers        jsonb       NOT NULL DEFAULT '{{}}'::jsonb,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    event_version  integer     NOT NULL DEFAULT 1,
+    -- The writing transaction's id: the relay reads only rows whose transaction is older than
+    -- every transaction still running, so a row that commits late is never skipped.
+    txid           xid8        NOT NULL DEFAULT pg_current_xact_id()
+);
+CREATE INDEX IF NOT EXISTS outbox_txid_id ON outbox (txid, id);
+
+-- Publishing progress: every row at or below (txid, last_id) was acknowledged by Kafka.
+CREATE TABLE IF NOT EXISTS outbox_relay_position (
+    singleton  boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+    txid       xid8        NOT NULL DEFAULT '0'::xid8,
+    last_id    bigint      NOT NULL DEFAULT 0,
+    published  bigint      NOT NULL DEFAULT 0,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO outbox_relay_position (singleton) VALUES (true) ON CONFLICT DO NOTHING;
+
+CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- Delivered at commit, once per transaction however many rows it wrote.
+    PERFORM pg_notify('{NOTIFY_CHANNEL}', '');
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS outbox_notify ON outbox;
+CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+
+CREATE TABLE IF NOT EXISTS inbox (
+    consumer     text        NOT NULL,
+    event_id     uuid        NOT NULL,
+    event_type   text        NOT NULL,
+    topic        text        NOT NULL,
+    kafka_partition integer  NOT NULL,
+    kafka_offset bigint      NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, event_id)
+);
+"""
+
+DROP_MESSAGING_DDL = """
+DROP TABLE IF EXISTS inbox;
+DROP TRIGGER IF EXISTS outbox_notify ON outbox;
+DROP FUNCTION IF EXISTS outbox_notify();
+DROP TABLE IF EXISTS outbox_relay_position;
+DROP TABLE IF EXISTS outbox;
+"""
+
+
+def create_messaging_tables(connection: Connection) -> None:
+    """Create outbox, relay position and inbox (idempotent)."""
+    connection.execute(text(MESSAGING_DDL))
