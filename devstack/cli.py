@@ -65,11 +65,17 @@ def http_ok(url: str) -> bool:
 
 
 def kafka_ready() -> bool:
-    """True when the broker answers a metadata request."""
+    """True when the broker answers a metadata request (its port opens only once it serves)."""
+    import socket
+
     from confluent_kafka.admin import AdminClient
 
+    host, _, port = layout.KAFKA_BOOTSTRAP.split(",")[0].rpartition(":")
+    with socket.socket() as sock:
+        if sock.connect_ex((host if host != "localhost" else "127.0.0.1", int(port))) != 0:
+            return False
     try:
-        AdminClient({"bootstrap.servers": layout.KAFKA_BOOTSTRAP}).list_topics(timeout=2)
+        AdminClient({"bootstrap.servers": layout.KAFKA_BOOTSTRAP}).list_topics(timeout=5)
         return True
     except Exception:  # noqa: BLE001 - any failure means not ready yet
         return False

@@ -8,6 +8,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+from contextlib import closing
 from pathlib import Path
 
 import psycopg2
@@ -101,7 +102,7 @@ def is_ready() -> bool:
 
 def ensure_databases(names: list[str]) -> None:
     """CREATE DATABASE for every name that does not exist yet."""
-    with admin_connection() as conn, conn.cursor() as cur:
+    with closing(admin_connection()) as conn, conn.cursor() as cur:
         cur.execute("SELECT datname FROM pg_database")
         existing = {row[0] for row in cur.fetchall()}
         for name in names:

@@ -65,7 +65,7 @@ def render(programs: list[Program]) -> bool:
             section["user"] = program.user
         if program.environment:
             section["environment"] = ",".join(
-                f'{key}="{value.replace("%", "%%")}"' for key, value in program.environment.items()
+                f"{key}={_quote(value)}" for key, value in program.environment.items()
             )
         parser[f"program:{program.name}"] = section
     layout.LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -76,6 +76,14 @@ def render(programs: list[Program]) -> bool:
     old = layout.SUPERVISOR_CONF.read_text() if layout.SUPERVISOR_CONF.exists() else None
     new.replace(layout.SUPERVISOR_CONF)
     return old != layout.SUPERVISOR_CONF.read_text()
+
+
+def _quote(value: str) -> str:
+    """Quote a value for supervisor's environment= (shell-like lexing, % escaped)."""
+    value = value.replace("%", "%%")
+    if "'" in value:
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"'{value}'"
 
 
 def rpc() -> Any:

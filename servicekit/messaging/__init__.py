@@ -5,6 +5,13 @@ own transaction, and consumes through :class:`~servicekit.messaging.inbox.InboxC
 """
 
 from servicekit.messaging.envelope import Envelope, EventRegistry, UnknownEventError
-from servicekit.messaging.outbox import add_event
+from servicekit.messaging.outbox import AggregateOrderError, add_event, lock_aggregate
 
-__all__ = ["Envelope", "EventRegistry", "UnknownEventError", "add_event"]
+__all__ = [
+    "AggregateOrderError",
+    "Envelope",
+    "EventRegistry",
+    "UnknownEventError",
+    "add_event",
+    "lock_aggregate",
+]

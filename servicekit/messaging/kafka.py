@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterable
 from typing import Any
@@ -13,6 +14,8 @@ from servicekit.logging import get_logger
 from servicekit.settings import KafkaSettings
 
 log = get_logger(__name__)
+# librdkafka's own messages go through stdlib logging, so they come out as JSON lines too.
+_client_logger = logging.getLogger("librdkafka")
 
 
 def producer_config(settings: KafkaSettings, *, client_id: str, **overrides: Any) -> dict[str, Any]:
@@ -21,6 +24,7 @@ def producer_config(settings: KafkaSettings, *, client_id: str, **overrides: Any
     config: dict[str, Any] = {
         "bootstrap.servers": settings.bootstrap_servers,
         "client.id": f"{settings.client_id_prefix}-{client_id}-{socket.gethostname()}",
+        "logger": _client_logger,
         "enable.idempotence": True,
         "acks": "all",
         "compression.type": "lz4",
@@ -43,6 +47,7 @@ def consumer_config(
         "bootstrap.servers": settings.bootstrap_servers,
         "group.id": group_id,
         "client.id": f"{settings.client_id_prefix}-{client_id}-{socket.gethostname()}",
+        "logger": _client_logger,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
@@ -57,7 +62,7 @@ def consumer_config(
 
 def admin_client(settings: KafkaSettings) -> AdminClient:
     """An AdminClient for topic management."""
-    return AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    return AdminClient({"bootstrap.servers": settings.bootstrap_servers, "logger": _client_logger})
 
 
 def ensure_topics(

@@ -1,5 +1,14 @@
 """The outbox writer: events join the caller's SQLAlchemy session and commit or roll back with the
-business change. Nothing here talks to Kafka; the relay publishes committed rows."""
+business change. Nothing here talks to Kafka; the relay publishes committed rows.
+
+Per-aggregate order. The relay publishes in (transaction id, row id) order, and PostgreSQL hands
+out a transaction id at the first write, before that write waits for any row lock. Two
+transactions racing for one aggregate's row can therefore get their ids in the opposite order to
+the one in which they commit. So a transaction that emits events for an aggregate takes the
+aggregate's advisory lock (which assigns no transaction id) *before its first write*:
+:func:`lock_aggregate`. Then whoever writes the aggregate second also gets the larger id, and
+events of one aggregate reach Kafka in the order they were written. :func:`add_event` enforces it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text, insert
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text, insert, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Session
 
@@ -32,6 +41,36 @@ outbox_table = Table(
 )
 
 
+class AggregateOrderError(RuntimeError):
+    """An event was added for an aggregate whose lock was not taken before the first write."""
+
+
+_LOCK_SQL = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+_XID_ASSIGNED_SQL = text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+
+
+def lock_aggregate(session: Session, aggregate_type: str, aggregate_id: str | uuid.UUID) -> None:
+    """Serialise writers of one aggregate until commit; call before the transaction's first write.
+
+    Lock several aggregates in a fixed (sorted) order to rule out deadlocks.
+    """
+    key = f"{aggregate_type}:{aggregate_id}"
+    locked = _locked_aggregates(session)
+    if key not in locked:
+        session.execute(_LOCK_SQL, {"key": key})
+        locked.add(key)
+
+
+def _locked_aggregates(session: Session) -> set[str]:
+    transaction = session.get_transaction()
+    held = session.info.get("outbox_locked_aggregates")
+    if held is None or held[0] is not transaction:
+        held = (transaction, set())
+        session.info["outbox_locked_aggregates"] = held
+    locks: set[str] = held[1]
+    return locks
+
+
 def add_event(
     session: Session,
     *,
@@ -51,6 +90,15 @@ def add_event(
     ``correlation_id``/``causation_id`` travel in the headers column, where the relay finds them
     for the envelope and the Kafka headers; other string headers (traceparent, ...) ride along.
     """
+    key = f"{aggregate_type}:{aggregate_id}"
+    if key not in _locked_aggregates(session):
+        if session.execute(_XID_ASSIGNED_SQL).scalar_one():
+            raise AggregateOrderError(
+                f"lock_aggregate(session, {aggregate_type!r}, {str(aggregate_id)!r}) must run "
+                "before the transaction's first write, so that this aggregate's events are "
+                "published in the order they were written"
+            )
+        lock_aggregate(session, aggregate_type, aggregate_id)
     event_id = event_id or uuid.uuid4()
     if registry is not None:
         body = registry.dump(event_type, payload, version)
