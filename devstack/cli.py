@@ -36,8 +36,9 @@ def common_environment() -> dict[str, str]:
 
 def app_programs() -> list[Program]:
     """The platform's own processes."""
-    relay_databases = {service.name: layout.libpq_url(service.database)
-                       for service in layout.SERVICES}
+    relay_databases = {
+        service.name: layout.libpq_url(service.database) for service in layout.SERVICES
+    }
     return [
         Program(
             "outbox_relay",
@@ -96,10 +97,15 @@ def wait_ready(name: str) -> None:
     while not check():
         if time.monotonic() > deadline:
             log_file = layout.LOG_DIR / f"{name}.log"
-            tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:]) \
-                if log_file.exists() else "(no log yet)"
-            raise SystemExit(f"{name} did not become ready within {timeout:.0f}s; "
-                             f"last lines of {log_file}:\n{tail}")
+            tail = (
+                "\n".join(log_file.read_text(errors="replace").splitlines()[-30:])
+                if log_file.exists()
+                else "(no log yet)"
+            )
+            raise SystemExit(
+                f"{name} did not become ready within {timeout:.0f}s; "
+                f"last lines of {log_file}:\n{tail}"
+            )
         time.sleep(0.25)
 
 
@@ -182,8 +188,12 @@ def down(_: argparse.Namespace) -> None:
     print("stopped every process and supervisord")
 
 
-PORTS = {"postgres": f"127.0.0.1:{layout.PG_PORT}", "kafka": "localhost:9092 (controller 9093)",
-         "eureka": "http://127.0.0.1:8761", "outbox_relay": f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}"}
+PORTS = {
+    "postgres": f"127.0.0.1:{layout.PG_PORT}",
+    "kafka": "localhost:9092 (controller 9093)",
+    "eureka": "http://127.0.0.1:8761",
+    "outbox_relay": f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}",
+}
 
 
 def status(_: argparse.Namespace) -> None:
@@ -194,8 +204,10 @@ def status(_: argparse.Namespace) -> None:
     print(f"{'process':<22}{'state':<10}{'pid':>8}  {'address':<36}log")
     for info in supervisor.process_info():
         name = info["name"]
-        print(f"{name:<22}{info['statename']:<10}{info['pid'] or '-':>8}  "
-              f"{PORTS.get(name, '-'):<36}{layout.LOG_DIR / (name + '.log')}")
+        print(
+            f"{name:<22}{info['statename']:<10}{info['pid'] or '-':>8}  "
+            f"{PORTS.get(name, '-'):<36}{layout.LOG_DIR / (name + '.log')}"
+        )
 
 
 def logs(args: argparse.Namespace) -> None:
@@ -210,8 +222,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     up_parser = commands.add_parser("up", help="install, start and wait for everything")
-    up_parser.add_argument("--infra-only", action="store_true",
-                           help="only PostgreSQL, Kafka and Eureka (with migrations and topics)")
+    up_parser.add_argument(
+        "--infra-only",
+        action="store_true",
+        help="only PostgreSQL, Kafka and Eureka (with migrations and topics)",
+    )
     up_parser.set_defaults(func=up)
     commands.add_parser("down", help="stop everything").set_defaults(func=down)
     commands.add_parser("status", help="show each process").set_defaults(func=status)
@@ -220,5 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     logs_parser.set_defaults(func=logs)
     args = parser.parse_args(argv)
     if os.geteuid() != 0 and args.command == "up":
-        print("note: devstack runs PostgreSQL as the 'postgres' user and needs root", file=sys.stderr)
+        print(
+            "note: devstack runs PostgreSQL as the 'postgres' user and needs root", file=sys.stderr
+        )
     args.func(args)

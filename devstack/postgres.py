@@ -38,8 +38,9 @@ log_min_duration_statement = 1000
 
 def server_bin() -> Path:
     """The newest installed PostgreSQL server binary directory (15 or later)."""
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"),
-                        key=lambda p: int(Path(p).parts[-3]))
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(Path(p).parts[-3])
+    )
     if not candidates:
         raise SystemExit("PostgreSQL server not installed: run `make up` (it installs it)")
     return Path(candidates[-1]).parent
@@ -60,11 +61,24 @@ def ensure_cluster() -> None:
         os.chown(pwfile.name, postgres_user.pw_uid, postgres_user.pw_gid)
         try:
             subprocess.run(
-                ["runuser", "-u", "postgres", "--", str(server_bin() / "initdb"),
-                 "-D", str(layout.PGDATA), "-U", layout.PG_USER, f"--pwfile={pwfile.name}",
-                 "--auth-host=scram-sha-256", "--auth-local=scram-sha-256",
-                 "--encoding=UTF8", "--locale=C.UTF-8"],
-                check=True, stdout=subprocess.DEVNULL,
+                [
+                    "runuser",
+                    "-u",
+                    "postgres",
+                    "--",
+                    str(server_bin() / "initdb"),
+                    "-D",
+                    str(layout.PGDATA),
+                    "-U",
+                    layout.PG_USER,
+                    f"--pwfile={pwfile.name}",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
         finally:
             os.unlink(pwfile.name)

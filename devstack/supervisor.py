@@ -106,8 +106,10 @@ def ensure_running(config_changed: bool) -> None:
         if config_changed:
             ctl("update")
         return
-    subprocess.run([str(layout.PYTHON), "-m", "supervisor.supervisord", "-c",
-                    str(layout.SUPERVISOR_CONF)], check=True)
+    subprocess.run(
+        [str(layout.PYTHON), "-m", "supervisor.supervisord", "-c", str(layout.SUPERVISOR_CONF)],
+        check=True,
+    )
     deadline = time.monotonic() + 15
     while not is_running():
         if time.monotonic() > deadline:
@@ -118,9 +120,17 @@ def ensure_running(config_changed: bool) -> None:
 def ctl(*args: str) -> subprocess.CompletedProcess[str]:
     """Run supervisorctl against our config."""
     return subprocess.run(
-        [str(layout.PYTHON), "-m", "supervisor.supervisorctl", "-c", str(layout.SUPERVISOR_CONF),
-         *args],
-        check=False, capture_output=True, text=True,
+        [
+            str(layout.PYTHON),
+            "-m",
+            "supervisor.supervisorctl",
+            "-c",
+            str(layout.SUPERVISOR_CONF),
+            *args,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
     )
 
 

@@ -15,9 +15,7 @@ PUBLISH_FAILURES = Counter(
 IS_LEADER = Gauge(
     "outbox_relay_is_leader", "1 while this relay holds the database's leader lock.", ["database"]
 )
-BACKLOG = Gauge(
-    "outbox_backlog_events", "Committed outbox rows not yet published.", ["database"]
-)
+BACKLOG = Gauge("outbox_backlog_events", "Committed outbox rows not yet published.", ["database"])
 OLDEST_UNPUBLISHED_AGE = Gauge(
     "outbox_oldest_unpublished_age_seconds",
     "Age of the oldest committed outbox row not yet published (0 when none): the relay's lag.",

@@ -19,6 +19,7 @@ in SQL) and pipelining (several batches in flight to Kafka while the next one is
 
 from __future__ import annotations
 
+import contextlib
 import select
 import threading
 import time
@@ -36,7 +37,7 @@ from outbox_relay.settings import RelaySettings
 from servicekit.failpoints import failpoint
 from servicekit.logging import get_logger
 from servicekit.messaging.envelope import topic_for
-from servicekit.messaging.kafka import ensure_topics
+from servicekit.messaging.kafka import KafkaHeaders, ensure_topics
 from servicekit.messaging.schema import NOTIFY_CHANNEL
 from servicekit.settings import KafkaSettings
 
@@ -46,25 +47,15 @@ log = get_logger(__name__)
 # it only has to be the same for every relay instance.
 LEADER_LOCK_KEY = 0x0B0C_5E1A
 
-# The Kafka message value is built by PostgreSQL: one C-level json_build_object per row instead of
-# a parse and a re-serialise in Python.
+# Columns are qualified so that ORDER BY means the xid8 column (ordered by the index), not the
+# text rendering of it in the select list, which would sort "999" after "1000".
 FETCH_SQL = """
-SELECT id, txid::text, aggregate_type, aggregate_id, event_id::text, event_type, event_version,
-       headers::text,
-       json_build_object(
-           'event_id', event_id,
-           'event_type', event_type,
-           'version', event_version,
-           'aggregate_type', aggregate_type,
-           'aggregate_id', aggregate_id,
-           'occurred_at', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-           'correlation_id', headers->>'correlation_id',
-           'causation_id', headers->>'causation_id',
-           'payload', payload)::text
-FROM outbox
-WHERE (txid, id) > (%s::xid8, %s)
-  AND txid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY txid, id
+SELECT o.id, o.txid::text, o.aggregate_type, o.aggregate_id, o.event_id::text, o.event_type,
+       o.event_version, o.headers::text, o.payload::text, o.created_at::text
+FROM outbox o
+WHERE (o.txid, o.id) > (%s::xid8, %s)
+  AND o.txid < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+ORDER BY o.txid, o.id
 LIMIT %s
 """
 
@@ -85,6 +76,54 @@ DELETE FROM outbox WHERE id IN (
     LIMIT %s)
 """
 CLEANUP_CHUNK = 10_000
+
+
+def encode_message(row: tuple[Any, ...]) -> tuple[bytes, KafkaHeaders]:
+    """The Kafka value (the envelope) and headers of one FETCH_SQL row.
+
+    The payload is already JSON text; orjson.Fragment splices it in without a parse.
+    """
+    (
+        _,
+        _,
+        aggregate_type,
+        aggregate_id,
+        event_id,
+        event_type,
+        version,
+        headers_text,
+        payload,
+        created_at,
+    ) = row
+    stored_headers: dict[str, Any] = orjson.loads(headers_text)
+    value = orjson.dumps(
+        {
+            "event_id": event_id,
+            "event_type": event_type,
+            "version": version,
+            "aggregate_type": aggregate_type,
+            "aggregate_id": aggregate_id,
+            "occurred_at": utc_iso(created_at),
+            "correlation_id": stored_headers.get("correlation_id"),
+            "causation_id": stored_headers.get("causation_id"),
+            "payload": orjson.Fragment(payload),
+        }
+    )
+    headers: KafkaHeaders = [
+        ("event_id", event_id.encode()),
+        ("event_type", event_type.encode()),
+        ("version", str(version).encode()),
+        ("aggregate_type", aggregate_type.encode()),
+    ]
+    headers.extend((key, str(val).encode()) for key, val in stored_headers.items())
+    return value, headers
+
+
+def utc_iso(timestamptz_text: str) -> str:
+    """PostgreSQL's text form of a timestamptz in a UTC session to ISO-8601 with a Z."""
+    if timestamptz_text.endswith("+00"):
+        timestamptz_text = timestamptz_text[:-3]
+    return timestamptz_text.replace(" ", "T", 1) + "Z"
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -149,7 +188,12 @@ class DatabaseRelay:
         while not stop.is_set():
             conn = None
             try:
-                conn = psycopg2.connect(self.dsn, application_name=f"outbox_relay:{self.name}")
+                conn = psycopg2.connect(
+                    self.dsn,
+                    application_name=f"outbox_relay:{self.name}",
+                    options="-c timezone=UTC",
+                    connect_timeout=5,
+                )
                 conn.autocommit = True
                 backoff = 0.5
                 if self._become_leader(conn, stop):
@@ -230,10 +274,13 @@ class DatabaseRelay:
         finally:
             self._drain(conn, in_flight, durable)
 
-    def _fetch(self, conn: psycopg2.extensions.connection, after: Position) -> list[tuple[Any, ...]]:
+    def _fetch(
+        self, conn: psycopg2.extensions.connection, after: Position
+    ) -> list[tuple[Any, ...]]:
         with conn.cursor() as cur:
             cur.execute(FETCH_SQL, (str(after.txid), after.last_id, self.settings.batch_size))
-            return cur.fetchall()
+            rows: list[tuple[Any, ...]] = cur.fetchall()
+            return rows
 
     def _produce(self, rows: list[tuple[Any, ...]]) -> _Batch:
         last = rows[-1]
@@ -242,20 +289,13 @@ class DatabaseRelay:
             topic = topic_for(row[2])
             if topic not in self._known_topics:
                 self._ensure_topic(topic)
-            headers = [
-                ("event_id", row[4].encode()),
-                ("event_type", row[5].encode()),
-                ("version", str(row[6]).encode()),
-                ("aggregate_type", row[2].encode()),
-            ]
-            for key, value in orjson.loads(row[7]).items():
-                headers.append((key, str(value).encode()))
-            self._produce_one(topic, row[3], row[8], headers, batch)
+            value, headers = encode_message(row)
+            self._produce_one(topic, row[3], value, headers, batch)
         failpoint("relay.after_produce")
         return batch
 
     def _produce_one(
-        self, topic: str, key: str, value: str, headers: list[tuple[str, bytes]], batch: _Batch
+        self, topic: str, key: str, value: bytes, headers: KafkaHeaders, batch: _Batch
     ) -> None:
         while True:
             try:
@@ -303,10 +343,9 @@ class DatabaseRelay:
         if not in_flight:
             return
         self.producer.flush(self.settings.shutdown_timeout_seconds)
-        try:
+        # Whatever cannot be marked now is replayed by whoever leads next.
+        with contextlib.suppress(_Rewind, psycopg2.Error):
             self._mark_settled(conn, in_flight, durable)
-        except (_Rewind, psycopg2.Error):
-            pass  # the unmarked rows are replayed by whoever leads next
         in_flight.clear()
 
     def _wait_for_notify(
@@ -348,8 +387,12 @@ class DatabaseRelay:
             while deleted == CLEANUP_CHUNK:
                 cur.execute(
                     CLEANUP_SQL,
-                    (str(durable.txid), durable.last_id, self.settings.retention_seconds,
-                     CLEANUP_CHUNK),
+                    (
+                        str(durable.txid),
+                        durable.last_id,
+                        self.settings.retention_seconds,
+                        CLEANUP_CHUNK,
+                    ),
                 )
                 deleted = cur.rowcount
                 if deleted:

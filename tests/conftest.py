@@ -15,8 +15,11 @@ from devstack import cli, postgres
 @pytest.fixture(scope="session")
 def engines() -> None:
     """PostgreSQL and Kafka as `make up` runs them."""
-    missing = [name for name, ready in (("postgres", postgres.is_ready),
-                                         ("kafka", cli.kafka_ready)) if not ready()]
+    missing = [
+        name
+        for name, ready in (("postgres", postgres.is_ready), ("kafka", cli.kafka_ready))
+        if not ready()
+    ]
     if missing:
         pytest.fail(f"{', '.join(missing)} not running: run the suite with `make test`")
 

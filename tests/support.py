@@ -66,8 +66,9 @@ def scratch_database(prefix: str = "t") -> Iterator[str]:
         yield url
     finally:
         with admin.cursor() as cur:
-            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
         admin.close()
 
 
@@ -91,7 +92,10 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.args, cwd=REPO, env={**os.environ, **self.env}, stdout=log,
+            self.args,
+            cwd=REPO,
+            env={**os.environ, **self.env},
+            stdout=log,
             stderr=subprocess.STDOUT,
         )
         log.close()
@@ -101,7 +105,9 @@ class ManagedProcess:
         """The /health body, or None while it does not answer."""
         assert self.http_port is not None
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/health", timeout=1) as r:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.http_port}/health", timeout=1
+            ) as r:
                 return dict(json.loads(r.read()))
         except urllib.error.HTTPError as exc:
             return dict(json.loads(exc.read()))
@@ -115,7 +121,9 @@ class ManagedProcess:
             text = r.read().decode()
         wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
         for line in text.splitlines():
-            if line.startswith(f"{name}{{{wanted}}} ") or (not labels and line.startswith(f"{name} ")):
+            if line.startswith(f"{name}{{{wanted}}} ") or (
+                not labels and line.startswith(f"{name} ")
+            ):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 
@@ -162,12 +170,14 @@ class TopicReader:
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
-        self.consumer = Consumer({
-            "bootstrap.servers": layout.KAFKA_BOOTSTRAP,
-            "group.id": f"test-reader-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        })
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": layout.KAFKA_BOOTSTRAP,
+                "group.id": f"test-reader-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
         self.consumer.subscribe([topic])
         self.messages: list[Any] = []
 
@@ -177,8 +187,11 @@ class TopicReader:
             if message.error() is None:
                 self.messages.append(message)
 
-    def read_until(self, condition: Callable[[list[Any]], bool], timeout: float = 60.0) -> list[Any]:
+    def read_until(
+        self, condition: Callable[[list[Any]], bool], timeout: float = 60.0
+    ) -> list[Any]:
         """Poll until ``condition(messages)`` holds."""
+
         def check() -> bool:
             self.poll()
             return condition(self.messages)

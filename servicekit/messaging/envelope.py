@@ -8,7 +8,7 @@ Payloads only gain optional fields; a breaking change registers a new ``version`
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -165,7 +165,9 @@ class EventRegistry:
                 f"payload of {envelope.event_type} v{envelope.version} is invalid: {exc}"
             ) from exc
 
-    def dump(self, event_type: str, payload: BaseModel | dict[str, Any], version: int = 1) -> dict[str, Any]:
+    def dump(
+        self, event_type: str, payload: BaseModel | Mapping[str, Any], version: int = 1
+    ) -> dict[str, Any]:
         """A payload as JSON-ready dict, validated when its type is registered."""
         if (event_type, version) in self._models:
             model = self._models[(event_type, version)]

@@ -27,7 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from servicekit.failpoints import failpoint
 from servicekit.logging import get_logger
 from servicekit.messaging.envelope import Envelope, EnvelopeError, dlq_topic_for
-from servicekit.messaging.kafka import consumer_config, ensure_topics, producer_config
+from servicekit.messaging.kafka import (
+    KafkaHeaders,
+    consumer_config,
+    ensure_topics,
+    producer_config,
+)
 from servicekit.settings import KafkaSettings
 
 log = get_logger(__name__)
@@ -38,13 +43,18 @@ EVENTS_PROCESSED = Counter(
     "inbox_events_processed_total", "Events applied by a handler.", ["consumer", "event_type"]
 )
 DUPLICATES_SKIPPED = Counter(
-    "inbox_duplicates_skipped_total", "Redelivered events found in the inbox and skipped.",
+    "inbox_duplicates_skipped_total",
+    "Redelivered events found in the inbox and skipped.",
     ["consumer", "event_type"],
 )
-RETRIES = Counter("inbox_retries_total", "Handler attempts that failed and were retried.",
-                  ["consumer", "event_type"])
-DEAD_LETTERS = Counter("inbox_dead_letters_total", "Messages sent to the DLQ.",
-                       ["consumer", "topic"])
+RETRIES = Counter(
+    "inbox_retries_total",
+    "Handler attempts that failed and were retried.",
+    ["consumer", "event_type"],
+)
+DEAD_LETTERS = Counter(
+    "inbox_dead_letters_total", "Messages sent to the DLQ.", ["consumer", "topic"]
+)
 
 _inbox_metadata = MetaData()
 inbox_table = Table(
@@ -179,7 +189,7 @@ class InboxConsumer:
                 message, envelope, handler, stop
             ):
                 return  # stopped mid-retry: the offset stays, the next owner retries it
-        self._pending[(message.topic(), message.partition())] = message.offset() + 1
+        self._pending[(_topic(message), message.partition() or 0)] = (message.offset() or 0) + 1
 
     def _apply_with_retries(
         self, message: Message, envelope: Envelope, handler: Handler, stop: threading.Event
@@ -225,8 +235,11 @@ class InboxConsumer:
                 ).first()
                 if seen is not None:
                     DUPLICATES_SKIPPED.labels(self.name, event_type).inc()
-                    self._log.info("event_duplicate_skipped", event_id=str(envelope.event_id),
-                                   event_type=event_type)
+                    self._log.info(
+                        "event_duplicate_skipped",
+                        event_id=str(envelope.event_id),
+                        event_type=event_type,
+                    )
                     return
                 handler(session, envelope)
                 # Inserted last, so a concurrent duplicate fails here and rolls the effect back.
@@ -262,15 +275,17 @@ class InboxConsumer:
         envelope: Envelope | None = None,
     ) -> None:
         assert self._dlq_producer is not None
-        dlq_topic = dlq_topic_for(message.topic())
-        headers = list(message.headers() or [])
+        topic = _topic(message)
+        dlq_topic = dlq_topic_for(topic)
+        # The stubs type headers() loosely; at run time it is a list of (str, bytes) tuples.
+        headers: KafkaHeaders = list(message.headers() or [])  # type: ignore[arg-type]
         headers += [
             ("dlq.error", repr(exc)[:2000].encode()),
             ("dlq.error_type", type(exc).__name__.encode()),
             ("dlq.stacktrace", "".join(traceback.format_exception(exc))[-4000:].encode()),
             ("dlq.attempts", str(attempts).encode()),
             ("dlq.consumer", self.name.encode()),
-            ("dlq.original_topic", message.topic().encode()),
+            ("dlq.original_topic", topic.encode()),
             ("dlq.original_partition", str(message.partition()).encode()),
             ("dlq.original_offset", str(message.offset()).encode()),
             ("dlq.failed_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode()),
@@ -290,10 +305,10 @@ class InboxConsumer:
                 break
             self._log.error("dlq_publish_failed", topic=dlq_topic, error=str(delivered))
             time.sleep(1.0)
-        DEAD_LETTERS.labels(self.name, message.topic()).inc()
+        DEAD_LETTERS.labels(self.name, topic).inc()
         self._log.error(
             "event_dead_lettered",
-            topic=message.topic(),
+            topic=topic,
             partition=message.partition(),
             offset=message.offset(),
             event_id=str(envelope.event_id) if envelope else None,
@@ -301,6 +316,12 @@ class InboxConsumer:
             attempts=attempts,
             error=repr(exc),
         )
+
+
+def _topic(message: Message) -> str:
+    topic = message.topic()
+    assert topic is not None, "a consumed message always has a topic"
+    return topic
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:

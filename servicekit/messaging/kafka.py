@@ -8,12 +8,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from servicekit.logging import get_logger
 from servicekit.settings import KafkaSettings
 
 log = get_logger(__name__)
+
+# What Producer.produce accepts as headers.
+KafkaHeaders = list[tuple[str, str | bytes | None]]
 # librdkafka's own messages go through stdlib logging, so they come out as JSON lines too.
 _client_logger = logging.getLogger("librdkafka")
 
@@ -62,7 +65,11 @@ def consumer_config(
 
 def admin_client(settings: KafkaSettings) -> AdminClient:
     """An AdminClient for topic management."""
-    return AdminClient({"bootstrap.servers": settings.bootstrap_servers, "logger": _client_logger})
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "logger": _client_logger,
+    }
+    return AdminClient(config)
 
 
 def ensure_topics(

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from outbox_relay.relay import FETCH_SQL
 from servicekit.messaging import AggregateOrderError, add_event, lock_aggregate
 from tests.support import (
     TopicReader,
@@ -31,9 +32,14 @@ def bulk_events(url: str, aggregate_type: str, count: int, *, aggregates: int = 
     """Commit ``count`` events (about 300 bytes each) in one transaction; returns their ids."""
     ids = [str(uuid.uuid4()) for _ in range(count)]
     rows = [
-        (eid, aggregate_type, f"agg-{i % aggregates}", "test.happened",
-         orjson.dumps({"seq": i, "note": "x" * 180}).decode(),
-         orjson.dumps({"correlation_id": f"corr-{i}"}).decode())
+        (
+            eid,
+            aggregate_type,
+            f"agg-{i % aggregates}",
+            "test.happened",
+            orjson.dumps({"seq": i, "note": "x" * 180}).decode(),
+            orjson.dumps({"correlation_id": f"corr-{i}"}).decode(),
+        )
         for i, eid in enumerate(ids)
     ]
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
@@ -41,7 +47,9 @@ def bulk_events(url: str, aggregate_type: str, count: int, *, aggregates: int = 
             cur,
             "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload,"
             " headers) VALUES %s",
-            rows, template="(%s::uuid, %s, %s, %s, %s::jsonb, %s::jsonb)", page_size=1000,
+            rows,
+            template="(%s::uuid, %s, %s, %s, %s::jsonb, %s::jsonb)",
+            page_size=1000,
         )
     return set(ids)
 
@@ -69,8 +77,13 @@ def test_committed_event_reaches_kafka_and_rolled_back_one_does_not(
     try:
         # Rolled back: the business row and its event vanish together.
         with Session(engine) as session, session.begin():
-            ghost_id = add_event(session, aggregate_type=aggregate_type, aggregate_id="w0",
-                                 event_type="widget.created", payload={"name": "ghost"})
+            ghost_id = add_event(
+                session,
+                aggregate_type=aggregate_type,
+                aggregate_id="w0",
+                event_type="widget.created",
+                payload={"name": "ghost"},
+            )
             session.execute(text("INSERT INTO widgets VALUES ('w0', 'ghost')"))
             session.rollback()
         # Committed: the event rides in the same transaction as the widget row.
@@ -78,9 +91,13 @@ def test_committed_event_reaches_kafka_and_rolled_back_one_does_not(
             lock_aggregate(session, aggregate_type, "w1")
             session.execute(text("INSERT INTO widgets VALUES ('w1', 'sprocket')"))
             event_id = add_event(
-                session, aggregate_type=aggregate_type, aggregate_id="w1",
-                event_type="widget.created", payload={"name": "sprocket", "price": "19.99"},
-                correlation_id="corr-1", causation_id="cause-1",
+                session,
+                aggregate_type=aggregate_type,
+                aggregate_id="w1",
+                event_type="widget.created",
+                payload={"name": "sprocket", "price": "19.99"},
+                correlation_id="corr-1",
+                causation_id="cause-1",
                 headers={"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
             )
         messages = reader.read_until(lambda ms: str(event_id) in event_ids(ms))
@@ -114,9 +131,28 @@ def test_add_event_refuses_an_unlocked_aggregate_after_a_write(scratch_db: str) 
         session.execute(text("CREATE TABLE things (id int)"))
         session.execute(text("INSERT INTO things VALUES (1)"))
         with pytest.raises(AggregateOrderError, match="before the transaction's first write"):
-            add_event(session, aggregate_type="thing", aggregate_id="1", event_type="thing.made",
-                      payload={})
+            add_event(
+                session,
+                aggregate_type="thing",
+                aggregate_id="1",
+                event_type="thing.made",
+                payload={},
+            )
         session.rollback()
+
+
+def test_fetch_orders_by_transaction_id_as_a_number(scratch_db: str) -> None:
+    """Transaction 999 comes before 1000: ordering by the text of the xid8 would swap them."""
+    with psycopg2.connect(scratch_db) as conn, conn.cursor() as cur:
+        for txid in ("1000", "999", "10"):
+            cur.execute(
+                "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload,"
+                " txid) VALUES (%s, 'a', %s, 't', '{}', %s::xid8)",
+                (str(uuid.uuid4()), txid, txid),
+            )
+    with psycopg2.connect(scratch_db) as conn, conn.cursor() as cur:
+        cur.execute(FETCH_SQL, ("0", 0, 10))
+        assert [row[1] for row in cur.fetchall()] == ["10", "999", "1000"]
 
 
 def test_kill_9_between_publish_and_mark_loses_nothing(
@@ -125,8 +161,9 @@ def test_kill_9_between_publish_and_mark_loses_nothing(
     expected = bulk_events(scratch_db, aggregate_type, 20_000)
     # Armed failpoint: the relay dies (SIGKILL) after Kafka acknowledged a batch but before the
     # database heard about it, the worst moment for an outbox.
-    doomed = relay_process({"scratch": scratch_db}, artifacts / "relay-1.log",
-                           failpoints="relay.before_mark=kill").start()
+    doomed = relay_process(
+        {"scratch": scratch_db}, artifacts / "relay-1.log", failpoints="relay.before_mark=kill"
+    ).start()
     assert doomed.process is not None
     doomed.process.wait(60)
     assert doomed.process.returncode == -9, doomed.output()
@@ -148,11 +185,16 @@ def test_kill_9_at_a_random_moment_loses_nothing(
     scratch_db: str, aggregate_type: str, artifacts: Path
 ) -> None:
     expected = bulk_events(scratch_db, aggregate_type, 30_000)
-    first = relay_process({"scratch": scratch_db}, artifacts / "relay-1.log",
-                          batch_size=500).start()
+    first = relay_process(
+        {"scratch": scratch_db}, artifacts / "relay-1.log", batch_size=500
+    ).start()
     # Kill it mid-stream: once it has marked some, but not all, of the backlog.
-    wait_for(lambda: published_position(scratch_db) > 0, timeout=60, interval=0.001,
-             what="first marked batch")
+    wait_for(
+        lambda: published_position(scratch_db) > 0,
+        timeout=60,
+        interval=0.001,
+        what="first marked batch",
+    )
     first.kill9()
     assert published_position(scratch_db) < len(expected)
 
@@ -177,7 +219,9 @@ def test_out_of_order_commits_lose_nothing_and_keep_aggregate_order(
     engine = create_engine(sqlalchemy_url(scratch_db), pool_size=10)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE counters (aggregate_id text PRIMARY KEY, seq int)"))
-        conn.execute(text("INSERT INTO counters SELECT 'agg-' || g, 0 FROM generate_series(0, 9) g"))
+        conn.execute(
+            text("INSERT INTO counters SELECT 'agg-' || g, 0 FROM generate_series(0, 9) g")
+        )
 
     def append(aggregate_id: str) -> str:
         # Lock the aggregate first: the writer rule that makes (txid, id) order the write order.
@@ -187,9 +231,15 @@ def test_out_of_order_commits_lose_nothing_and_keep_aggregate_order(
                 text("UPDATE counters SET seq = seq + 1 WHERE aggregate_id = :a RETURNING seq"),
                 {"a": aggregate_id},
             ).scalar_one()
-            return str(add_event(session, aggregate_type=aggregate_type,
-                                 aggregate_id=aggregate_id, event_type="counter.incremented",
-                                 payload={"seq": seq}))
+            return str(
+                add_event(
+                    session,
+                    aggregate_type=aggregate_type,
+                    aggregate_id=aggregate_id,
+                    event_type="counter.incremented",
+                    payload={"seq": seq},
+                )
+            )
 
     try:
         slow = psycopg2.connect(scratch_db)
@@ -238,11 +288,15 @@ def test_second_relay_is_a_hot_standby_that_takes_over(
     scratch_db: str, aggregate_type: str, artifacts: Path
 ) -> None:
     leader = relay_process({"scratch": scratch_db}, artifacts / "leader.log").start()
-    wait_for(lambda: (leader.health() or {}).get("databases", {}).get("scratch") == "leader",
-             what="first relay leads")
+    wait_for(
+        lambda: (leader.health() or {}).get("databases", {}).get("scratch") == "leader",
+        what="first relay leads",
+    )
     standby = relay_process({"scratch": scratch_db}, artifacts / "standby.log").start()
-    wait_for(lambda: (standby.health() or {}).get("databases", {}).get("scratch") == "standby",
-             what="second relay stands by")
+    wait_for(
+        lambda: (standby.health() or {}).get("databases", {}).get("scratch") == "standby",
+        what="second relay stands by",
+    )
     reader = TopicReader(f"{aggregate_type}.events")
     try:
         first = bulk_events(scratch_db, aggregate_type, 2_000)
@@ -252,8 +306,10 @@ def test_second_relay_is_a_hot_standby_that_takes_over(
         assert standby.metric("outbox_relay_is_leader", database="scratch") == 0
 
         leader.kill9()
-        wait_for(lambda: (standby.health() or {}).get("databases", {}).get("scratch") == "leader",
-                 what="standby takes over")
+        wait_for(
+            lambda: (standby.health() or {}).get("databases", {}).get("scratch") == "leader",
+            what="standby takes over",
+        )
         second = bulk_events(scratch_db, aggregate_type, 2_000)
         reader.read_until(lambda ms: (first | second) <= set(event_ids(ms)))
         assert standby.metric("outbox_relay_events_published_total", database="scratch") >= 2_000
@@ -265,8 +321,12 @@ def test_second_relay_is_a_hot_standby_that_takes_over(
 def test_published_rows_are_cleaned_up(
     scratch_db: str, aggregate_type: str, artifacts: Path
 ) -> None:
-    relay = relay_process({"scratch": scratch_db}, artifacts / "relay.log",
-                          retention_seconds=0, cleanup_interval_seconds=0.2).start()
+    relay = relay_process(
+        {"scratch": scratch_db},
+        artifacts / "relay.log",
+        retention_seconds=0,
+        cleanup_interval_seconds=0.2,
+    ).start()
     try:
         bulk_events(scratch_db, aggregate_type, 3_000)
 

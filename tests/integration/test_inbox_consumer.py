@@ -1,0 +1,244 @@
+"""The inbox consumer against the real PostgreSQL and Kafka: exactly-once effects under
+redelivery, poison messages, retries, a crash between the two commits, and SIGTERM."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+from prometheus_client import REGISTRY
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from devstack import layout
+from servicekit.messaging.envelope import Envelope
+from servicekit.messaging.inbox import InboxConsumer, RetryPolicy
+from servicekit.messaging.kafka import ensure_topics
+from servicekit.settings import KafkaSettings
+from tests.consumer_app import EFFECTS_DDL, record
+from tests.support import (
+    ManagedProcess,
+    TopicReader,
+    committed_offsets,
+    headers_of,
+    sqlalchemy_url,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def engine(scratch_db: str) -> Iterator[Engine]:
+    engine = create_engine(sqlalchemy_url(scratch_db))
+    with engine.begin() as conn:
+        conn.execute(text(EFFECTS_DDL))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def topic(aggregate_type: str) -> str:
+    name = f"{aggregate_type}.events"
+    ensure_topics(KafkaSettings(), [name, f"{name}.dlq"])
+    return name
+
+
+def envelope(event_type: str = "test.recorded", note: str = "", key: str = "k1") -> Envelope:
+    return Envelope(
+        event_type=event_type,
+        aggregate_type="test",
+        aggregate_id=key,
+        payload={"note": note},
+        correlation_id="corr-test",
+    )
+
+
+def publish(topic: str, *values: bytes, key: str = "k1") -> None:
+    producer = Producer({"bootstrap.servers": layout.KAFKA_BOOTSTRAP, "enable.idempotence": True})
+    for value in values:
+        producer.produce(topic, key=key, value=value, headers=[("origin", b"test")])
+    assert producer.flush(30) == 0
+
+
+def effects(engine: Engine, event_id: uuid.UUID | None = None) -> int:
+    with engine.connect() as conn:
+        if event_id is None:
+            return int(conn.execute(text("SELECT count(*) FROM effects")).scalar_one())
+        return int(
+            conn.execute(
+                text("SELECT count(*) FROM effects WHERE event_id = :e"), {"e": event_id}
+            ).scalar_one()
+        )
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+class RunningConsumer:
+    def __init__(self, consumer: InboxConsumer) -> None:
+        self.consumer = consumer
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=consumer.run, args=(self.stop,))
+
+    def __enter__(self) -> InboxConsumer:
+        self.thread.start()
+        return self.consumer
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive(), "consumer did not stop"
+
+
+def consumer_for(engine: Engine, topic: str, handlers: dict, **kwargs) -> InboxConsumer:
+    return InboxConsumer(
+        name=f"test-{uuid.uuid4().hex[:8]}",
+        topics=[topic],
+        handlers=handlers,
+        session_factory=sessionmaker(engine),
+        kafka=KafkaSettings(),
+        **kwargs,
+    )
+
+
+def test_redelivered_event_is_applied_once(engine: Engine, topic: str) -> None:
+    first, marker = envelope(note="first"), envelope(note="marker")
+    # The same event three times (a producer retry, a relay replay, a rebalance), then a marker.
+    publish(topic, first.to_json(), first.to_json(), first.to_json(), marker.to_json())
+    consumer = consumer_for(engine, topic, {"test.recorded": record})
+    with RunningConsumer(consumer):
+        wait_for(lambda: effects(engine, marker.event_id) == 1, what="marker applied")
+    assert effects(engine, first.event_id) == 1
+    assert (
+        metric("inbox_duplicates_skipped_total", consumer=consumer.name, event_type="test.recorded")
+        == 2
+    )
+    assert (
+        metric("inbox_events_processed_total", consumer=consumer.name, event_type="test.recorded")
+        == 2
+    )
+
+
+def test_poison_messages_go_to_the_dlq_and_the_partition_keeps_flowing(
+    engine: Engine, topic: str
+) -> None:
+    attempts = {"n": 0}
+
+    def always_fails(session: Session, env: Envelope) -> None:
+        attempts["n"] += 1
+        raise ValueError("cannot apply this one")
+
+    good1, bad, good2 = envelope(note="g1"), envelope("test.broken"), envelope(note="g2")
+    publish(topic, good1.to_json(), b"{not json", bad.to_json(), good2.to_json())
+    consumer = consumer_for(
+        engine,
+        topic,
+        {"test.recorded": record, "test.broken": always_fails},
+        retry=RetryPolicy(max_attempts=3, initial_backoff=0.01),
+    )
+    dlq = TopicReader(f"{topic}.dlq")
+    try:
+        with RunningConsumer(consumer):
+            wait_for(lambda: effects(engine, good2.event_id) == 1, what="message after poison")
+        dead = dlq.read_until(lambda ms: len(ms) >= 2)
+    finally:
+        dlq.close()
+    assert effects(engine, good1.event_id) == 1
+    assert effects(engine) == 2
+    assert attempts["n"] == 3
+    assert [m.value() for m in dead] == [b"{not json", bad.to_json()]
+    not_json, broken = (headers_of(m) for m in dead)
+    assert not_json["dlq.error_type"] == "EnvelopeError"
+    assert "not JSON" in not_json["dlq.error"]
+    assert broken["dlq.error_type"] == "ValueError"
+    assert "cannot apply this one" in broken["dlq.error"]
+    assert broken["dlq.attempts"] == "3"
+    assert broken["dlq.original_topic"] == topic
+    assert broken["origin"] == "test", "original headers are kept"
+    assert metric("inbox_dead_letters_total", consumer=consumer.name, topic=topic) == 2
+
+
+def test_transient_failures_are_retried_then_applied_once(engine: Engine, topic: str) -> None:
+    calls = {"n": 0}
+
+    def flaky(session: Session, env: Envelope) -> None:
+        calls["n"] += 1
+        record(session, env)  # the effect is rolled back with the failure below
+        if calls["n"] < 3:
+            raise ConnectionError("downstream hiccup")
+
+    event = envelope()
+    publish(topic, event.to_json())
+    consumer = consumer_for(
+        engine,
+        topic,
+        {"test.recorded": flaky},
+        retry=RetryPolicy(max_attempts=5, initial_backoff=0.01),
+    )
+    with RunningConsumer(consumer):
+        wait_for(lambda: effects(engine, event.event_id) == 1, what="applied after retries")
+    assert calls["n"] == 3
+    assert effects(engine) == 1
+    assert metric("inbox_retries_total", consumer=consumer.name, event_type="test.recorded") == 2
+
+
+def consumer_process(
+    scratch_db: str, topic: str, group: str, log: Path, failpoints: str = ""
+) -> ManagedProcess:
+    env = {
+        "TEST_DB_URL": sqlalchemy_url(scratch_db),
+        "TEST_TOPIC": topic,
+        "TEST_GROUP": group,
+        "KAFKA_BOOTSTRAP_SERVERS": layout.KAFKA_BOOTSTRAP,
+        "SERVICEKIT_FAILPOINTS": failpoints,
+    }
+    return ManagedProcess([sys.executable, "-m", "tests.consumer_app"], env, log)
+
+
+def test_kill_9_between_db_commit_and_offset_commit_applies_once(
+    engine: Engine, scratch_db: str, topic: str, artifacts: Path
+) -> None:
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    event = envelope(note="crash")
+    publish(topic, event.to_json())
+    crashing = consumer_process(
+        scratch_db, topic, group, artifacts / "c1.log", failpoints="inbox.after_db_commit=kill"
+    ).start()
+    assert crashing.process is not None
+    crashing.process.wait(60)
+    assert crashing.process.returncode == -9, crashing.output()
+    assert effects(engine, event.event_id) == 1, "the DB transaction committed before the crash"
+    assert all(offset < 0 for offset in committed_offsets(group, topic, 6).values()), (
+        "the offset must not have been committed"
+    )
+
+    marker = envelope(note="marker")
+    publish(topic, marker.to_json())
+    restarted = consumer_process(scratch_db, topic, group, artifacts / "c2.log").start()
+    try:
+        wait_for(lambda: effects(engine, marker.event_id) == 1, what="marker after restart")
+    finally:
+        assert restarted.stop() == 0
+    assert effects(engine, event.event_id) == 1, "redelivered after the crash, applied once"
+    assert "event_duplicate_skipped" in restarted.output()
+
+
+def test_sigterm_commits_offsets_and_leaves(
+    engine: Engine, scratch_db: str, topic: str, artifacts: Path
+) -> None:
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    events = [envelope(note=str(i), key=f"k{i}") for i in range(20)]
+    for event in events:
+        publish(topic, event.to_json(), key=event.aggregate_id)
+    process = consumer_process(scratch_db, topic, group, artifacts / "c.log").start()
+    wait_for(lambda: effects(engine) == 20, what="all applied")
+    assert process.stop() == 0
+    assert "consumer_stopped" in process.output()
+    assert sum(max(o, 0) for o in committed_offsets(group, topic, 6).values()) == 20
