@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,13 @@ LOG_DIR = VAR / "log"
 RUN_DIR = VAR / "run"
 PGDATA = VAR / "pgdata"
 PG_SOCKET_DIR = VAR / "pgsocket"
+# PostgreSQL runs as the 'postgres' user. When a checkout sits below a folder that user cannot
+# enter (a private home or temp dir), its data goes to PostgreSQL's own home instead, one folder
+# per checkout: postgres.ensure_cluster() switches to this.
+PG_FALLBACK_HOME = (
+    Path("/var/lib/postgresql/order-platform")
+    / hashlib.sha1(str(REPO).encode(), usedforsecurity=False).hexdigest()[:12]
+)
 SUPERVISOR_CONF = VAR / "supervisord.conf"
 SUPERVISOR_SOCK = RUN_DIR / "supervisor.sock"
 PYTHON = REPO / ".venv" / "bin" / "python"

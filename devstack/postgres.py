@@ -46,8 +46,30 @@ def server_bin() -> Path:
     return Path(candidates[-1]).parent
 
 
+def _postgres_can_enter(path: Path) -> bool:
+    probe = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "test", "-x", str(path)], check=False
+    )
+    return probe.returncode == 0
+
+
+def choose_data_dir() -> None:
+    """Use var/pgdata unless the postgres user cannot reach it; then PostgreSQL's own home."""
+    layout.VAR.mkdir(parents=True, exist_ok=True)
+    if not _postgres_can_enter(layout.VAR):
+        layout.PGDATA = layout.PG_FALLBACK_HOME / "pgdata"
+        layout.PG_SOCKET_DIR = layout.PG_FALLBACK_HOME / "socket"
+        layout.PG_FALLBACK_HOME.mkdir(parents=True, exist_ok=True)
+        shutil.chown(layout.PG_FALLBACK_HOME, "postgres", "postgres")
+        print(
+            f"postgres: {layout.VAR} is not reachable by the postgres user; "
+            f"data lives in {layout.PGDATA}"
+        )
+
+
 def ensure_cluster() -> None:
     """initdb once, with the platform superuser and password authentication on TCP."""
+    choose_data_dir()
     postgres_user = pwd.getpwnam("postgres")
     for directory in (layout.PG_SOCKET_DIR,):
         directory.mkdir(parents=True, exist_ok=True)
