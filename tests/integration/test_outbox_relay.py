@@ -142,9 +142,10 @@ def test_add_event_refuses_an_unlocked_aggregate_after_a_write(scratch_db: str) 
 
 
 def test_fetch_orders_by_transaction_id_as_a_number(scratch_db: str) -> None:
-    """Transaction 999 comes before 1000: ordering by the text of the xid8 would swap them."""
+    """Transaction 9 comes before 10: ordering by the text of the xid8 would swap them.
+    (Small ids, so that they are below the watermark even on a brand-new cluster.)"""
     with psycopg2.connect(scratch_db) as conn, conn.cursor() as cur:
-        for txid in ("1000", "999", "10"):
+        for txid in ("10", "9", "3"):
             cur.execute(
                 "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload,"
                 " txid) VALUES (%s, 'a', %s, 't', '{}', %s::xid8)",
@@ -152,7 +153,7 @@ def test_fetch_orders_by_transaction_id_as_a_number(scratch_db: str) -> None:
             )
     with psycopg2.connect(scratch_db) as conn, conn.cursor() as cur:
         cur.execute(FETCH_SQL, ("0", 0, 10))
-        assert [row[1] for row in cur.fetchall()] == ["10", "999", "1000"]
+        assert [row[1] for row in cur.fetchall()] == ["3", "9", "10"]
 
 
 def test_kill_9_between_publish_and_mark_loses_nothing(
@@ -301,7 +302,12 @@ def test_second_relay_is_a_hot_standby_that_takes_over(
     try:
         first = bulk_events(scratch_db, aggregate_type, 2_000)
         reader.read_until(lambda ms: first <= set(event_ids(ms)))
-        assert leader.metric("outbox_relay_events_published_total", database="scratch") >= 2_000
+        # Kafka has the events; the mark (and so the counter) follows the acknowledgements.
+        wait_for(
+            lambda: leader.metric("outbox_relay_events_published_total", database="scratch")
+            >= 2_000,
+            what="leader marks its batch",
+        )
         assert standby.metric("outbox_relay_events_published_total", database="scratch") == 0
         assert standby.metric("outbox_relay_is_leader", database="scratch") == 0
 
@@ -312,7 +318,11 @@ def test_second_relay_is_a_hot_standby_that_takes_over(
         )
         second = bulk_events(scratch_db, aggregate_type, 2_000)
         reader.read_until(lambda ms: (first | second) <= set(event_ids(ms)))
-        assert standby.metric("outbox_relay_events_published_total", database="scratch") >= 2_000
+        wait_for(
+            lambda: standby.metric("outbox_relay_events_published_total", database="scratch")
+            >= 2_000,
+            what="new leader marks what it published",
+        )
     finally:
         reader.close()
         standby.stop()
