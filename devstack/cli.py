@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -34,23 +35,54 @@ def common_environment() -> dict[str, str]:
     }
 
 
+def service_programs() -> list[Program]:
+    """Every service that has an app (``<package>/main.py``), one instance each."""
+    programs = []
+    for service in layout.SERVICES:
+        if not (layout.REPO / service.package / "main.py").exists():
+            continue
+        prefix = service.env_prefix
+        programs.append(
+            Program(
+                service.package,
+                f"{layout.PYTHON} -m {service.package}",
+                "apps",
+                environment={
+                    **common_environment(),
+                    f"{prefix}_PORT": str(service.port),
+                    f"{prefix}_DATABASE_URL": layout.database_url(service.database),
+                },
+            )
+        )
+    return programs
+
+
 def app_programs() -> list[Program]:
-    """The platform's own processes."""
+    """The platform's own processes: relay, services, gateway."""
     relay_databases = {
         service.name: layout.libpq_url(service.database) for service in layout.SERVICES
     }
-    return [
-        Program(
-            "outbox_relay",
-            f"{layout.PYTHON} -m outbox_relay",
-            "apps",
-            environment={
-                **common_environment(),
-                "RELAY_DATABASES": json.dumps(relay_databases),
-                "RELAY_HTTP_PORT": str(layout.RELAY_HTTP_PORT),
-            },
-        ),
-    ]
+    relay = Program(
+        "outbox_relay",
+        f"{layout.PYTHON} -m outbox_relay",
+        "apps",
+        environment={
+            **common_environment(),
+            "RELAY_DATABASES": json.dumps(relay_databases),
+            "RELAY_HTTP_PORT": str(layout.RELAY_HTTP_PORT),
+        },
+    )
+    gateway = []
+    if (layout.REPO / "gateway" / "__main__.py").exists():
+        gateway = [
+            Program(
+                "gateway",
+                f"{layout.PYTHON} -m gateway",
+                "apps",
+                environment={**common_environment(), "GATEWAY_PORT": str(layout.GATEWAY_PORT)},
+            )
+        ]
+    return [relay, *service_programs(), *gateway]
 
 
 # -- readiness -------------------------------------------------------------------------------
@@ -87,6 +119,11 @@ READINESS: dict[str, tuple[Callable[[], bool], float]] = {
     "kafka": (kafka_ready, 120),
     "eureka": (lambda: http_ok("http://127.0.0.1:8761/actuator/health"), 180),
     "outbox_relay": (lambda: http_ok(f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}/health"), 60),
+    "gateway": (lambda: http_ok(f"http://127.0.0.1:{layout.GATEWAY_PORT}/health"), 60),
+    **{
+        service.package: (functools.partial(http_ok, service.health_url), 90)
+        for service in layout.SERVICES
+    },
 }
 
 
@@ -193,6 +230,8 @@ PORTS = {
     "kafka": "localhost:9092 (controller 9093)",
     "eureka": "http://127.0.0.1:8761",
     "outbox_relay": f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}",
+    "gateway": f"http://localhost:{layout.GATEWAY_PORT}",
+    **{service.package: f"http://127.0.0.1:{service.port}" for service in layout.SERVICES},
 }
 
 

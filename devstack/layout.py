@@ -32,6 +32,7 @@ PG_PASSWORD = os.environ.get("POSTGRES_PASSWORD", "platform")
 KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
 EUREKA_URL = os.environ.get("EUREKA_URL", "http://127.0.0.1:8761/eureka")
 RELAY_HTTP_PORT = int(os.environ.get("RELAY_HTTP_PORT", "8190"))
+GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,16 @@ class Service:
     def name(self) -> str:
         """Short name: ``order`` for order_service."""
         return self.package.removesuffix("_service")
+
+    @property
+    def health_url(self) -> str:
+        """Where the service says whether it is ready."""
+        return f"http://127.0.0.1:{self.port}/health"
+
+    @property
+    def env_prefix(self) -> str:
+        """Settings prefix: ``ORDER`` for order_service."""
+        return self.name.upper()
 
 
 SERVICES = (

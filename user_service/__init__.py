@@ -1,1 +1,1 @@
-
+"""user_service: customer profiles, created from account.registered events."""

@@ -1,0 +1,114 @@
+"""Auth endpoints: thin wrappers that map domain errors to statuses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from auth_service.api.schemas import (
+    LoginRequest,
+    RefreshRequest,
+    RegisterRequest,
+    RegisterResponse,
+    TokenResponse,
+)
+from auth_service.application import handlers
+from auth_service.application.handlers import AuthDeps, TokenPair
+from auth_service.domain.errors import (
+    BadCredentials,
+    EmailTaken,
+    InvalidRefreshToken,
+    TooManyAttempts,
+)
+from servicekit.web import CorrelationId, RuntimeDep, SessionDep
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+def get_deps(runtime: RuntimeDep) -> AuthDeps:
+    """The auth dependencies built at start-up."""
+    deps: AuthDeps = runtime.extras["auth"]
+    return deps
+
+
+DepsDep = Annotated[AuthDeps, Depends(get_deps)]
+
+
+def _tokens(pair: TokenPair) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
+def client_address(request: Request, deps: AuthDeps) -> str:
+    """The caller's address: the gateway's X-Forwarded-For entry when the peer is a proxy."""
+    peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and peer in deps.settings.trusted_proxies:
+        return forwarded.split(",")[-1].strip() or peer
+    return peer
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED)
+def register(
+    body: RegisterRequest, session: SessionDep, deps: DepsDep, correlation_id: CorrelationId
+) -> RegisterResponse:
+    """Create a customer account."""
+    try:
+        user_id = handlers.register(
+            session,
+            deps,
+            email=str(body.email),
+            password=body.password,
+            full_name=body.full_name,
+            correlation_id=correlation_id,
+        )
+    except EmailTaken:
+        raise HTTPException(409, "an account with this email already exists") from None
+    return RegisterResponse(user_id=user_id, email=str(body.email).lower())
+
+
+@router.post("/login")
+def login(body: LoginRequest, request: Request, session: SessionDep, deps: DepsDep) -> Any:
+    """Exchange email and password for a token pair."""
+    try:
+        pair = handlers.login(
+            session,
+            deps,
+            email=body.email,
+            password=body.password,
+            address=client_address(request, deps),
+        )
+    except BadCredentials:
+        raise HTTPException(401, "invalid email or password") from None
+    except TooManyAttempts as exc:
+        return JSONResponse(
+            {"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)}
+        )
+    return _tokens(pair)
+
+
+@router.post("/refresh")
+def refresh(body: RefreshRequest, session: SessionDep, deps: DepsDep) -> TokenResponse:
+    """Rotate a refresh token."""
+    try:
+        return _tokens(handlers.refresh(session, deps, token=body.refresh_token))
+    except InvalidRefreshToken as exc:
+        raise HTTPException(401, str(exc)) from None
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(body: RefreshRequest, session: SessionDep) -> Response:
+    """Revoke a refresh token (and its family)."""
+    handlers.logout(session, token=body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.get("/.well-known/jwks.json")
+async def jwks(deps: DepsDep) -> JSONResponse:
+    """The public keys that verify access tokens."""
+    body = await run_in_threadpool(deps.issuer.jwks)
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=60"})

@@ -1,0 +1,59 @@
+"""Request and response bodies of the auth API (API.md, "Auth")."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
+
+from auth_service.domain.model import MAX_PASSWORD_LENGTH, password_problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RegisterRequest(_Strict):
+    """POST /api/auth/register."""
+
+    email: EmailStr
+    password: str = Field(max_length=MAX_PASSWORD_LENGTH)
+    full_name: str = Field(min_length=1, max_length=200)
+
+    @field_validator("password")
+    @classmethod
+    def strong_password(cls, password: str, info: ValidationInfo) -> str:
+        """A weak password is refused with every reason at once."""
+        problems = password_problems(password, str(info.data.get("email", "")))
+        if problems:
+            raise ValueError("password " + "; ".join(problems))
+        return password
+
+
+class RegisterResponse(BaseModel):
+    """201 body."""
+
+    user_id: str
+    email: str
+
+
+class LoginRequest(_Strict):
+    """POST /api/auth/login."""
+
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+
+
+class RefreshRequest(_Strict):
+    """POST /api/auth/refresh and /api/auth/logout."""
+
+    refresh_token: str = Field(min_length=10, max_length=200)
+
+
+class TokenResponse(BaseModel):
+    """A token pair."""
+
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int

@@ -1,0 +1,48 @@
+"""The database side of a service: one engine and session factory, made in create_app()."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+
+class Database:
+    """Engine plus session factory; sessions never commit by themselves (the unit of work does)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 10,
+        pool_timeout: float = 5.0,
+        statement_timeout_ms: int = 15_000,
+        application_name: str = "service",
+    ) -> None:
+        self.engine: Engine = create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
+            pool_pre_ping=True,
+            connect_args={
+                "connect_timeout": 5,
+                "application_name": application_name,
+                "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC",
+            },
+        )
+        self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+
+    def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

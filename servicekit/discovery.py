@@ -1,0 +1,199 @@
+"""Eureka: registering this instance, and finding the instances of other services.
+
+The wire protocol comes from py-eureka-client (``py_eureka_client.eureka_basic``); the lifecycle is
+ours, as asyncio tasks inside the app's lifespan, so that shutdown deregisters exactly once and no
+background thread re-registers an instance that is going away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from dataclasses import dataclass
+from urllib.error import HTTPError
+
+from prometheus_client import Gauge
+from py_eureka_client import eureka_basic
+
+from servicekit.logging import get_logger
+
+log = get_logger(__name__)
+
+EUREKA_REGISTERED = Gauge(
+    "eureka_registered", "1 while this instance is registered in Eureka.", ["app"]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInstance:
+    """One UP instance of a service."""
+
+    instance_id: str
+    base_url: str
+
+
+class EurekaRegistration:
+    """Registers one instance, renews its lease, and cancels it on stop()."""
+
+    def __init__(
+        self,
+        eureka_url: str,
+        *,
+        app_name: str,
+        host: str,
+        port: int,
+        instance_id: str | None = None,
+        renewal_interval: float = 5.0,
+        lease_duration: int = 15,
+    ) -> None:
+        self.eureka_url = eureka_url
+        self.app_name = app_name.upper()
+        self.host = host
+        self.port = port
+        self.instance_id = instance_id or f"{host}:{app_name.lower()}:{port}"
+        self.renewal_interval = renewal_interval
+        self.lease_duration = lease_duration
+        self.registered = False
+        self._task: asyncio.Task[None] | None = None
+        self._dirty_timestamp = int(time.time() * 1000)
+        self._gauge = EUREKA_REGISTERED.labels(app=self.app_name)
+
+    def _instance(self) -> eureka_basic.Instance:
+        base = f"http://{self.host}:{self.port}"
+        return eureka_basic.Instance(
+            instanceId=self.instance_id,
+            app=self.app_name,
+            hostName=self.host,
+            ipAddr=self.host,
+            port=eureka_basic.PortWrapper(self.port, True),
+            securePort=eureka_basic.PortWrapper(443, False),
+            vipAddress=self.app_name.lower(),
+            secureVipAddress=self.app_name.lower(),
+            homePageUrl=base + "/",
+            statusPageUrl=base + "/health",
+            healthCheckUrl=base + "/health",
+            dataCenterInfo=eureka_basic.DataCenterInfo(),
+            status="UP",
+            overriddenstatus="UNKNOWN",
+            leaseInfo=eureka_basic.LeaseInfo(
+                renewalIntervalInSecs=int(self.renewal_interval),
+                durationInSecs=self.lease_duration,
+            ),
+            lastUpdatedTimestamp=self._dirty_timestamp,
+            lastDirtyTimestamp=self._dirty_timestamp,
+        )
+
+    async def start(self) -> None:
+        """Register now if Eureka answers; keep trying and renewing in the background."""
+        await self._register()
+        self._task = asyncio.create_task(self._renew_forever(), name="eureka-renew")
+
+    async def _register(self) -> None:
+        try:
+            await eureka_basic.register(self.eureka_url, self._instance())
+        except Exception as exc:  # noqa: BLE001 - Eureka down: retried at the next renewal
+            self._set_registered(False)
+            log.warning("eureka_register_failed", app=self.app_name, error=str(exc))
+        else:
+            self._set_registered(True)
+            log.info("eureka_registered", app=self.app_name, instance_id=self.instance_id)
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.renewal_interval)
+            if not self.registered:
+                await self._register()
+                continue
+            try:
+                await eureka_basic.send_heartbeat(
+                    self.eureka_url, self.app_name, self.instance_id, self._dirty_timestamp
+                )
+            except HTTPError as exc:
+                if exc.code == 404:  # evicted (e.g. Eureka restarted): register again
+                    await self._register()
+                else:
+                    log.warning("eureka_heartbeat_failed", app=self.app_name, error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - keep renewing through Eureka outages
+                log.warning("eureka_heartbeat_failed", app=self.app_name, error=str(exc))
+
+    async def stop(self) -> None:
+        """Stop renewing and cancel the registration, so callers stop routing here."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.registered:
+            try:
+                await eureka_basic.cancel(self.eureka_url, self.app_name, self.instance_id)
+                log.info("eureka_deregistered", app=self.app_name, instance_id=self.instance_id)
+            except Exception as exc:  # noqa: BLE001 - the lease then simply expires
+                log.warning("eureka_cancel_failed", app=self.app_name, error=str(exc))
+        self._set_registered(False)
+
+    def _set_registered(self, value: bool) -> None:
+        self.registered = value
+        self._gauge.set(1 if value else 0)
+
+
+class EurekaDiscovery:
+    """Keeps a local copy of the registry (UP instances per app), refreshed every few seconds."""
+
+    def __init__(self, eureka_url: str, *, refresh_interval: float = 2.0) -> None:
+        self.eureka_url = eureka_url
+        self.refresh_interval = refresh_interval
+        self._instances: dict[str, list[ServiceInstance]] = {}
+        self._cursors: dict[str, itertools.count[int]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.last_refresh_ok = False
+
+    async def start(self) -> None:
+        """First fetch now (failure tolerated), then refresh in the background."""
+        await self.refresh()
+        self._task = asyncio.create_task(self._refresh_forever(), name="eureka-discovery")
+
+    async def refresh(self) -> None:
+        """Fetch the whole registry; keep the last good copy when Eureka does not answer."""
+        try:
+            applications = await eureka_basic.get_applications(self.eureka_url)
+        except Exception as exc:  # noqa: BLE001 - stale routes beat no routes
+            self.last_refresh_ok = False
+            log.warning("eureka_fetch_failed", error=str(exc))
+            return
+        fresh: dict[str, list[ServiceInstance]] = {}
+        for application in applications.applications:
+            fresh[application.name.upper()] = sorted(
+                (
+                    ServiceInstance(i.instanceId, f"http://{i.ipAddr or i.hostName}:{i.port.port}")
+                    for i in application.up_instances
+                ),
+                key=lambda inst: inst.instance_id,
+            )
+        self._instances = fresh
+        self.last_refresh_ok = True
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_interval)
+            await self.refresh()
+
+    def instances(self, app_name: str) -> list[ServiceInstance]:
+        """UP instances of an app (possibly empty)."""
+        return self._instances.get(app_name.upper(), [])
+
+    def round_robin(self, app_name: str) -> list[ServiceInstance]:
+        """The app's instances, rotated one step per call: try them in this order."""
+        instances = self.instances(app_name)
+        if not instances:
+            return []
+        cursor = self._cursors.setdefault(app_name.upper(), itertools.count())
+        start = next(cursor) % len(instances)
+        return instances[start:] + instances[:start]
+
+    async def stop(self) -> None:
+        """Stop refreshing."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,135 @@
+"""Access-token verification, the same in the gateway and in every service.
+
+RS256 only (the algorithm is pinned, never read from the token), ``iss``, ``aud``, ``exp``, ``iat``,
+``sub`` and ``jti`` required, the key chosen by ``kid`` from the auth service's JWKS. An unknown
+``kid`` triggers one JWKS refresh (rate-limited), so a rotated key is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from servicekit.logging import get_logger
+
+log = get_logger(__name__)
+
+ALGORITHM = "RS256"
+ISSUER = "order-platform-auth"
+AUDIENCE = "order-platform"
+
+JwksFetcher = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class InvalidToken(Exception):
+    """The token must be refused (401); the message says why, without echoing the token."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, as the access token says."""
+
+    user_id: str
+    roles: frozenset[str]
+    email: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        """True for the admin role."""
+        return "admin" in self.roles
+
+
+class TokenVerifier:
+    """Verifies access tokens against a JWKS fetched on demand and cached."""
+
+    def __init__(
+        self,
+        fetch_jwks: JwksFetcher,
+        *,
+        issuer: str = ISSUER,
+        audience: str = AUDIENCE,
+        leeway: float = 5.0,
+        min_refresh_interval: float = 5.0,
+    ) -> None:
+        self._fetch_jwks = fetch_jwks
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self.min_refresh_interval = min_refresh_interval
+        self._keys: dict[str, Any] = {}
+        self._last_refresh = 0.0
+        self._lock = asyncio.Lock()
+
+    def set_keys(self, jwks: dict[str, Any]) -> None:
+        """Replace the known keys with a JWKS document's RSA signing keys."""
+        keys: dict[str, Any] = {}
+        for jwk in jwks.get("keys", []):
+            if jwk.get("kty") == "RSA" and jwk.get("kid") and jwk.get("use", "sig") == "sig":
+                keys[jwk["kid"]] = jwt.PyJWK(jwk, algorithm=ALGORITHM).key
+        self._keys = keys
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._last_refresh < self.min_refresh_interval:
+                return
+            self._last_refresh = time.monotonic()
+            try:
+                self.set_keys(await self._fetch_jwks())
+            except Exception as exc:  # noqa: BLE001 - keep the keys we have
+                log.warning("jwks_refresh_failed", error=str(exc))
+
+    async def verify(self, token: str) -> Principal:
+        """The principal of a valid token, or InvalidToken."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("malformed token") from exc
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken("token algorithm not accepted")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise InvalidToken("token has no key id")
+        if kid not in self._keys:
+            await self._refresh()
+        key = self._keys.get(kid)
+        if key is None:
+            raise InvalidToken("token signed by an unknown key")
+        return self.decode(token, key)
+
+    def decode(self, token: str, key: Any) -> Principal:
+        """Check signature and claims with a known key."""
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iat", "sub", "iss", "aud", "jti"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken("token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(f"token rejected: {exc}") from exc
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list):
+            raise InvalidToken("token roles malformed")
+        return Principal(
+            user_id=str(claims["sub"]), roles=frozenset(map(str, roles)), email=claims.get("email")
+        )
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

@@ -1,0 +1,377 @@
+"""What every HTTP service shares: the app factory with its lifespan (database, consumers, Eureka,
+token verification), request observability, error bodies, /health, /metrics, and the Annotated
+dependencies routes use (``SessionDep``, ``CurrentUser``, ``AdminUser``)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from servicekit.db import Database
+from servicekit.discovery import EurekaDiscovery, EurekaRegistration
+from servicekit.logging import configure_logging, get_logger
+from servicekit.messaging.inbox import InboxConsumer
+from servicekit.settings import KafkaSettings
+from servicekit.tokens import InvalidToken, Principal, TokenVerifier, bearer_token
+
+log = get_logger(__name__)
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests served.", ["service", "method", "route", "status"]
+)
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time to serve an HTTP request.",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+class EurekaSettings(BaseSettings):
+    """Where Eureka is and how this instance announces itself."""
+
+    model_config = SettingsConfigDict(env_prefix="EUREKA_", env_file=".env", extra="ignore")
+
+    url: str = "http://127.0.0.1:8761/eureka"
+    enabled: bool = True
+    # Address other processes reach this instance on (what goes into the registry).
+    instance_host: str = "127.0.0.1"
+    renewal_interval_seconds: float = Field(default=5.0, gt=0)
+    lease_duration_seconds: int = Field(default=15, ge=1)
+    registry_refresh_seconds: float = Field(default=2.0, gt=0)
+
+
+class HttpServiceSettings(BaseSettings):
+    """Fields of every HTTP service; each service subclasses with its own env prefix."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "postgresql+psycopg2://platform:platform@127.0.0.1:5432/postgres"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    db_pool_size: int = Field(default=10, ge=1)
+    # Where the auth service's public keys are; empty: found through Eureka (AUTH-SERVICE).
+    jwks_url: str = ""
+
+
+@dataclass
+class ServiceRuntime:
+    """Everything the lifespan builds; routes reach it through ``request.app.state.runtime``."""
+
+    name: str
+    settings: HttpServiceSettings
+    database: Database
+    verifier: TokenVerifier
+    discovery: EurekaDiscovery | None = None
+    registration: EurekaRegistration | None = None
+    consumers: list[InboxConsumer] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+ConsumerFactory = Callable[[ServiceRuntime, KafkaSettings], list[InboxConsumer]]
+StartupHook = Callable[[ServiceRuntime], None]
+JwksFactory = Callable[[ServiceRuntime, httpx.AsyncClient], Callable[[], Any]]
+
+
+def discovered_jwks(runtime: ServiceRuntime, client: httpx.AsyncClient) -> Callable[[], Any]:
+    """JWKS fetcher: JWKS_URL if set, else any UP AUTH-SERVICE instance from Eureka."""
+
+    async def fetch() -> dict[str, Any]:
+        if runtime.settings.jwks_url:
+            urls = [runtime.settings.jwks_url]
+        else:
+            assert runtime.discovery is not None
+            if not runtime.discovery.instances("AUTH-SERVICE"):
+                await runtime.discovery.refresh()
+            urls = [
+                f"{instance.base_url}/api/auth/.well-known/jwks.json"
+                for instance in runtime.discovery.round_robin("AUTH-SERVICE")
+            ]
+        last_error: Exception = LookupError("no AUTH-SERVICE instance in Eureka")
+        for url in urls:
+            try:
+                response = await client.get(url, timeout=3.0)
+                response.raise_for_status()
+                jwks: dict[str, Any] = response.json()
+                return jwks
+            except httpx.HTTPError as exc:
+                last_error = exc
+        raise last_error
+
+    return fetch
+
+
+def create_service_app(
+    *,
+    name: str,
+    title: str,
+    settings: HttpServiceSettings,
+    routers: Sequence[APIRouter],
+    consumers: ConsumerFactory | None = None,
+    on_startup: StartupHook | None = None,
+    jwks: JwksFactory = discovered_jwks,
+    eureka: EurekaSettings | None = None,
+    kafka: KafkaSettings | None = None,
+) -> FastAPI:
+    """A service app; nothing connects until the lifespan starts."""
+    eureka = eureka or EurekaSettings()
+    kafka = kafka or KafkaSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(name, level=settings.log_level)
+        database = Database(
+            settings.database_url, pool_size=settings.db_pool_size, application_name=name
+        )
+        http = httpx.AsyncClient()
+        runtime = ServiceRuntime(
+            name=name,
+            settings=settings,
+            database=database,
+            verifier=TokenVerifier(_unset),
+        )
+        if eureka.enabled:
+            runtime.discovery = EurekaDiscovery(
+                eureka.url, refresh_interval=eureka.registry_refresh_seconds
+            )
+        runtime.verifier = TokenVerifier(jwks(runtime, http))
+        app.state.runtime = runtime
+        if on_startup is not None:
+            await asyncio.to_thread(on_startup, runtime)
+        stop = threading.Event()
+        threads: list[threading.Thread] = []
+        if consumers is not None:
+            runtime.consumers = consumers(runtime, kafka)
+            for consumer in runtime.consumers:
+                thread = threading.Thread(
+                    target=consumer.run, args=(stop,), name=f"consumer-{consumer.name}"
+                )
+                thread.start()
+                threads.append(thread)
+        if runtime.discovery is not None:
+            await runtime.discovery.start()
+        if eureka.enabled:
+            runtime.registration = EurekaRegistration(
+                eureka.url,
+                app_name=name.replace("_", "-"),
+                host=eureka.instance_host,
+                port=settings.port,
+                renewal_interval=eureka.renewal_interval_seconds,
+                lease_duration=eureka.lease_duration_seconds,
+            )
+            await runtime.registration.start()
+        log.info("service_started", port=settings.port)
+        try:
+            yield
+        finally:
+            # Leave the registry first, so the gateway stops sending traffic here.
+            if runtime.registration is not None:
+                await runtime.registration.stop()
+            if runtime.discovery is not None:
+                await runtime.discovery.stop()
+            stop.set()
+            for thread in threads:
+                await asyncio.to_thread(thread.join, 30)
+            await http.aclose()
+            database.dispose()
+            log.info("service_stopped")
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.add_middleware(RequestContextMiddleware, service=name)
+    install_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    app.include_router(operations_router())
+    return app
+
+
+async def _unset() -> dict[str, Any]:
+    raise RuntimeError("token verifier used before the lifespan wired it")
+
+
+# -- request context and metrics ---------------------------------------------------------------
+
+
+class RequestContextMiddleware:
+    """Binds request and correlation ids to every log line of a request, echoes X-Request-ID,
+    and records one metric sample and one access-log line per request (pure ASGI: no
+    per-request task or body buffering)."""
+
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+        self.log = get_logger("http")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = (headers.get(b"x-request-id") or b"").decode() or uuid.uuid4().hex
+        correlation_id = (headers.get(b"x-correlation-id") or b"").decode() or request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id, correlation_id=correlation_id)
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+        traceparent = (headers.get(b"traceparent") or b"").decode()
+        if traceparent:
+            scope["state"]["traceparent"] = traceparent
+        status = 500
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            method = scope["method"]
+            HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
+            HTTP_DURATION.labels(self.service, method, template).observe(elapsed)
+            if template not in ("/health", "/metrics"):
+                self.log.info(
+                    "http_request",
+                    method=method,
+                    path=scope["path"],
+                    route=template,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+            structlog.contextvars.clear_contextvars()
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Errors as ``{"detail": ...}`` with an honest status, never a stack trace."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default body echoes the input back: that would return passwords and tokens.
+        errors = [
+            {
+                "loc": list(error.get("loc", ())),
+                "msg": error.get("msg", ""),
+                "type": error.get("type"),
+            }
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated or getattr(exc.orig, "pgcode", None) is None:
+            log.warning("database_unavailable", error=str(exc.orig).strip())
+            return JSONResponse({"detail": "database unavailable, try again"}, status_code=503)
+        log.exception("database_error")
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", error_type=type(exc).__name__)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def operations_router() -> APIRouter:
+    """GET /health (503 until the database and consumers answer) and GET /metrics."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health")
+    async def health(request: Request) -> JSONResponse:
+        runtime: ServiceRuntime = request.app.state.runtime
+        database_ok = await asyncio.to_thread(runtime.database.ping)
+        consumers = {c.name: c.running for c in runtime.consumers}
+        registered = runtime.registration.registered if runtime.registration else None
+        ok = database_ok and all(consumers.values())
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "database": "ok" if database_ok else "unreachable",
+            "consumers": consumers,
+            "eureka_registered": registered,
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @router.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+# -- dependencies --------------------------------------------------------------------------------
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    """The service runtime built by the lifespan."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """A session for one request; the application layer opens (and commits) the transaction."""
+    with runtime.database.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    """The verified caller, or 401. Identity never comes from client-set headers."""
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise HTTPException(
+            401, "missing bearer token", headers={"WWW-Authenticate": 'Bearer realm="api"'}
+        )
+    try:
+        return await runtime.verifier.verify(token)
+    except InvalidToken as exc:
+        raise HTTPException(
+            401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from exc
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_admin(principal: CurrentUser) -> Principal:
+    """The caller, if an admin; 403 otherwise."""
+    if not principal.is_admin:
+        raise HTTPException(403, "admin role required")
+    return principal
+
+
+AdminUser = Annotated[Principal, Depends(get_admin)]
+
+
+def correlation_id(request: Request) -> str:
+    """The request's correlation id (set by RequestContextMiddleware)."""
+    return str(getattr(request.state, "correlation_id", "")) or uuid.uuid4().hex
+
+
+CorrelationId = Annotated[str, Depends(correlation_id)]

@@ -1,0 +1,14 @@
+"""User service settings, env prefix ``USER_``."""
+
+from pydantic_settings import SettingsConfigDict
+
+from servicekit.web import HttpServiceSettings
+
+
+class UserSettings(HttpServiceSettings):
+    """Where the profiles live."""
+
+    model_config = SettingsConfigDict(env_prefix="USER_", env_file=".env", extra="ignore")
+
+    database_url: str = "postgresql+psycopg2://platform:platform@127.0.0.1:5432/user_service"
+    port: int = 8102
