@@ -88,6 +88,8 @@ class ServiceRuntime:
 
 
 ConsumerFactory = Callable[[ServiceRuntime, KafkaSettings], list[InboxConsumer]]
+# A background worker: runs in its own thread until the event is set (e.g. a timeout sweeper).
+Worker = Callable[[ServiceRuntime, threading.Event], None]
 StartupHook = Callable[[ServiceRuntime], None]
 JwksFactory = Callable[[ServiceRuntime, httpx.AsyncClient], Callable[[], Any]]
 
@@ -127,6 +129,7 @@ def create_service_app(
     settings: HttpServiceSettings,
     routers: Sequence[APIRouter],
     consumers: ConsumerFactory | None = None,
+    workers: Sequence[Worker] = (),
     on_startup: StartupHook | None = None,
     jwks: JwksFactory = discovered_jwks,
     eureka: EurekaSettings | None = None,
@@ -167,6 +170,12 @@ def create_service_app(
                 )
                 thread.start()
                 threads.append(thread)
+        for worker in workers:
+            thread = threading.Thread(
+                target=worker, args=(runtime, stop), name=f"worker-{worker.__name__}"
+            )
+            thread.start()
+            threads.append(thread)
         if runtime.discovery is not None:
             await runtime.discovery.start()
         if eureka.enabled:
