@@ -26,12 +26,17 @@ def infra_programs() -> list[Program]:
     ]
 
 
+PASS_THROUGH = ("SAGA_TIMEOUT", "PAYMENT_DECLINE_ABOVE", "ADMIN_EMAIL", "ADMIN_PASSWORD")
+
+
 def common_environment() -> dict[str, str]:
     """Settings every platform process gets."""
     return {
         "KAFKA_BOOTSTRAP_SERVERS": layout.KAFKA_BOOTSTRAP,
         "EUREKA_URL": layout.EUREKA_URL,
         "PYTHONUNBUFFERED": "1",
+        # Documented knobs that `make up` passes on when set (see .env.example).
+        **{name: os.environ[name] for name in PASS_THROUGH if name in os.environ},
     }
 
 

@@ -1,1 +1,1 @@
-
+"""order_service: orders and the choreographed saga that carries them to a terminal state."""

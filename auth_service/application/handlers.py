@@ -156,12 +156,15 @@ def login(
         ok = False
     else:
         ok = deps.passwords.verify(password, account.password_hash)
-    with session.begin():
-        if not ok:
+    if not ok:
+        with session.begin():  # committed: the failure must count even though we raise
             session.execute(insert(login_failures).values(email=email, address=address))
-            session.execute(delete(login_failures).where(login_failures.c.failed_at < window_start))
-            log.info("login_failed")
-            raise BadCredentials()
+            session.execute(
+                delete(login_failures).where(login_failures.c.failed_at < window_start)
+            )
+        log.info("login_failed")
+        raise BadCredentials()
+    with session.begin():
         session.execute(delete(login_failures).where(login_failures.c.email == email))
         assert account is not None
         pair = _issue_pair(

@@ -1,0 +1,102 @@
+"""Request and response bodies of the orders API (API.md, "Orders")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ItemRequest(_Strict):
+    """One line of a new order."""
+
+    product_id: UUID
+    quantity: int = Field(ge=1, le=1000)
+
+
+class DeliveryAddress(_Strict):
+    """Where to deliver."""
+
+    street: str = Field(min_length=1, max_length=200)
+    number: str = Field(min_length=1, max_length=20)
+    city: str = Field(min_length=1, max_length=100)
+    state: str = Field(min_length=1, max_length=100)
+    country: str = Field(min_length=2, max_length=100)
+    zipcode: str = Field(min_length=1, max_length=20)
+
+
+class CreateOrderRequest(_Strict):
+    """POST /api/orders."""
+
+    items: list[ItemRequest] = Field(min_length=1, max_length=50)
+    delivery_address: DeliveryAddress | None = None
+
+    @field_validator("items")
+    @classmethod
+    def distinct_products(cls, items: list[ItemRequest]) -> list[ItemRequest]:
+        """One line per product: a repeated product is almost always a client bug."""
+        ids = [item.product_id for item in items]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each product may appear only once; sum the quantities")
+        return items
+
+
+class OrderAccepted(BaseModel):
+    """202 (or 200 for an Idempotency-Key retry)."""
+
+    order_id: str
+    status: str
+
+
+class OrderItem(BaseModel):
+    """A line with its unit price."""
+
+    product_id: str
+    quantity: int
+    unit_price: str
+
+
+class SubStatus(BaseModel):
+    """payment / inventory sub-status."""
+
+    status: str
+
+
+class OrderView(BaseModel):
+    """GET /api/orders/{order_id}."""
+
+    order_id: str
+    customer_id: str
+    status: Literal["PENDING", "STOCK_RESERVED", "CONFIRMED", "REJECTED", "CANCELLED"]
+    items: list[OrderItem]
+    total: str
+    currency: str
+    payment: SubStatus
+    inventory: SubStatus
+    failure_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderPage(BaseModel):
+    """GET /api/orders."""
+
+    items: list[OrderView]
+    page: int
+    size: int
+    total: int
+
+
+class TimelineStep(BaseModel):
+    """One saga step."""
+
+    step: str
+    event_type: str
+    service: str
+    at: datetime

@@ -1,0 +1,25 @@
+"""Order service settings, env prefix ``ORDER_`` (the saga timeout also as ``SAGA_TIMEOUT``)."""
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import SettingsConfigDict
+
+from servicekit.web import HttpServiceSettings
+
+
+class OrderSettings(HttpServiceSettings):
+    """Where orders live and how long a saga may stall."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDER_", env_file=".env", extra="ignore")
+
+    database_url: str = "postgresql+psycopg2://platform:platform@127.0.0.1:5432/order_service"
+    port: int = 8104
+    # A saga with no progress for this long is cancelled with compensation.
+    saga_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=AliasChoices("SAGA_TIMEOUT", "ORDER_SAGA_TIMEOUT_SECONDS"),
+    )
+    timeout_scan_seconds: float = Field(default=1.0, gt=0)
+    # Products unknown to the local read model are looked up in product_service with this bound.
+    product_lookup_timeout_seconds: float = Field(default=2.0, gt=0)
+    max_items_per_order: int = Field(default=50, ge=1)
