@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up down status logs test test-unit bench lint fmt bootstrap clean
+.PHONY: up down status logs test test-unit demo bench lint fmt bootstrap clean
 
 bootstrap:
 	@infra/bin/bootstrap.sh
@@ -21,11 +21,16 @@ status: ## one line per process
 logs: ## follow every log (make logs P="outbox_relay kafka" for some)
 	@$(PY) -m devstack logs $(P)
 
+# Tests run the stack with a short saga timeout so the timeout test does not wait 30 s.
+test: export SAGA_TIMEOUT ?= 15
 test: up ## the whole suite against the real engines
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: bootstrap ## unit tests only: no engines needed
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+demo: up ## a scripted walk through the platform via the gateway
+	@$(PY) -m devstack.demo
 
 bench: up ## benchmarks (figures, not pass/fail)
 	@$(PY) -m bench

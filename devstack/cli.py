@@ -23,6 +23,12 @@ def infra_programs() -> list[Program]:
         Program("postgres", postgres.command(), "infra", user="postgres", stopsignal="INT"),
         Program("kafka", str(layout.INFRA_BIN / "run-kafka.sh"), "infra", stopwaitsecs=60),
         Program("eureka", str(layout.INFRA_BIN / "run-eureka.sh"), "infra"),
+        Program(
+            "mailsink",
+            f"{layout.PYTHON} -m aiosmtpd -n -l 127.0.0.1:{layout.MAILSINK_PORT}"
+            f" -c aiosmtpd.handlers.Mailbox {layout.MAIL_DIR}",
+            "infra",
+        ),
     ]
 
 
@@ -119,10 +125,22 @@ def kafka_ready() -> bool:
         return False
 
 
+def smtp_ready() -> bool:
+    """True when the mail sink greets with its SMTP banner."""
+    import smtplib
+
+    try:
+        with smtplib.SMTP("127.0.0.1", layout.MAILSINK_PORT, timeout=2) as smtp:
+            return bool(smtp.noop()[0] == 250)
+    except OSError:
+        return False
+
+
 READINESS: dict[str, tuple[Callable[[], bool], float]] = {
     "postgres": (postgres.is_ready, 60),
     "kafka": (kafka_ready, 120),
     "eureka": (lambda: http_ok("http://127.0.0.1:8761/actuator/health"), 180),
+    "mailsink": (smtp_ready, 30),
     "outbox_relay": (lambda: http_ok(f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}/health"), 60),
     "gateway": (lambda: http_ok(f"http://127.0.0.1:{layout.GATEWAY_PORT}/health"), 60),
     **{
@@ -234,6 +252,7 @@ PORTS = {
     "postgres": f"127.0.0.1:{layout.PG_PORT}",
     "kafka": "localhost:9092 (controller 9093)",
     "eureka": "http://127.0.0.1:8761",
+    "mailsink": f"smtp://127.0.0.1:{layout.MAILSINK_PORT} (Maildir)",
     "outbox_relay": f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}",
     "gateway": f"http://localhost:{layout.GATEWAY_PORT}",
     **{service.package: f"http://127.0.0.1:{service.port}" for service in layout.SERVICES},

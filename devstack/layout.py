@@ -33,6 +33,9 @@ KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
 EUREKA_URL = os.environ.get("EUREKA_URL", "http://127.0.0.1:8761/eureka")
 RELAY_HTTP_PORT = int(os.environ.get("RELAY_HTTP_PORT", "8190"))
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
+# The SMTP mail sink (aiosmtpd): every message lands in a Maildir under var/mail.
+MAILSINK_PORT = 1025
+MAIL_DIR = VAR / "mail"
 
 
 @dataclass(frozen=True)

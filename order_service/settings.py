@@ -13,7 +13,8 @@ class OrderSettings(HttpServiceSettings):
 
     database_url: str = "postgresql+psycopg2://platform:platform@127.0.0.1:5432/order_service"
     port: int = 8104
-    # A saga with no progress for this long is cancelled with compensation.
+    # A saga not finished this long after the order was placed is cancelled with compensation;
+    # the same deadline travels in order.created, so payment never charges after it.
     saga_timeout_seconds: float = Field(
         default=30.0,
         gt=0,

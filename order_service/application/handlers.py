@@ -152,9 +152,6 @@ def _save(
         "total": order.total,
         "updated_at": func.now(),
     }
-    if order.status != before and order.status not in TERMINAL:
-        # Progress moves the deadline: the timeout is for a saga that stalls, not a slow one.
-        values["deadline_at"] = func.now() + deps.saga_timeout
     session.execute(update(orders).where(orders.c.order_id == order.order_id).values(**values))
     if lines_changed:
         for line in order.lines:
