@@ -1,0 +1,173 @@
+"""Saga latency under a steady order rate, through the gateway.
+
+Orders are placed open-loop (request i leaves at start + i / rate, whatever the earlier answers
+did) by a pool of customers, for products with ample stock and a price under the payment limit,
+so every order should confirm. Latency is from just before the POST leaves the client to the
+commit of order.confirmed (the timeline row written in that transaction, read from the order
+database after the run, so measuring adds no load while the saga runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import psycopg2
+
+from devstack import layout
+
+GATEWAY = os.environ.get("GATEWAY_URL", f"http://localhost:{layout.GATEWAY_PORT}")
+RATE = float(os.environ.get("BENCH_SAGA_RATE", "50"))
+SECONDS = float(os.environ.get("BENCH_SAGA_SECONDS", "60"))
+CUSTOMERS = 20
+
+
+async def _setup(client: httpx.AsyncClient) -> tuple[list[dict[str, str]], list[str]]:
+    admin = (
+        await client.post(
+            "/api/auth/login",
+            json={
+                "email": os.environ.get("ADMIN_EMAIL", "admin@example.com"),
+                "password": os.environ.get("ADMIN_PASSWORD", "Admin-password-1"),
+            },
+        )
+    ).json()
+    admin_headers = {"Authorization": f"Bearer {admin['access_token']}"}
+    products = []
+    for _ in range(5):
+        response = await client.post(
+            "/api/products",
+            headers=admin_headers,
+            json={
+                "sku": f"BENCH-{uuid.uuid4().hex[:10]}",
+                "name": "bench item",
+                "price": "1.00",
+                "currency": "EUR",
+                "stock": 1_000_000,
+            },
+        )
+        response.raise_for_status()
+        products.append(response.json()["product_id"])
+    customers = []
+    for _ in range(CUSTOMERS):
+        email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
+        password = "bench-password-1"  # noqa: S105 - throw-away benchmark accounts
+        (
+            await client.post(
+                "/api/auth/register",
+                json={"email": email, "password": password, "full_name": "Bench"},
+            )
+        ).raise_for_status()
+        tokens = (
+            await client.post("/api/auth/login", json={"email": email, "password": password})
+        ).json()
+        customers.append({"Authorization": f"Bearer {tokens['access_token']}"})
+    # The order service validates against its read model: wait until it has the products.
+    while not _known_to_orders(products):
+        await asyncio.sleep(0.1)
+    return customers, products
+
+
+def _known_to_orders(product_ids: list[str]) -> bool:
+    with psycopg2.connect(layout.libpq_url("order_service")) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM products WHERE product_id = ANY(%s::uuid[])", (product_ids,)
+        )
+        return int(cur.fetchone()[0]) == len(product_ids)
+
+
+async def _run() -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=GATEWAY, timeout=30, limits=limits) as client:
+        customers, products = await _setup(client)
+        sent: dict[str, float] = {}
+        errors: list[str] = []
+        total = int(RATE * SECONDS)
+        start = time.time()
+
+        async def one(i: int) -> None:
+            await asyncio.sleep(max(0.0, start + i / RATE - time.time()))
+            t0 = time.time()
+            try:
+                response = await client.post(
+                    "/api/orders",
+                    headers=customers[i % CUSTOMERS],
+                    json={"items": [{"product_id": products[i % 5], "quantity": 1}]},
+                )
+            except httpx.HTTPError as exc:
+                errors.append(type(exc).__name__)
+                return
+            if response.status_code != 202:
+                errors.append(str(response.status_code))
+                return
+            sent[response.json()["order_id"]] = t0
+
+        await asyncio.gather(*(one(i) for i in range(total)))
+        send_seconds = time.time() - start
+    # Every order gets 30 s to finish before we read the outcome.
+    deadline = time.time() + 30
+    while True:
+        confirmed, statuses = _outcomes(list(sent))
+        if (
+            (sum(statuses.values()) >= len(sent)
+            and statuses.get("PENDING", 0) == 0
+            and statuses.get("STOCK_RESERVED", 0) == 0)
+            or time.time() > deadline
+        ):
+            break
+        await asyncio.sleep(0.5)
+    latencies = sorted((confirmed[o] - sent[o]) * 1000 for o in confirmed)
+    last_confirm = max(confirmed.values()) if confirmed else start
+    return {
+        "benchmark": "saga",
+        "target_rate_per_s": RATE,
+        "seconds": SECONDS,
+        "orders_sent": total,
+        "orders_accepted": len(sent),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors)),
+        "send_rate_held_per_s": round(len(sent) / send_seconds, 1),
+        "confirmed": len(confirmed),
+        "final_statuses": statuses,
+        "confirm_throughput_per_s": round(len(confirmed) / max(last_confirm - start, 1e-9), 1),
+        "latency_ms_p50": round(statistics.median(latencies), 1) if latencies else None,
+        "latency_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1], 1)
+        if latencies
+        else None,
+        "latency_ms_max": round(latencies[-1], 1) if latencies else None,
+        "targets": {"latency_ms_p50": 50, "latency_ms_p99": 250, "rate_per_s": 50},
+    }
+
+
+def _outcomes(order_ids: list[str]) -> tuple[dict[str, float], dict[str, int]]:
+    with psycopg2.connect(layout.libpq_url("order_service")) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT order_id::text, at FROM order_timeline WHERE event_type = 'order.confirmed'"
+            " AND order_id = ANY(%s::uuid[])",
+            (order_ids,),
+        )
+        confirmed = {row[0]: row[1].astimezone(UTC).timestamp() for row in cur.fetchall()}
+        cur.execute(
+            "SELECT status, count(*) FROM orders WHERE order_id = ANY(%s::uuid[]) GROUP BY status",
+            (order_ids,),
+        )
+        statuses = {row[0]: int(row[1]) for row in cur.fetchall()}
+    return confirmed, statuses
+
+
+def main() -> None:
+    """Run and print JSON."""
+    result = asyncio.run(_run())
+    result["measured_at"] = datetime.now(UTC).isoformat()
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
