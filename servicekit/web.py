@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
-import structlog
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -25,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servicekit.context import bound
 from servicekit.db import Database
 from servicekit.discovery import EurekaDiscovery, EurekaRegistration
 from servicekit.logging import configure_logging, get_logger
@@ -237,11 +237,12 @@ class RequestContextMiddleware:
         headers = dict(scope["headers"])
         request_id = (headers.get(b"x-request-id") or b"").decode() or uuid.uuid4().hex
         correlation_id = (headers.get(b"x-correlation-id") or b"").decode() or request_id
-        structlog.contextvars.bind_contextvars(request_id=request_id, correlation_id=correlation_id)
+        traceparent = (headers.get(b"traceparent") or b"").decode() or None
         scope.setdefault("state", {})["correlation_id"] = correlation_id
-        traceparent = (headers.get(b"traceparent") or b"").decode()
-        if traceparent:
-            scope["state"]["traceparent"] = traceparent
+        with bound(correlation_id=correlation_id, traceparent=traceparent, request_id=request_id):
+            await self._serve(scope, receive, send, request_id)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         status = 500
         start = time.perf_counter()
 
@@ -270,7 +271,6 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
                 )
-            structlog.contextvars.clear_contextvars()
 
 
 def install_error_handlers(app: FastAPI) -> None:

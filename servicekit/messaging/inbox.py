@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from servicekit.context import bound
 from servicekit.failpoints import failpoint
 from servicekit.logging import get_logger
 from servicekit.messaging.envelope import Envelope, EnvelopeError, dlq_topic_for
@@ -185,10 +186,22 @@ class InboxConsumer:
             self._dead_letter(message, exc, attempts=1)
         else:
             handler = self.handlers.get(envelope.event_type)
-            if handler is not None and not self._apply_with_retries(
-                message, envelope, handler, stop
+            raw: list[tuple[str, Any]] = list(message.headers() or [])  # type: ignore[arg-type]
+            headers = {
+                key: value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+                for key, value in raw
+            }
+            with bound(
+                correlation_id=envelope.correlation_id,
+                traceparent=headers.get("traceparent"),
+                causation_id=str(envelope.event_id),
+                event_id=str(envelope.event_id),
+                event_type=envelope.event_type,
             ):
-                return  # stopped mid-retry: the offset stays, the next owner retries it
+                if handler is not None and not self._apply_with_retries(
+                    message, envelope, handler, stop
+                ):
+                    return  # stopped mid-retry: the offset stays, the next owner retries it
         self._pending[(_topic(message), message.partition() or 0)] = (message.offset() or 0) + 1
 
     def _apply_with_retries(

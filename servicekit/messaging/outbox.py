@@ -21,6 +21,7 @@ from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, T
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Session
 
+from servicekit.context import current as current_context
 from servicekit.messaging.envelope import EventRegistry
 
 metadata = MetaData()
@@ -106,7 +107,13 @@ def add_event(
         body = payload.model_dump(mode="json")
     else:
         body = dict(payload)
+    # Whatever the caller does not say comes from the request or event being handled.
+    context = current_context()
+    correlation_id = correlation_id or context.correlation_id
+    causation_id = causation_id or context.causation_id
     all_headers = {key: str(value) for key, value in (headers or {}).items()}
+    if context.traceparent and "traceparent" not in all_headers:
+        all_headers["traceparent"] = context.traceparent
     if correlation_id:
         all_headers["correlation_id"] = correlation_id
     if causation_id:
