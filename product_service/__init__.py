@@ -1,1 +1,1 @@
-
+"""product_service: the catalog, and the stock that orders reserve, commit and release."""

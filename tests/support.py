@@ -52,8 +52,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def scratch_database(prefix: str = "t") -> Iterator[str]:
-    """A new database with the messaging tables; dropped afterwards. Yields its libpq URL."""
+def scratch_database(prefix: str = "t", *, migrations: str | None = None) -> Iterator[str]:
+    """A new database with the messaging tables, or at the head of a service package's
+    ``migrations`` (which create them); dropped afterwards. Yields its libpq URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = psycopg2.connect(layout.libpq_url("postgres"))
     admin.autocommit = True
@@ -61,8 +62,13 @@ def scratch_database(prefix: str = "t") -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         url = layout.libpq_url(name)
-        with psycopg2.connect(url) as conn, conn.cursor() as cur:
-            cur.execute(MESSAGING_DDL)
+        if migrations is not None:
+            from servicekit.migrations import upgrade
+
+            upgrade(migrations, sqlalchemy_url(url))
+        else:
+            with psycopg2.connect(url) as conn, conn.cursor() as cur:
+                cur.execute(MESSAGING_DDL)
         yield url
     finally:
         with admin.cursor() as cur:

@@ -1,0 +1,36 @@
+"""The events product_service consumes, and from which topics."""
+
+from __future__ import annotations
+
+from product_service.application.handlers import (
+    on_order_cancelled,
+    on_order_confirmed,
+    on_order_created,
+    on_order_rejected,
+)
+from servicekit.messaging.inbox import InboxConsumer
+from servicekit.settings import KafkaSettings
+from servicekit.web import ServiceRuntime
+
+SUBSCRIPTIONS = {
+    "order.events": {
+        "order.created": on_order_created,
+        "order.confirmed": on_order_confirmed,
+        "order.cancelled": on_order_cancelled,
+        "order.rejected": on_order_rejected,
+    },
+}
+
+
+def build_consumers(runtime: ServiceRuntime, kafka: KafkaSettings) -> list[InboxConsumer]:
+    """One inbox consumer (group ``product-service``) over every subscribed topic."""
+    handlers = {k: v for table in SUBSCRIPTIONS.values() for k, v in table.items()}
+    return [
+        InboxConsumer(
+            name="product-service",
+            topics=list(SUBSCRIPTIONS),
+            handlers=handlers,
+            session_factory=runtime.database.sessions,
+            kafka=kafka,
+        )
+    ]
