@@ -116,11 +116,10 @@ async def _run() -> dict[str, Any]:
     while True:
         confirmed, statuses = _outcomes(list(sent))
         if (
-            (sum(statuses.values()) >= len(sent)
+            sum(statuses.values()) >= len(sent)
             and statuses.get("PENDING", 0) == 0
-            and statuses.get("STOCK_RESERVED", 0) == 0)
-            or time.time() > deadline
-        ):
+            and statuses.get("STOCK_RESERVED", 0) == 0
+        ) or time.time() > deadline:
             break
         await asyncio.sleep(0.5)
     latencies = sorted((confirmed[o] - sent[o]) * 1000 for o in confirmed)

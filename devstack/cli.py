@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from devstack import layout, postgres, supervisor
+from devstack import layout, postgres, prometheus, supervisor
 from devstack.supervisor import Program
 
 
@@ -29,6 +29,7 @@ def infra_programs() -> list[Program]:
             f" -c aiosmtpd.handlers.Mailbox {layout.MAIL_DIR}",
             "infra",
         ),
+        Program("prometheus", prometheus.command(), "infra"),
     ]
 
 
@@ -141,6 +142,7 @@ READINESS: dict[str, tuple[Callable[[], bool], float]] = {
     "kafka": (kafka_ready, 120),
     "eureka": (lambda: http_ok("http://127.0.0.1:8761/actuator/health"), 180),
     "mailsink": (smtp_ready, 30),
+    "prometheus": (prometheus.is_ready, 60),
     "outbox_relay": (lambda: http_ok(f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}/health"), 60),
     "gateway": (lambda: http_ok(f"http://127.0.0.1:{layout.GATEWAY_PORT}/health"), 60),
     **{
@@ -183,7 +185,12 @@ def check_ports_free() -> None:
     import socket
 
     ours = {p["name"] for p in supervisor.process_info() if p["statename"] == "RUNNING"}
-    for name, port in (("postgres", layout.PG_PORT), ("kafka", 9092), ("eureka", 8761)):
+    for name, port in (
+        ("postgres", layout.PG_PORT),
+        ("kafka", 9092),
+        ("eureka", 8761),
+        ("prometheus", prometheus.PORT),
+    ):
         if name in ours:
             continue
         with socket.socket() as sock:
@@ -219,6 +226,7 @@ def up(args: argparse.Namespace) -> None:
     """Install, start and wait for everything; a second run reuses what already runs."""
     install()
     postgres.ensure_cluster()
+    prometheus.write_config()
     infra = infra_programs()
     apps = [] if args.infra_only else app_programs()
     changed = supervisor.render(infra + app_programs())
@@ -253,6 +261,7 @@ PORTS = {
     "kafka": "localhost:9092 (controller 9093)",
     "eureka": "http://127.0.0.1:8761",
     "mailsink": f"smtp://127.0.0.1:{layout.MAILSINK_PORT} (Maildir)",
+    "prometheus": prometheus.URL,
     "outbox_relay": f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}",
     "gateway": f"http://localhost:{layout.GATEWAY_PORT}",
     **{service.package: f"http://127.0.0.1:{service.port}" for service in layout.SERVICES},

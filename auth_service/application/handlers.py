@@ -159,9 +159,7 @@ def login(
     if not ok:
         with session.begin():  # committed: the failure must count even though we raise
             session.execute(insert(login_failures).values(email=email, address=address))
-            session.execute(
-                delete(login_failures).where(login_failures.c.failed_at < window_start)
-            )
+            session.execute(delete(login_failures).where(login_failures.c.failed_at < window_start))
         log.info("login_failed")
         raise BadCredentials()
     with session.begin():

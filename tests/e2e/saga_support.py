@@ -113,12 +113,21 @@ def net_charge(rows: list[dict[str, Any]]) -> Decimal:
 @contextmanager
 def stopped(program: str) -> Iterator[None]:
     """Stop one supervised process for the block; start it again and wait until it is ready."""
+    app = program.replace("_", "-").upper()
     supervisor.rpc().stopProcess(program, True)
     try:
         yield
     finally:
         supervisor.start(program)
         wait_ready(program)
+        # Ready is not routable: wait until the gateway's registry copy has the instance again.
+        wait_for(
+            lambda: (
+                service_metric(layout.GATEWAY_PORT, "gateway_upstream_instances", service=app) >= 1
+            ),
+            timeout=60,
+            what=f"gateway routes to {app} again",
+        )
 
 
 def service_metric(port: int, name: str, **labels: str) -> float:

@@ -268,10 +268,10 @@ def test_redelivered_events_change_nothing(api: httpx.Client, admin: User, custo
     wait_order(api, customer, order_id, until=lambda o: o["inventory"]["status"] == "COMMITTED")
     wait_for(
         lambda: any(
-            n["kind"] == "order_confirmed"
+            n["kind"] == "order_confirmed" and n["status"] == "SENT"
             for n in api.get("/api/notifications", headers=customer.auth).json()
         ),
-        what="notification",
+        what="notification sent",
     )
     before = (
         stock_row(product),

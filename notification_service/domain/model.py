@@ -1,0 +1,119 @@
+"""Notifications: kinds, statuses, what each email says, and how patiently it is retried.
+Pure Python: no framework imports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """Why a notification is sent: one per consumed event."""
+
+    WELCOME = "welcome"
+    ORDER_CONFIRMED = "order_confirmed"
+    ORDER_CANCELLED = "order_cancelled"
+    ORDER_REJECTED = "order_rejected"
+
+
+class Status(StrEnum):
+    """PENDING until the SMTP server accepted it (SENT) or we gave up (FAILED)."""
+
+    PENDING = "PENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+
+
+EMAIL = "email"
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """What an email says. Never a token or a password: only ids, statuses and amounts."""
+
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """An order line as the confirmation lists it."""
+
+    product_id: str
+    quantity: int
+    unit_price: str
+
+
+_SIGNATURE = "\n-- \nOrder Platform\nThis message was sent automatically; replies are not read.\n"
+
+
+def _greeting(full_name: str | None) -> str:
+    return f"Hello {full_name}," if full_name else "Hello,"
+
+
+def welcome_mail(full_name: str) -> Mail:
+    """After registration."""
+    return Mail(
+        subject="Welcome to Order Platform",
+        body=(
+            f"{_greeting(full_name)}\n\n"
+            "your account is ready. You can now browse the catalog and place orders.\n"
+            f"{_SIGNATURE}"
+        ),
+    )
+
+
+def order_confirmed_mail(
+    *,
+    order_id: str,
+    full_name: str | None,
+    total: str,
+    currency: str,
+    lines: Sequence[Line],
+) -> Mail:
+    """The order is paid for and its stock is held."""
+    items = "\n".join(
+        f"  - {line.quantity} x {line.product_id} at {line.unit_price} {currency}" for line in lines
+    )
+    return Mail(
+        subject=f"Your order {order_id} is confirmed",
+        body=(
+            f"{_greeting(full_name)}\n\n"
+            f"your order {order_id} is confirmed.\n\n"
+            f"Order:  {order_id}\nStatus: CONFIRMED\nTotal:  {total} {currency}\n"
+            f"Items:\n{items}\n"
+            f"{_SIGNATURE}"
+        ),
+    )
+
+
+def order_ended_mail(*, kind: Kind, order_id: str, full_name: str | None, reason: str) -> Mail:
+    """The order was cancelled or rejected; nothing is charged."""
+    if kind == Kind.ORDER_CANCELLED:
+        subject, status, what = (
+            f"Your order {order_id} was cancelled",
+            "CANCELLED",
+            "was cancelled",
+        )
+    else:
+        subject, status, what = (
+            f"Your order {order_id} could not be accepted",
+            "REJECTED",
+            "could not be accepted",
+        )
+    return Mail(
+        subject=subject,
+        body=(
+            f"{_greeting(full_name)}\n\n"
+            f"your order {order_id} {what}.\n\n"
+            f"Order:  {order_id}\nStatus: {status}\nReason: {reason}\n\n"
+            "You have not been charged for it; any payment taken was refunded.\n"
+            f"{_SIGNATURE}"
+        ),
+    )
+
+
+def retry_delay(attempts: int, *, initial: float, maximum: float) -> float:
+    """Seconds before the next try after ``attempts`` failures: doubling, capped."""
+    return float(min(initial * 2 ** max(attempts - 1, 0), maximum))

@@ -1,0 +1,35 @@
+"""Notification service settings, env prefix ``NOTIFICATION_``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from servicekit.web import HttpServiceSettings
+
+
+class NotificationSettings(HttpServiceSettings):
+    """Where the notifications live, the SMTP server, and how patiently mail is retried."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFICATION_", env_file=".env", extra="ignore")
+
+    database_url: str = (
+        "postgresql+psycopg2://platform:platform@127.0.0.1:5432/notification_service"
+    )
+    port: int = 8106
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    mail_from: str = "Order Platform <no-reply@order-platform.local>"
+    # The sender looks for due mail this often (and at once after a pass that sent something).
+    sender_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    sender_batch_size: int = Field(default=50, ge=1)
+    # A failing SMTP server: retry after 2 s, 4 s, 8 s ... at most retry_max_seconds apart;
+    # after max_attempts failures the notification is FAILED (and logged as an error).
+    max_attempts: int = Field(default=10, ge=1)
+    retry_initial_seconds: float = Field(default=2.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    # An order's customer whose account.registered has not arrived yet (another topic): look
+    # again this often, for at most contact_wait_seconds, then FAILED.
+    contact_retry_seconds: float = Field(default=5.0, gt=0)
+    contact_wait_seconds: float = Field(default=86_400.0, gt=0)

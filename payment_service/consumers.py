@@ -1,0 +1,41 @@
+"""The events payment_service consumes, and from which topics."""
+
+from __future__ import annotations
+
+import functools
+
+from payment_service.adapters.provider import PaymentProvider
+from payment_service.application.handlers import on_order_ended, on_stock_reserved
+from servicekit.messaging.inbox import Handler, InboxConsumer
+from servicekit.settings import KafkaSettings
+from servicekit.web import ServiceRuntime
+
+
+def subscriptions(provider: PaymentProvider) -> dict[str, dict[str, Handler]]:
+    """topic -> event_type -> handler."""
+    return {
+        "stock_reservation.events": {
+            "stock.reserved": functools.partial(on_stock_reserved, provider=provider),
+        },
+        "order.events": {
+            "order.cancelled": on_order_ended,
+            "order.rejected": on_order_ended,
+        },
+    }
+
+
+def build_consumers(
+    runtime: ServiceRuntime, kafka: KafkaSettings, *, provider: PaymentProvider
+) -> list[InboxConsumer]:
+    """One inbox consumer (group ``payment-service``) over every subscribed topic."""
+    tables = subscriptions(provider)
+    handlers = {k: v for table in tables.values() for k, v in table.items()}
+    return [
+        InboxConsumer(
+            name="payment-service",
+            topics=list(tables),
+            handlers=handlers,
+            session_factory=runtime.database.sessions,
+            kafka=kafka,
+        )
+    ]
