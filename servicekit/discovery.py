@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import io
 import itertools
+import ssl
 import time
 from dataclasses import dataclass
-from urllib.error import HTTPError
+from urllib.error import HTTPError, URLError
 
+import certifi
+import httpx
 from prometheus_client import Gauge
-from py_eureka_client import eureka_basic
+from py_eureka_client import eureka_basic, http_client
 
 from servicekit.logging import get_logger
 
@@ -24,6 +29,51 @@ log = get_logger(__name__)
 EUREKA_REGISTERED = Gauge(
     "eureka_registered", "1 while this instance is registered in Eureka.", ["app"]
 )
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+class _EurekaHttpClient(http_client.HttpClient):  # type: ignore[misc]
+    """py-eureka-client's HTTP client with one TLS context per process. Its own client builds a
+    new context (loading the CA bundle, ~30 ms with the event loop blocked) on every heartbeat
+    and registry fetch, which showed up as p99 latency spikes in every service."""
+
+    async def urlopen(
+        self,
+        request: str | http_client.HttpRequest | None = None,
+        data: bytes | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the library's signature
+    ) -> http_client.HttpResponse:
+        req = http_client.HttpRequest(request) if isinstance(request, str) else request
+        if req is None:
+            raise URLError("Invalid URL")
+        if data is not None:
+            req.content = data
+        req.add_header("Connection", "close")
+        req.add_header("Accept-Encoding", "gzip, deflate")
+        try:
+            async with httpx.AsyncClient(
+                timeout=timeout, follow_redirects=True, verify=_tls_context()
+            ) as client:
+                response = await client.send(req._to_httpx_request())
+                response.raise_for_status()
+                return http_client.HttpResponse(response)
+        except httpx.HTTPStatusError as exc:  # the same errors the library's client raises
+            raise HTTPError(
+                str(exc.request.url),
+                exc.response.status_code,
+                str(exc),
+                exc.response.headers,  # type: ignore[arg-type]
+                io.BytesIO(exc.response.content),
+            ) from exc
+        except httpx.RequestError as exc:
+            raise URLError(str(exc)) from exc
+
+
+http_client.set_http_client(_EurekaHttpClient())
 
 
 @dataclass(frozen=True, slots=True)

@@ -304,8 +304,9 @@ def test_second_relay_is_a_hot_standby_that_takes_over(
         reader.read_until(lambda ms: first <= set(event_ids(ms)))
         # Kafka has the events; the mark (and so the counter) follows the acknowledgements.
         wait_for(
-            lambda: leader.metric("outbox_relay_events_published_total", database="scratch")
-            >= 2_000,
+            lambda: (
+                leader.metric("outbox_relay_events_published_total", database="scratch") >= 2_000
+            ),
             what="leader marks its batch",
         )
         assert standby.metric("outbox_relay_events_published_total", database="scratch") == 0
@@ -319,8 +320,9 @@ def test_second_relay_is_a_hot_standby_that_takes_over(
         second = bulk_events(scratch_db, aggregate_type, 2_000)
         reader.read_until(lambda ms: (first | second) <= set(event_ids(ms)))
         wait_for(
-            lambda: standby.metric("outbox_relay_events_published_total", database="scratch")
-            >= 2_000,
+            lambda: (
+                standby.metric("outbox_relay_events_published_total", database="scratch") >= 2_000
+            ),
             what="new leader marks what it published",
         )
     finally:
