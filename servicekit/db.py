@@ -25,7 +25,10 @@ class Database:
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
-            pool_pre_ping=True,
+            # No pre-ping: it costs a round trip per checkout; a dead connection fails its
+            # statement, SQLAlchemy invalidates the pool, and callers retry (the inbox does).
+            pool_pre_ping=False,
+            pool_recycle=1800,
             connect_args={
                 "connect_timeout": 5,
                 "application_name": application_name,

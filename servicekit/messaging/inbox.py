@@ -143,7 +143,7 @@ class InboxConsumer:
         self._log.info("consumer_started", topics=self.topics)
         try:
             while not stop.is_set():
-                messages = self._consumer.consume(self.batch_size, self.poll_timeout)
+                messages = self._next_batch(self._consumer)
                 for message in messages:
                     if stop.is_set():
                         break
@@ -155,6 +155,17 @@ class InboxConsumer:
             self._consumer.close()
             self._dlq_producer.flush(10)
             self._log.info("consumer_stopped")
+
+    def _next_batch(self, consumer: Consumer) -> list[Message]:
+        """Wait for one message, then take whatever else is already fetched, without waiting.
+
+        consume(n, timeout) may block for the whole timeout to fill a batch of n: at a low rate
+        that is added latency on every hop of the saga. poll() returns on the first message.
+        """
+        first = consumer.poll(self.poll_timeout)
+        if first is None:
+            return []
+        return [first, *consumer.consume(self.batch_size - 1, 0)]
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Everything processed so far is committed before another member takes the partitions.
