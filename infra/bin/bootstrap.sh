@@ -12,6 +12,7 @@ command -v java >/dev/null || apt_missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || apt_missing+=(maven)
 command -v envsubst >/dev/null || apt_missing+=(gettext-base)
 command -v runuser >/dev/null || apt_missing+=(util-linux)
+{ command -v prometheus && command -v promtool; } >/dev/null || apt_missing+=(prometheus)
 
 if ((${#apt_missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
@@ -26,6 +27,15 @@ if ((${#apt_missing[@]})); then
   if command -v pg_lsclusters >/dev/null; then
     pg_lsclusters --no-header 2>/dev/null | awk '$4 == "online" {print $1, $2}' |
       while read -r version cluster; do pg_ctlcluster "$version" "$cluster" stop || true; done
+  fi
+  # Likewise the prometheus package's own service on 9090: devstack runs Prometheus itself.
+  if [[ " ${apt_missing[*]} " == *" prometheus "* ]]; then
+    if [[ -d /run/systemd/system ]]; then
+      systemctl disable --now prometheus >/dev/null 2>&1 || true
+    else
+      service prometheus stop >/dev/null 2>&1 || true
+      update-rc.d prometheus disable >/dev/null 2>&1 || true
+    fi
   fi
 fi
 

@@ -1,0 +1,9 @@
+-- Run once by the postgres image on an empty data volume (/docker-entrypoint-initdb.d): one
+-- database per service on one server, as `make up` does. Each service only ever connects to its
+-- own; deploy/migrate.py then brings every one to its Alembic head.
+CREATE DATABASE auth_service;
+CREATE DATABASE user_service;
+CREATE DATABASE product_service;
+CREATE DATABASE order_service;
+CREATE DATABASE payment_service;
+CREATE DATABASE notification_service;
