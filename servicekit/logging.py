@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -55,6 +56,11 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+    if not _configured:
+        # The first line of every process run: where an operator's reading of a log starts.
+        structlog.get_logger("servicekit").info(
+            "process_started", pid=os.getpid(), argv=" ".join(sys.argv)[:200]
+        )
     _configured = True
 
 
