@@ -12,6 +12,7 @@ command -v java >/dev/null || apt_missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || apt_missing+=(maven)
 command -v envsubst >/dev/null || apt_missing+=(gettext-base)
 command -v runuser >/dev/null || apt_missing+=(util-linux)
+command -v wrk >/dev/null || apt_missing+=(wrk)  # load generator of bench/gateway_bench.py
 { command -v prometheus && command -v promtool; } >/dev/null || apt_missing+=(prometheus)
 
 if ((${#apt_missing[@]})); then
