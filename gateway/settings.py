@@ -1,0 +1,74 @@
+"""Everything the gateway reads from its environment (prefix ``GATEWAY_``); Eureka's address and
+this instance's announced host come from the shared ``EurekaSettings`` (prefix ``EUREKA_``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.routes import DEFAULT_ROUTES, validate_routes
+from servicekit.tokens import AUDIENCE, ISSUER
+
+
+class GatewaySettings(BaseSettings):
+    """The gateway's settings; defaults are the local ones of ``make up``."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    log_level: str = "INFO"
+    # Access-log lines (never with headers or the query string): "all" requests, "errors"
+    # (status >= 400, or retried on another instance), or "off". A line through the stdlib
+    # handler costs about a fifth of the gateway's CPU per request (bench/gateway_bench.py);
+    # every service behind the gateway also logs each request with the same request and
+    # correlation ids, so "errors" is the choice when throughput matters more.
+    access_log: Literal["all", "errors", "off"] = "all"
+
+    # Path prefix -> Eureka app name. As JSON in GATEWAY_ROUTES it replaces the whole table.
+    routes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
+
+    # Every upstream call is bounded: connect, each read and each write, and the wait for a
+    # pooled connection. A read that takes longer than read_timeout answers 504.
+    upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
+    upstream_read_timeout_seconds: float = Field(default=15.0, gt=0)
+    upstream_write_timeout_seconds: float = Field(default=15.0, gt=0)
+    upstream_pool_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Per instance: connections in use at once (more requests wait up to the pool timeout),
+    # and idle keep-alive connections kept for reuse.
+    upstream_max_connections: int = Field(default=512, ge=1)
+    upstream_max_keepalive_connections: int = Field(default=128, ge=0)
+    # Below uvicorn's 5 s keep-alive on the services, so the gateway drops an idle connection
+    # before the service does and never writes a request into a socket being closed.
+    upstream_keepalive_expiry_seconds: float = Field(default=4.0, gt=0)
+
+    # Retry policy. A connect failure means the request never left the gateway: any method is
+    # tried on the next instance, up to retry_attempts more times. After the connection was
+    # made, only idempotent methods are retried (once), and only while no body was read.
+    retry_attempts: int = Field(default=1, ge=0, le=5)
+    # An instance that refused a connection is tried last for this long.
+    instance_cooldown_seconds: float = Field(default=5.0, ge=0)
+
+    # Where the auth service's public keys are; empty: an AUTH-SERVICE instance from Eureka.
+    jwks_url: str = ""
+    jwks_fetch_timeout_seconds: float = Field(default=3.0, gt=0)
+    # A token with an unknown kid refreshes the JWKS, at most once per this interval.
+    jwks_min_refresh_seconds: float = Field(default=5.0, ge=0)
+    # Keys are also re-read on this period, so a key the auth service withdrew stops working.
+    jwks_refresh_seconds: float = Field(default=300.0, gt=0)
+    token_issuer: str = ISSUER
+    token_audience: str = AUDIENCE
+    token_leeway_seconds: float = Field(default=5.0, ge=0)
+    # Tokens that verified are remembered (until exp, or until the JWKS changes) so the RS256
+    # check runs once per token rather than once per request; 0 turns the cache off.
+    token_cache_size: int = Field(default=10_000, ge=0)
+
+    # How long SIGTERM waits for in-flight requests (long streams included) before closing.
+    shutdown_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("routes")
+    @classmethod
+    def _check_routes(cls, routes: dict[str, str]) -> dict[str, str]:
+        return validate_routes(routes)
