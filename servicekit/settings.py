@@ -1,5 +1,5 @@
-"""One settings base for every process: values come from the environment (and `.env`), never from
-scattered `os.environ` reads."""
+"""Settings every process shares: values come from the environment (and `.env`), never from
+scattered `os.environ` reads. HTTP services extend servicekit.web.HttpServiceSettings."""
 
 from __future__ import annotations
 
@@ -18,14 +18,3 @@ class KafkaSettings(BaseSettings):
     # Replication factor for topics we create: 1 on a single broker, 3 in production.
     topic_replication_factor: int = Field(default=1, ge=1)
     client_id_prefix: str = "order-platform"
-
-
-class ServiceSettings(BaseSettings):
-    """Fields every service has; a service subclasses this with its own env prefix."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
-    service_name: str = "service"
-    database_url: str = "postgresql+psycopg2://platform:platform@127.0.0.1:5432/postgres"
-    log_level: str = "INFO"
-    log_json: bool = True
