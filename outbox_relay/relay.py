@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 import psycopg2
 import psycopg2.extensions
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from outbox_relay import metrics
 from outbox_relay.settings import RelaySettings
@@ -221,6 +221,7 @@ class DatabaseRelay:
                     self._leader_gauge.set(1)
                     self._log.info("relay_became_leader")
                     return True
+                self._probe_kafka()
                 if not announced:
                     self.state = "standby"
                     self._log.info("relay_standby", reason="another relay holds the leader lock")
@@ -373,7 +374,19 @@ class DatabaseRelay:
                 return Position(0, 0)
             return Position(int(row[0]), row[1])
 
+    def _probe_kafka(self) -> None:
+        """After an outage, health must recover even when there is nothing to publish."""
+        if self.kafka_ok:
+            return
+        try:
+            self.producer.list_topics(timeout=2)
+        except KafkaException:
+            return
+        self.kafka_ok = True
+        self._log.info("kafka_reachable_again")
+
     def _housekeeping(self, conn: psycopg2.extensions.connection, durable: Position) -> None:
+        self._probe_kafka()
         with conn.cursor() as cur:
             cur.execute(LAG_SQL, (str(durable.txid), durable.last_id))
             row = cur.fetchone()

@@ -358,3 +358,31 @@ def test_sigterm_stops_cleanly(scratch_db: str, artifacts: Path) -> None:
     wait_for(lambda: relay.health() is not None, what="relay answers")
     assert relay.stop() == 0
     assert "relay_stopped" in relay.output()
+
+
+def test_health_follows_kafka_down_and_back(scratch_db: str, artifacts: Path) -> None:
+    """An idle relay must report Kafka's return too, not only its loss (found the hard way: it
+    stayed unhealthy after a broker restart until it had something to publish)."""
+    from devstack import supervisor
+    from devstack.cli import wait_ready
+
+    relay = relay_process({"scratch": scratch_db}, artifacts / "relay.log").start()
+    try:
+        wait_for(lambda: (relay.health() or {}).get("status") == "ok", what="relay healthy")
+        supervisor.rpc().stopProcess("kafka", True)
+        try:
+            wait_for(
+                lambda: (relay.health() or {}).get("kafka") == "unreachable",
+                timeout=60,
+                what="relay notices Kafka is gone",
+            )
+        finally:
+            supervisor.start("kafka")
+            wait_ready("kafka")
+        wait_for(
+            lambda: (relay.health() or {}).get("status") == "ok",
+            timeout=60,
+            what="relay healthy again with nothing to publish",
+        )
+    finally:
+        relay.stop()
