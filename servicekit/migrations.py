@@ -16,6 +16,7 @@ def alembic_config(service_package: str, database_url: str) -> Config:
     """Alembic Config for one service's database."""
     config = Config()
     config.set_main_option("script_location", str(_ENV_DIR))
+    config.set_main_option("path_separator", "os")
     config.set_main_option(
         "version_locations", str(_REPO / service_package / "migrations" / "versions")
     )

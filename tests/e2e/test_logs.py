@@ -34,7 +34,7 @@ def log_lines(process: str) -> list[str]:
     lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
     starts = [i for i, line in enumerate(lines) if '"event": "process_started"' in line]
     assert starts, f"{process}.log has no process_started line"
-    return lines[starts[-1]:]
+    return lines[starts[-1] :]
 
 
 def test_every_line_is_json_with_the_required_keys_and_no_secrets(
