@@ -1,5 +1,7 @@
 """``make bench``: every benchmark, one JSON document each on stdout."""
 
-from bench import relay_bench
+from bench import gateway_bench, relay_bench, saga_bench
 
 relay_bench.main()
+gateway_bench.main()
+saga_bench.main()

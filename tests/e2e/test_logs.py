@@ -32,7 +32,11 @@ def log_lines(process: str) -> list[str]:
     path = layout.LOG_DIR / f"{process}.log"
     assert path.exists(), f"no log file for {process}"
     lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
-    starts = [i for i, line in enumerate(lines) if '"event": "process_started"' in line]
+    starts = [
+        i
+        for i, line in enumerate(lines)
+        if '"process_started"' in line and json.loads(line).get("event") == "process_started"
+    ]
     assert starts, f"{process}.log has no process_started line"
     return lines[starts[-1] :]
 
