@@ -110,6 +110,7 @@ class InboxConsumer:
         retry: RetryPolicy | None = None,
         batch_size: int = 200,
         poll_timeout: float = 0.5,
+        commit_interval: float = 0.5,
         consumer_overrides: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
@@ -120,6 +121,10 @@ class InboxConsumer:
         self.retry = retry or RetryPolicy()
         self.batch_size = batch_size
         self.poll_timeout = poll_timeout
+        # Offsets are committed at most this often (each commit is a write to Kafka's offsets
+        # log: committing per message was the broker's biggest cost in the saga benchmark).
+        self.commit_interval = commit_interval
+        self._last_commit = 0.0
         self._consumer_overrides = dict(consumer_overrides or {})
         self._consumer: Consumer | None = None
         self._dlq_producer: Producer | None = None
@@ -148,10 +153,11 @@ class InboxConsumer:
                     if stop.is_set():
                         break
                     self._handle_message(message, stop)
-                self._commit_offsets()
+                if time.monotonic() - self._last_commit >= self.commit_interval:
+                    self._commit_offsets(wait=False)
         finally:
             self.running = False
-            self._commit_offsets()
+            self._commit_offsets(wait=True)
             self._consumer.close()
             self._dlq_producer.flush(10)
             self._log.info("consumer_stopped")
@@ -169,16 +175,23 @@ class InboxConsumer:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Everything processed so far is committed before another member takes the partitions.
-        self._commit_offsets()
+        self._commit_offsets(wait=True)
         for partition in partitions:
             self._pending.pop((partition.topic, partition.partition), None)
 
-    def _commit_offsets(self) -> None:
+    def _commit_offsets(self, *, wait: bool) -> None:
+        """Commit what the database already holds. Periodic commits are asynchronous: a commit
+        that is lost only means a redelivery, which the inbox absorbs; on revoke and shutdown
+        we wait, so the next owner starts where we stopped."""
+        self._last_commit = time.monotonic()
         if not self._pending or self._consumer is None:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.items()]
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            if wait:
+                self._consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                self._consumer.commit(offsets=offsets, asynchronous=True)
             self._pending.clear()
         except Exception as exc:  # noqa: BLE001 - an uncommitted offset only means a redelivery
             self._log.warning("offset_commit_failed", error=str(exc))
