@@ -64,9 +64,9 @@ def create_order(
             return JSONResponse(
                 {"order_id": str(existing["order_id"]), "status": existing["status"]}, 200
             )
-    _learn_unknown_products(session, runtime, [pid for pid, _ in items])
-    try:
-        order_id, created = handlers.create_order(
+
+    def create() -> tuple[str, bool]:
+        return handlers.create_order(
             session,
             deps,
             customer_id=user.user_id,
@@ -75,6 +75,14 @@ def create_order(
             fingerprint=fingerprint,
             correlation_id=correlation_id,
         )
+
+    try:
+        try:
+            order_id, created = create()
+        except UnknownProducts as exc:
+            # Maybe just created and not yet in the read model: ask product_service, retry once.
+            _learn_unknown_products(session, runtime, exc.product_ids)
+            order_id, created = create()
     except UnknownProducts as exc:
         raise HTTPException(422, str(exc)) from None
     except MixedCurrencies as exc:
@@ -87,13 +95,8 @@ def create_order(
     return OrderAccepted(order_id=order_id, status=OrderStatus.PENDING.value)
 
 
-def _learn_unknown_products(session: Any, runtime: Any, product_ids: list[str]) -> None:
+def _learn_unknown_products(session: Any, runtime: Any, missing: list[str]) -> None:
     """Products created moments ago may not have reached the read model: ask product_service."""
-    known = handlers.known_products(session, product_ids)
-    session.rollback()
-    missing = [pid for pid in product_ids if pid not in known]
-    if not missing:
-        return
     try:
         found = fetch_products(
             runtime.discovery,

@@ -7,6 +7,7 @@ the caller's transaction (the inbox consumer's, or the command's own).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -114,7 +115,8 @@ class IdempotencyConflict(Exception):
 # -- persistence ---------------------------------------------------------------------------------
 
 
-def _load(session: Session, order_id: str, *, for_update: bool) -> Order | None:
+def _load(session: Session, order_id: str, *, for_update: bool) -> tuple[Order, datetime] | None:
+    """The order and when it was placed."""
     query = select(orders).where(orders.c.order_id == order_id)
     if for_update:
         query = query.with_for_update()
@@ -129,7 +131,7 @@ def _load(session: Session, order_id: str, *, for_update: bool) -> Order | None:
             .order_by(order_items.c.product_id)
         )
     ]
-    return Order(
+    order = Order(
         order_id=str(row["order_id"]),
         customer_id=str(row["customer_id"]),
         status=OrderStatus(row["status"]),
@@ -139,6 +141,7 @@ def _load(session: Session, order_id: str, *, for_update: bool) -> Order | None:
         currency=row["currency"],
         failure_reason=row["failure_reason"],
     )
+    return order, row["created_at"]
 
 
 def _save(
@@ -165,18 +168,20 @@ def _save(
             )
 
 
-def _timeline(
-    session: Session, order_id: str, event_type: str, event_id: uuid.UUID | str | None
-) -> None:
-    session.execute(
-        insert(order_timeline).values(
-            order_id=order_id,
-            step=STEPS.get(event_type, event_type),
-            event_type=event_type,
-            service=SERVICES.get(event_type.split(".", 1)[0], "unknown"),
-            event_id=str(event_id) if event_id else None,
-        )
-    )
+def _step(order_id: str, event_type: str, event_id: uuid.UUID | str | None) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "step": STEPS.get(event_type, event_type),
+        "event_type": event_type,
+        "service": SERVICES.get(event_type.split(".", 1)[0], "unknown"),
+        "event_id": str(event_id) if event_id else None,
+    }
+
+
+def _timeline(session: Session, steps: list[dict[str, Any]]) -> None:
+    """Append saga steps, in one statement."""
+    if steps:
+        session.execute(insert(order_timeline).values(steps))
 
 
 def _payload(order: Order, event_type: str) -> BaseModel:
@@ -210,7 +215,9 @@ def _emit(
     created_at: datetime | None,
     correlation_id: str | None,
     causation_id: str | None,
-) -> None:
+) -> list[dict[str, Any]]:
+    """Write what the model emitted to the outbox; returns the timeline steps to record."""
+    steps = []
     for event_type in order.emitted:
         event_id = add_event(
             session,
@@ -222,7 +229,7 @@ def _emit(
             correlation_id=correlation_id,
             causation_id=causation_id,
         )
-        _timeline(session, order.order_id, event_type, event_id)
+        steps.append(_step(order.order_id, event_type, event_id))
         if order.status in TERMINAL:
             SAGA_OUTCOMES.labels(order.status.value).inc()
             if created_at is not None:
@@ -232,6 +239,7 @@ def _emit(
         if event_type == "order.cancelled" and order.inventory_status == InventoryStatus.RESERVED:
             SAGA_COMPENSATIONS.labels(order.failure_reason or "cancelled").inc()
     order.emitted.clear()
+    return steps
 
 
 def _apply(
@@ -245,27 +253,25 @@ def _apply(
 ) -> Order | None:
     """Lock, load, change, save, emit: the one shape of every state change."""
     lock_aggregate(session, "order", order_id)
-    order = _load(session, order_id, for_update=True)
-    if order is None:
+    loaded = _load(session, order_id, for_update=True)
+    if loaded is None:
         log.warning(
             "order_unknown", order_id=order_id, event_type=envelope.event_type if envelope else None
         )
         return None
-    created_at = session.execute(
-        select(orders.c.created_at).where(orders.c.order_id == order_id)
-    ).scalar_one()
+    order, created_at = loaded
     before, lines_before = order.status, list(order.lines)
-    if envelope is not None:
-        _timeline(session, order_id, envelope.event_type, envelope.event_id)
+    steps = [_step(order_id, envelope.event_type, envelope.event_id)] if envelope else []
     change(order)
     _save(session, order, before, deps, lines_changed=order.lines != lines_before)
-    _emit(
+    steps += _emit(
         session,
         order,
         created_at=created_at,
         correlation_id=envelope.correlation_id if envelope else correlation_id,
         causation_id=str(envelope.event_id) if envelope else None,
     )
+    _timeline(session, steps)
     return order
 
 
@@ -341,8 +347,10 @@ def create_order(
         currency = currencies.pop()
         total = sum((catalog[pid]["price"] * qty for pid, qty in items), Decimal("0.00"))
         deadline = datetime.now(UTC) + deps.saga_timeout
+        # A savepoint only when a concurrent retry with the same key can collide.
+        guard = session.begin_nested() if idempotency_key else contextlib.nullcontext()
         try:
-            with session.begin_nested():
+            with guard:
                 session.execute(
                     insert(orders).values(
                         order_id=order_id,
@@ -392,7 +400,7 @@ def create_order(
             registry=CATALOG,
             correlation_id=correlation_id,
         )
-        _timeline(session, order_id, "order.created", event_id)
+        _timeline(session, [_step(order_id, "order.created", event_id)])
     log.info("order_created", order_id=order_id, lines=len(items), total=money(total))
     return order_id, True
 
