@@ -9,7 +9,7 @@ from notification_service.application.handlers import (
 )
 from servicekit.messaging.inbox import InboxConsumer
 from servicekit.settings import KafkaSettings
-from servicekit.web import ServiceRuntime
+from servicekit.web import ServiceRuntime, inbox_consumer
 
 SUBSCRIPTIONS = {
     "account.events": {"account.registered": on_account_registered},
@@ -22,14 +22,5 @@ SUBSCRIPTIONS = {
 
 
 def build_consumers(runtime: ServiceRuntime, kafka: KafkaSettings) -> list[InboxConsumer]:
-    """One inbox consumer (group ``notification-service``) over every subscribed topic."""
-    handlers = {k: v for table in SUBSCRIPTIONS.values() for k, v in table.items()}
-    return [
-        InboxConsumer(
-            name="notification-service",
-            topics=list(SUBSCRIPTIONS),
-            handlers=handlers,
-            session_factory=runtime.database.sessions,
-            kafka=kafka,
-        )
-    ]
+    """The ``notification-service`` inbox consumer."""
+    return [inbox_consumer("notification-service", SUBSCRIPTIONS, runtime, kafka)]

@@ -8,7 +8,7 @@ from payment_service.adapters.provider import PaymentProvider
 from payment_service.application.handlers import on_order_ended, on_stock_reserved
 from servicekit.messaging.inbox import Handler, InboxConsumer
 from servicekit.settings import KafkaSettings
-from servicekit.web import ServiceRuntime
+from servicekit.web import ServiceRuntime, inbox_consumer
 
 
 def subscriptions(provider: PaymentProvider) -> dict[str, dict[str, Handler]]:
@@ -27,15 +27,5 @@ def subscriptions(provider: PaymentProvider) -> dict[str, dict[str, Handler]]:
 def build_consumers(
     runtime: ServiceRuntime, kafka: KafkaSettings, *, provider: PaymentProvider
 ) -> list[InboxConsumer]:
-    """One inbox consumer (group ``payment-service``) over every subscribed topic."""
-    tables = subscriptions(provider)
-    handlers = {k: v for table in tables.values() for k, v in table.items()}
-    return [
-        InboxConsumer(
-            name="payment-service",
-            topics=list(tables),
-            handlers=handlers,
-            session_factory=runtime.database.sessions,
-            kafka=kafka,
-        )
-    ]
+    """The ``payment-service`` inbox consumer."""
+    return [inbox_consumer("payment-service", subscriptions(provider), runtime, kafka)]

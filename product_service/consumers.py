@@ -10,7 +10,7 @@ from product_service.application.handlers import (
 )
 from servicekit.messaging.inbox import InboxConsumer
 from servicekit.settings import KafkaSettings
-from servicekit.web import ServiceRuntime
+from servicekit.web import ServiceRuntime, inbox_consumer
 
 SUBSCRIPTIONS = {
     "order.events": {
@@ -23,14 +23,5 @@ SUBSCRIPTIONS = {
 
 
 def build_consumers(runtime: ServiceRuntime, kafka: KafkaSettings) -> list[InboxConsumer]:
-    """One inbox consumer (group ``product-service``) over every subscribed topic."""
-    handlers = {k: v for table in SUBSCRIPTIONS.values() for k, v in table.items()}
-    return [
-        InboxConsumer(
-            name="product-service",
-            topics=list(SUBSCRIPTIONS),
-            handlers=handlers,
-            session_factory=runtime.database.sessions,
-            kafka=kafka,
-        )
-    ]
+    """The ``product-service`` inbox consumer."""
+    return [inbox_consumer("product-service", SUBSCRIPTIONS, runtime, kafka)]

@@ -8,7 +8,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -28,7 +28,7 @@ from servicekit.context import bound
 from servicekit.db import Database
 from servicekit.discovery import EurekaDiscovery, EurekaRegistration
 from servicekit.logging import configure_logging, get_logger
-from servicekit.messaging.inbox import InboxConsumer
+from servicekit.messaging.inbox import Handler, InboxConsumer
 from servicekit.settings import KafkaSettings
 from servicekit.tokens import InvalidToken, Principal, TokenVerifier, bearer_token
 
@@ -88,6 +88,22 @@ class ServiceRuntime:
 
 
 ConsumerFactory = Callable[[ServiceRuntime, KafkaSettings], list[InboxConsumer]]
+Subscriptions = Mapping[str, Mapping[str, Handler]]  # topic -> event_type -> handler
+
+
+def inbox_consumer(
+    group: str, subscriptions: Subscriptions, runtime: ServiceRuntime, kafka: KafkaSettings
+) -> InboxConsumer:
+    """The one inbox consumer of a service: group ``group`` over every subscribed topic."""
+    return InboxConsumer(
+        name=group,
+        topics=list(subscriptions),
+        handlers={k: v for table in subscriptions.values() for k, v in table.items()},
+        session_factory=runtime.database.sessions,
+        kafka=kafka,
+    )
+
+
 # A background worker: runs in its own thread until the event is set (e.g. a timeout sweeper).
 Worker = Callable[[ServiceRuntime, threading.Event], None]
 StartupHook = Callable[[ServiceRuntime], None]

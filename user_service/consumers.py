@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from servicekit.messaging.inbox import InboxConsumer
 from servicekit.settings import KafkaSettings
-from servicekit.web import ServiceRuntime
+from servicekit.web import ServiceRuntime, inbox_consumer
 from user_service.application.handlers import on_account_registered
 
 SUBSCRIPTIONS = {
@@ -13,14 +13,5 @@ SUBSCRIPTIONS = {
 
 
 def build_consumers(runtime: ServiceRuntime, kafka: KafkaSettings) -> list[InboxConsumer]:
-    """One inbox consumer (group ``user-service``) over every subscribed topic."""
-    handlers = {k: v for table in SUBSCRIPTIONS.values() for k, v in table.items()}
-    return [
-        InboxConsumer(
-            name="user-service",
-            topics=list(SUBSCRIPTIONS),
-            handlers=handlers,
-            session_factory=runtime.database.sessions,
-            kafka=kafka,
-        )
-    ]
+    """The ``user-service`` inbox consumer."""
+    return [inbox_consumer("user-service", SUBSCRIPTIONS, runtime, kafka)]
