@@ -162,17 +162,21 @@ def create_service_app(
             settings.database_url, pool_size=settings.db_pool_size, application_name=name
         )
         http = httpx.AsyncClient()
+
+        async def fetch_jwks() -> Any:
+            return await jwks_source()  # bound below: the source needs the runtime itself
+
         runtime = ServiceRuntime(
             name=name,
             settings=settings,
             database=database,
-            verifier=TokenVerifier(_unset),
+            verifier=TokenVerifier(fetch_jwks),
         )
         if eureka.enabled:
             runtime.discovery = EurekaDiscovery(
                 eureka.url, refresh_interval=eureka.registry_refresh_seconds
             )
-        runtime.verifier = TokenVerifier(jwks(runtime, http))
+        jwks_source = jwks(runtime, http)
         app.state.runtime = runtime
         if on_startup is not None:
             await asyncio.to_thread(on_startup, runtime)
@@ -227,10 +231,6 @@ def create_service_app(
         app.include_router(router)
     app.include_router(operations_router())
     return app
-
-
-async def _unset() -> dict[str, Any]:
-    raise RuntimeError("token verifier used before the lifespan wired it")
 
 
 # -- request context and metrics ---------------------------------------------------------------
