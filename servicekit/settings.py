@@ -18,3 +18,5 @@ class KafkaSettings(BaseSettings):
     # Replication factor for topics we create: 1 on a single broker, 3 in production.
     topic_replication_factor: int = Field(default=1, ge=1)
     client_id_prefix: str = "order-platform"
+    # How long a producer waits to fill a batch: every saga hop pays it once.
+    producer_linger_ms: float = Field(default=1.0, ge=0)

@@ -31,7 +31,7 @@ def producer_config(settings: KafkaSettings, *, client_id: str, **overrides: Any
         "enable.idempotence": True,
         "acks": "all",
         "compression.type": "lz4",
-        "linger.ms": 5,
+        "linger.ms": settings.producer_linger_ms,
         "batch.size": 1_000_000,
         "queue.buffering.max.messages": 500_000,
         "queue.buffering.max.kbytes": 1_048_576,
