@@ -37,6 +37,7 @@ from contracts.events import (
     StockReservationFailed,
     StockReserved,
 )
+from contracts.money import money_text
 from order_service.adapters.tables import order_items, order_timeline, orders, products
 from order_service.domain.model import (
     TERMINAL,
@@ -82,11 +83,6 @@ STEPS = {
     "payment.voided": "payment voided",
 }
 SERVICES = {"order": "order_service", "stock": "product_service", "payment": "payment_service"}
-
-
-def money(value: Decimal | str) -> str:
-    """Two-place decimal string."""
-    return str(Decimal(value).quantize(CENT))
 
 
 @dataclass(frozen=True)
@@ -194,11 +190,11 @@ def _payload(order: Order, event_type: str) -> BaseModel:
                 PricedLine(
                     product_id=line.product_id,
                     quantity=line.quantity,
-                    unit_price=money(line.unit_price),
+                    unit_price=money_text(line.unit_price),
                 )
                 for line in order.lines
             ],
-            total=money(order.total),
+            total=money_text(order.total),
             currency=order.currency,
         )
     if event_type == "order.cancelled":
@@ -401,7 +397,7 @@ def create_order(
             correlation_id=correlation_id,
         )
         _timeline(session, [_step(order_id, "order.created", event_id)])
-    log.info("order_created", order_id=order_id, lines=len(items), total=money(total))
+    log.info("order_created", order_id=order_id, lines=len(items), total=money_text(total))
     return order_id, True
 
 
@@ -487,11 +483,11 @@ def _order_view(row: RowMapping, items: list[RowMapping]) -> dict[str, Any]:
             {
                 "product_id": str(i["product_id"]),
                 "quantity": i["quantity"],
-                "unit_price": money(i["unit_price"]),
+                "unit_price": money_text(i["unit_price"]),
             }
             for i in items
         ],
-        "total": money(row["total"]),
+        "total": money_text(row["total"]),
         "currency": row["currency"],
         "payment": {"status": row["payment_status"]},
         "inventory": {"status": row["inventory_status"]},

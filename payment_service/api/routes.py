@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from contracts.money import money_text
 from payment_service.api.schemas import Payment
 from payment_service.application import handlers
-from payment_service.domain.model import money_text
 from servicekit.web import CurrentUser, SessionDep
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])

@@ -32,6 +32,8 @@ from contracts.events import (
     PaymentVoided,
     StockReserved,
 )
+from contracts.money import money_text
+from contracts.money import to_amount as money
 from payment_service.adapters.provider import PaymentProvider
 from payment_service.adapters.tables import payments
 from payment_service.domain.model import (
@@ -39,8 +41,6 @@ from payment_service.domain.model import (
     NO_CURRENCY,
     PaymentStatus,
     action_on_order_ended,
-    money,
-    money_text,
 )
 from servicekit.logging import get_logger
 from servicekit.messaging import add_event, lock_aggregate

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
@@ -20,27 +20,6 @@ class PaymentStatus(StrEnum):
 DEADLINE_PASSED = "saga deadline passed"
 # ISO 4217 "no currency": a voided tombstone moved no money.
 NO_CURRENCY = "XXX"
-_CENT = Decimal("0.01")
-
-
-class InvalidAmount(ValueError):
-    """An amount that is not a finite decimal."""
-
-
-def money(value: str | Decimal) -> Decimal:
-    """A decimal amount rounded to cents."""
-    try:
-        amount = Decimal(value)
-    except InvalidOperation as exc:
-        raise InvalidAmount(f"not a decimal amount: {value!r}") from exc
-    if not amount.is_finite():
-        raise InvalidAmount(f"not a finite amount: {value!r}")
-    return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
-
-
-def money_text(amount: Decimal) -> str:
-    """The decimal string with two places that events and the API carry."""
-    return f"{money(amount):.2f}"
 
 
 def net_charge(status: str, amount: Decimal) -> Decimal:

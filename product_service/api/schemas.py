@@ -15,11 +15,11 @@ from pydantic import (
     model_validator,
 )
 
+from contracts.money import money_text
 from product_service.domain.model import (
     MAX_STOCK,
     SKU_PATTERN,
     check_currency,
-    format_money,
     parse_price,
 )
 
@@ -95,7 +95,7 @@ class Product(BaseModel):
             sku=row["sku"],
             name=row["name"],
             description=row["description"],
-            price=format_money(row["price"]),
+            price=money_text(row["price"]),
             currency=row["currency"],
             stock_available=int(row["stock_available"]),
         )

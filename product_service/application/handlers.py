@@ -34,6 +34,7 @@ from contracts.events import (
     StockReservationFailed,
     StockReserved,
 )
+from contracts.money import money_text
 from product_service.adapters.tables import (
     products,
     reservation_lines,
@@ -45,7 +46,6 @@ from product_service.domain.model import (
     ReservationRefused,
     ReservationStatus,
     StockLevel,
-    format_money,
     plan_reservation,
     requested_quantities,
 )
@@ -142,7 +142,7 @@ def create_product(
                 product_id=product_id,
                 sku=row["sku"],
                 name=row["name"],
-                price=format_money(row["price"]),
+                price=money_text(row["price"]),
                 currency=row["currency"],
             ),
             registry=CATALOG,
@@ -213,7 +213,7 @@ def update_product(
                 product_id=product_id,
                 sku=row["sku"],
                 name=row["name"],
-                price=format_money(row["price"]),
+                price=money_text(row["price"]),
                 currency=row["currency"],
             ),
             registry=CATALOG,
@@ -293,11 +293,11 @@ def on_order_created(session: Session, envelope: Envelope) -> None:
                 PricedLine(
                     product_id=line.product_id,
                     quantity=line.quantity,
-                    unit_price=format_money(line.unit_price),
+                    unit_price=money_text(line.unit_price),
                 )
                 for line in plan.lines
             ],
-            total=format_money(plan.total),
+            total=money_text(plan.total),
             currency=event.currency,
             deadline_at=event.deadline_at,
         ),

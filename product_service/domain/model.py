@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 CENT = Decimal("0.01")
@@ -63,11 +63,6 @@ def check_currency(code: str) -> str:
     if code not in ISO_4217_CURRENCIES:
         raise ValueError(f"currency {code} is not an ISO 4217 currency code")
     return code
-
-
-def format_money(amount: Decimal) -> str:
-    """Two decimal places, always: ``Decimal("5")`` -> ``"5.00"``."""
-    return str(amount.quantize(CENT, rounding=ROUND_HALF_UP))
 
 
 class ReservationStatus(StrEnum):
