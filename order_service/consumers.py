@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from order_service.application.handlers import OrderDeps, event_handlers
+from order_service.application.handlers import event_handlers
 from servicekit.messaging.inbox import InboxConsumer
 from servicekit.settings import KafkaSettings
-from servicekit.web import ServiceRuntime
+from servicekit.web import ServiceRuntime, inbox_consumer
 
-TOPICS = ["product.events", "stock_reservation.events", "payment.events"]
+EVENTS = {
+    "product.events": ("product.created", "product.updated"),
+    "stock_reservation.events": (
+        "stock.reserved",
+        "stock.reservation_failed",
+        "stock.released",
+        "stock.committed",
+    ),
+    "payment.events": (
+        "payment.authorized",
+        "payment.declined",
+        "payment.refunded",
+        "payment.voided",
+    ),
+}
 
 
 def build_consumers(runtime: ServiceRuntime, kafka: KafkaSettings) -> list[InboxConsumer]:
-    """One inbox consumer (group ``order-service``) over the saga's topics."""
-    deps: OrderDeps = runtime.extras["orders"]
-    return [
-        InboxConsumer(
-            name="order-service",
-            topics=TOPICS,
-            handlers=event_handlers(deps),
-            session_factory=runtime.database.sessions,
-            kafka=kafka,
-        )
-    ]
+    """The ``order-service`` inbox consumer; its handlers need the saga settings."""
+    handlers = event_handlers(runtime.extras["orders"])
+    subscriptions = {topic: {t: handlers[t] for t in types} for topic, types in EVENTS.items()}
+    return [inbox_consumer("order-service", subscriptions, runtime, kafka)]

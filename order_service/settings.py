@@ -23,4 +23,3 @@ class OrderSettings(HttpServiceSettings):
     timeout_scan_seconds: float = Field(default=1.0, gt=0)
     # Products unknown to the local read model are looked up in product_service with this bound.
     product_lookup_timeout_seconds: float = Field(default=2.0, gt=0)
-    max_items_per_order: int = Field(default=50, ge=1)

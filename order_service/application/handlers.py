@@ -34,7 +34,6 @@ from contracts.events import (
     OrderRejected,
     PricedLine,
     ProductCreated,
-    StockReservationFailed,
     StockReserved,
 )
 from contracts.money import money_text
@@ -583,7 +582,7 @@ def event_handlers(deps: OrderDeps) -> dict[str, Callable[[Session, Envelope], N
         "product.created": on_product,
         "product.updated": on_product,
         "stock.reserved": on(lambda order, e: order.stock_reserved(priced(e))),
-        "stock.reservation_failed": on(lambda order, e: order.stock_reservation_failed(_reason(e))),
+        "stock.reservation_failed": on(lambda order, e: order.stock_reservation_failed(e.reason)),
         "stock.released": on(lambda order, _: order.stock_released()),
         "stock.committed": on(lambda order, _: order.stock_committed()),
         "payment.authorized": on(lambda order, _: order.payment_authorized()),
@@ -591,7 +590,3 @@ def event_handlers(deps: OrderDeps) -> dict[str, Callable[[Session, Envelope], N
         "payment.refunded": on(lambda order, _: order.payment_refunded()),
         "payment.voided": on(lambda order, _: order.payment_voided()),
     }
-
-
-def _reason(event: StockReservationFailed) -> str:
-    return event.reason

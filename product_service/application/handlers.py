@@ -64,6 +64,31 @@ EventT = TypeVar("EventT", bound=BaseModel)
 # -- catalog: queries --------------------------------------------------------------------------
 
 
+def _catalog_event(
+    session: Session,
+    model: type[ProductCreated] | type[ProductUpdated],
+    row: Any,
+    correlation_id: str | None,
+) -> None:
+    """product.created / product.updated: the product as the order read model needs it."""
+    event_type = "product.created" if model is ProductCreated else "product.updated"
+    add_event(
+        session,
+        aggregate_type=PRODUCT,
+        aggregate_id=str(row["product_id"]),
+        event_type=event_type,
+        payload=model(
+            product_id=str(row["product_id"]),
+            sku=row["sku"],
+            name=row["name"],
+            price=money_text(row["price"]),
+            currency=row["currency"],
+        ),
+        registry=CATALOG,
+        correlation_id=correlation_id,
+    )
+
+
 def get_product(session: Session, product_id: str) -> RowMapping | None:
     """One product, or None."""
     return (
@@ -133,21 +158,7 @@ def create_product(
         )
         if row is None:
             raise SkuTaken(sku)
-        add_event(
-            session,
-            aggregate_type=PRODUCT,
-            aggregate_id=product_id,
-            event_type="product.created",
-            payload=ProductCreated(
-                product_id=product_id,
-                sku=row["sku"],
-                name=row["name"],
-                price=money_text(row["price"]),
-                currency=row["currency"],
-            ),
-            registry=CATALOG,
-            correlation_id=correlation_id,
-        )
+        _catalog_event(session, ProductCreated, row, correlation_id)
     log.info("product_created", product_id=product_id, sku=sku)
     return row
 
@@ -204,21 +215,7 @@ def update_product(
             .mappings()
             .one()
         )
-        add_event(
-            session,
-            aggregate_type=PRODUCT,
-            aggregate_id=product_id,
-            event_type="product.updated",
-            payload=ProductUpdated(
-                product_id=product_id,
-                sku=row["sku"],
-                name=row["name"],
-                price=money_text(row["price"]),
-                currency=row["currency"],
-            ),
-            registry=CATALOG,
-            correlation_id=correlation_id,
-        )
+        _catalog_event(session, ProductUpdated, row, correlation_id)
     log.info("product_updated", product_id=product_id, fields=sorted(changes))
     return row
 
