@@ -21,12 +21,14 @@ from typing import Any
 import httpx
 import psycopg2
 
+from bench import cpu
 from devstack import layout
 
 GATEWAY = os.environ.get("GATEWAY_URL", f"http://localhost:{layout.GATEWAY_PORT}")
 RATE = float(os.environ.get("BENCH_SAGA_RATE", "50"))
 SECONDS = float(os.environ.get("BENCH_SAGA_SECONDS", "60"))
 CUSTOMERS = 20
+IDLE_SECONDS = 3
 
 
 async def _setup(client: httpx.AsyncClient) -> tuple[list[dict[str, str]], list[str]]:
@@ -87,6 +89,10 @@ async def _run() -> dict[str, Any]:
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     async with httpx.AsyncClient(base_url=GATEWAY, timeout=30, limits=limits) as client:
         customers, products = await _setup(client)
+        idle_before = cpu.snapshot()
+        await asyncio.sleep(IDLE_SECONDS)
+        idle_after = cpu.snapshot()
+        cpu_before, client_before = idle_after, time.process_time()
         sent: dict[str, float] = {}
         errors: list[str] = []
         total = int(RATE * SECONDS)
@@ -121,7 +127,10 @@ async def _run() -> dict[str, Any]:
             and statuses.get("STOCK_RESERVED", 0) == 0
         ) or time.time() > deadline:
             break
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.1)
+    cpu_after, client_after = cpu.snapshot(), time.process_time()
+    done = sum(statuses.values())
+    cpu_per_order = cpu.per_unit(cpu_before, cpu_after, done)
     latencies = sorted((confirmed[o] - sent[o]) * 1000 for o in confirmed)
     last_confirm = max(confirmed.values()) if confirmed else start
     return {
@@ -141,6 +150,11 @@ async def _run() -> dict[str, Any]:
         if latencies
         else None,
         "latency_ms_max": round(latencies[-1], 1) if latencies else None,
+        "cpu_ms_per_order": cpu_per_order,
+        "cpu_ms_per_order_bench_client": round(
+            (client_after - client_before) * 1000 / max(done, 1), 2
+        ),
+        "idle_cpu_ms_per_s": cpu.per_unit(idle_before, idle_after, IDLE_SECONDS),
         "targets": {"latency_ms_p50": 50, "latency_ms_p99": 250, "rate_per_s": 50},
     }
 

@@ -206,6 +206,7 @@ def migrate() -> None:
     from servicekit.migrations import upgrade
 
     postgres.ensure_databases([service.database for service in layout.SERVICES])
+    postgres.ensure_extensions([service.database for service in layout.SERVICES])
     for service in layout.SERVICES:
         upgrade(service.package, layout.database_url(service.database))
     print(f"postgres: migrations applied to {len(layout.SERVICES)} service databases")
@@ -236,6 +237,10 @@ def up(args: argparse.Namespace) -> None:
         supervisor.start(program.name)
     for program in infra:
         wait_ready(program.name)
+    if postgres.reload_config():
+        print("postgres: a changed setting needs a restart; restarting")
+        supervisor.ctl("restart", "postgres")
+        wait_ready("postgres")
     migrate()
     create_topics()
     for program in apps:

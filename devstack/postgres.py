@@ -33,6 +33,10 @@ idle_in_transaction_session_timeout = '120s'
 log_destination = 'stderr'
 log_line_prefix = '%m [%p] %q%u@%d '
 log_min_duration_statement = 1000
+# Per-statement call counts and times (SELECT * FROM pg_stat_statements): the first place to
+# look when a service's database time grows.
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = top
 """
 
 
@@ -134,6 +138,30 @@ def is_ready() -> bool:
         return True
     except psycopg2.OperationalError:
         return False
+
+
+def reload_config() -> bool:
+    """Apply edits of the devstack configuration to a running server.
+
+    Returns True when some changed setting only takes effect after a restart.
+    """
+    with closing(admin_connection()) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pg_reload_conf()")
+        # pg_file_settings reads the files now, so this does not race with the reload signal.
+        cur.execute(
+            "SELECT count(*) FROM pg_file_settings"
+            " WHERE NOT applied AND error = 'setting could not be applied'"
+        )
+        row = cur.fetchone()
+        return bool(row and row[0])
+
+
+def ensure_extensions(names: list[str]) -> None:
+    """pg_stat_statements in every service database (statistics are server-wide; the view is
+    per database)."""
+    for name in names:
+        with closing(admin_connection(name)) as conn, conn.cursor() as cur:
+            cur.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 
 
 def ensure_databases(names: list[str]) -> None:

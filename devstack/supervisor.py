@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import configparser
+import shlex
 import subprocess
 import time
 import xmlrpc.client
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from supervisor.xmlrpc import SupervisorTransport
@@ -45,8 +47,9 @@ def render(programs: list[Program]) -> bool:
     }
     parser["supervisorctl"] = {"serverurl": f"unix://{layout.SUPERVISOR_SOCK}"}
     for program in programs:
+        log_file = layout.LOG_DIR / f"{program.name}.log"
         section: dict[str, str] = {
-            "command": program.command,
+            "command": _direct_to_log(program, log_file),
             "directory": program.directory,
             "autostart": "false",
             "autorestart": "true",
@@ -57,9 +60,9 @@ def render(programs: list[Program]) -> bool:
             "stopasgroup": "true",
             "killasgroup": "true",
             "redirect_stderr": "true",
-            "stdout_logfile": str(layout.LOG_DIR / f"{program.name}.log"),
-            "stdout_logfile_maxbytes": "50MB",
-            "stdout_logfile_backups": "2",
+            # Written by the program itself, or through supervisord for another user's program.
+            "stdout_logfile": str(log_file) if program.user else "NONE",
+            "stdout_logfile_maxbytes": "0",  # rotated by rotate_log() before a (re)start
         }
         if program.user:
             section["user"] = program.user
@@ -76,6 +79,31 @@ def render(programs: list[Program]) -> bool:
     old = layout.SUPERVISOR_CONF.read_text() if layout.SUPERVISOR_CONF.exists() else None
     new.replace(layout.SUPERVISOR_CONF)
     return old != layout.SUPERVISOR_CONF.read_text()
+
+
+def _direct_to_log(program: Program, log_file: Path) -> str:
+    """The command, writing its output straight to its log file.
+
+    Relaying every line through supervisord's pipes cost about 2 ms of CPU per order in the saga
+    benchmark; appending to the file directly costs the writer nothing extra. Programs that run
+    as another user (PostgreSQL) keep the pipe: they may not write to our log directory.
+    """
+    if program.user:
+        return program.command
+    redirected = f"exec {program.command} >>{shlex.quote(str(log_file))} 2>&1"
+    return f"/bin/sh -c {shlex.quote(redirected)}"
+
+
+def rotate_log(name: str, max_bytes: int = 50 * 1024 * 1024, backups: int = 2) -> None:
+    """Keep a stopped program's log under max_bytes: the current file becomes .1, .1 becomes .2."""
+    current = layout.LOG_DIR / f"{name}.log"
+    if not current.exists() or current.stat().st_size < max_bytes:
+        return
+    for index in range(backups, 0, -1):
+        older = current.with_name(f"{current.name}.{index}")
+        newer = current if index == 1 else current.with_name(f"{current.name}.{index - 1}")
+        if newer.exists():
+            newer.replace(older)
 
 
 def _quote(value: str) -> str:
@@ -139,6 +167,7 @@ def start(name: str) -> None:
     info = rpc().getProcessInfo(name)
     if info["statename"] in ("RUNNING", "STARTING"):
         return
+    rotate_log(name)
     rpc().startProcess(name, False)
 
 
