@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, text
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import CursorResult, Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+
+def sql(
+    session: Session, statement: str, params: Mapping[str, Any] | None = None
+) -> CursorResult[*tuple[Any, ...]]:
+    """Run hand-written SQL (psycopg2 ``%(name)s`` parameters) in ``session``'s transaction.
+
+    For the saga's hot paths (inbox, outbox, event handlers). A Core statement costs about 110 us
+    of Python per execution (building the expression, its cache key, the execution context);
+    this costs about 50 us, measured on the benchmark machine. Errors, disconnect handling and
+    the transaction are SQLAlchemy's as usual: it is still the session's connection. A literal
+    ``%`` in the SQL is written ``%%``.
+    """
+    return session.connection().exec_driver_sql(statement, dict(params) if params else {})
 
 
 class Database:

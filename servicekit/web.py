@@ -8,7 +8,7 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -22,6 +22,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.context import bound
@@ -348,7 +349,11 @@ def operations_router() -> APIRouter:
 # -- dependencies --------------------------------------------------------------------------------
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+# Dependencies that do no blocking work are ``async def``: FastAPI runs a plain ``def``
+# dependency in the thread pool, and each such hop cost more CPU than the work itself.
+
+
+async def get_runtime(request: Request) -> ServiceRuntime:
     """The service runtime built by the lifespan."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
@@ -357,10 +362,20 @@ def get_runtime(request: Request) -> ServiceRuntime:
 RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
-def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    """A session for one request; the application layer opens (and commits) the transaction."""
-    with runtime.database.sessions() as session:
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[Session]:
+    """A session for one request; the application layer opens (and commits) the transaction.
+
+    Creating a session touches no connection. Closing one that still holds a connection rolls
+    back over the network, so only then does the close go to a worker thread.
+    """
+    session = runtime.database.sessions()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -394,7 +409,7 @@ async def get_admin(principal: CurrentUser) -> Principal:
 AdminUser = Annotated[Principal, Depends(get_admin)]
 
 
-def correlation_id(request: Request) -> str:
+async def correlation_id(request: Request) -> str:
     """The request's correlation id (set by RequestContextMiddleware)."""
     return str(getattr(request.state, "correlation_id", "")) or uuid.uuid4().hex
 

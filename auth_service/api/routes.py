@@ -28,7 +28,7 @@ from servicekit.web import CorrelationId, RuntimeDep, SessionDep
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-def get_deps(runtime: RuntimeDep) -> AuthDeps:
+async def get_deps(runtime: RuntimeDep) -> AuthDeps:
     """The auth dependencies built at start-up."""
     deps: AuthDeps = runtime.extras["auth"]
     return deps

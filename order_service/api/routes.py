@@ -29,7 +29,7 @@ from servicekit.web import CorrelationId, CurrentUser, RuntimeDep, SessionDep
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
 
-def get_deps(runtime: RuntimeDep) -> OrderDeps:
+async def get_deps(runtime: RuntimeDep) -> OrderDeps:
     """Order dependencies built at start-up."""
     deps: OrderDeps = runtime.extras["orders"]
     return deps

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +37,7 @@ from contracts.events import (
     StockReserved,
 )
 from contracts.money import money_text
+from order_service.adapters import repository
 from order_service.adapters.tables import order_items, order_timeline, orders, products
 from order_service.domain.model import (
     TERMINAL,
@@ -110,59 +111,6 @@ class IdempotencyConflict(Exception):
 # -- persistence ---------------------------------------------------------------------------------
 
 
-def _load(session: Session, order_id: str, *, for_update: bool) -> tuple[Order, datetime] | None:
-    """The order and when it was placed."""
-    query = select(orders).where(orders.c.order_id == order_id)
-    if for_update:
-        query = query.with_for_update()
-    row = session.execute(query).mappings().first()
-    if row is None:
-        return None
-    lines = [
-        Line(str(item.product_id), item.quantity, item.unit_price)
-        for item in session.execute(
-            select(order_items)
-            .where(order_items.c.order_id == order_id)
-            .order_by(order_items.c.product_id)
-        )
-    ]
-    order = Order(
-        order_id=str(row["order_id"]),
-        customer_id=str(row["customer_id"]),
-        status=OrderStatus(row["status"]),
-        payment_status=PaymentStatus(row["payment_status"]),
-        inventory_status=InventoryStatus(row["inventory_status"]),
-        lines=lines,
-        currency=row["currency"],
-        failure_reason=row["failure_reason"],
-    )
-    return order, row["created_at"]
-
-
-def _save(
-    session: Session, order: Order, before: OrderStatus, deps: OrderDeps, lines_changed: bool
-) -> None:
-    values: dict[str, Any] = {
-        "status": order.status.value,
-        "payment_status": order.payment_status.value,
-        "inventory_status": order.inventory_status.value,
-        "failure_reason": order.failure_reason,
-        "total": order.total,
-        "updated_at": func.now(),
-    }
-    session.execute(update(orders).where(orders.c.order_id == order.order_id).values(**values))
-    if lines_changed:
-        for line in order.lines:
-            session.execute(
-                update(order_items)
-                .where(
-                    order_items.c.order_id == order.order_id,
-                    order_items.c.product_id == line.product_id,
-                )
-                .values(unit_price=line.unit_price)
-            )
-
-
 def _step(order_id: str, event_type: str, event_id: uuid.UUID | str | None) -> dict[str, Any]:
     return {
         "order_id": order_id,
@@ -171,12 +119,6 @@ def _step(order_id: str, event_type: str, event_id: uuid.UUID | str | None) -> d
         "service": SERVICES.get(event_type.split(".", 1)[0], "unknown"),
         "event_id": str(event_id) if event_id else None,
     }
-
-
-def _timeline(session: Session, steps: list[dict[str, Any]]) -> None:
-    """Append saga steps, in one statement."""
-    if steps:
-        session.execute(insert(order_timeline).values(steps))
 
 
 def _payload(order: Order, event_type: str) -> BaseModel:
@@ -248,17 +190,17 @@ def _apply(
 ) -> Order | None:
     """Lock, load, change, save, emit: the one shape of every state change."""
     lock_aggregate(session, "order", order_id)
-    loaded = _load(session, order_id, for_update=True)
+    loaded = repository.load_for_update(session, order_id)
     if loaded is None:
         log.warning(
             "order_unknown", order_id=order_id, event_type=envelope.event_type if envelope else None
         )
         return None
     order, created_at = loaded
-    before, lines_before = order.status, list(order.lines)
+    lines_before = list(order.lines)
     steps = [_step(order_id, envelope.event_type, envelope.event_id)] if envelope else []
     change(order)
-    _save(session, order, before, deps, lines_changed=order.lines != lines_before)
+    repository.save(session, order, prices_changed=order.lines != lines_before)
     steps += _emit(
         session,
         order,
@@ -266,7 +208,7 @@ def _apply(
         correlation_id=envelope.correlation_id if envelope else correlation_id,
         causation_id=str(envelope.event_id) if envelope else None,
     )
-    _timeline(session, steps)
+    repository.append_timeline(session, steps)
     return order
 
 
@@ -292,12 +234,6 @@ def find_by_idempotency_key(session: Session, customer_id: str, key: str) -> Row
         .mappings()
         .first()
     )
-
-
-def known_products(session: Session, product_ids: list[str]) -> dict[str, RowMapping]:
-    """Catalog entries of the read model, by id."""
-    rows = session.execute(select(products).where(products.c.product_id.in_(product_ids)))
-    return {str(row.product_id): row for row in rows.mappings()}
 
 
 def remember_product(session: Session, product: ProductCreated) -> None:
@@ -332,33 +268,35 @@ def create_order(
     order_id = str(uuid.uuid4())
     with session.begin():
         lock_aggregate(session, "order", order_id)
-        catalog = known_products(session, [product_id for product_id, _ in items])
+        catalog = repository.known_products(session, (product_id for product_id, _ in items))
         missing = sorted({pid for pid, _ in items} - set(catalog))
         if missing:
             raise UnknownProducts(missing)
-        currencies = {catalog[pid]["currency"] for pid, _ in items}
+        currencies = {catalog[pid][1] for pid, _ in items}
         if len(currencies) != 1:
             raise MixedCurrencies(f"all items must share one currency, got {sorted(currencies)}")
         currency = currencies.pop()
-        total = sum((catalog[pid]["price"] * qty for pid, qty in items), Decimal("0.00"))
+        lines = [Line(pid, qty, catalog[pid][0]) for pid, qty in items]
+        total = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
         deadline = datetime.now(UTC) + deps.saga_timeout
         # A savepoint only when a concurrent retry with the same key can collide.
         guard = session.begin_nested() if idempotency_key else contextlib.nullcontext()
         try:
             with guard:
-                session.execute(
-                    insert(orders).values(
-                        order_id=order_id,
-                        customer_id=customer_id,
-                        status=OrderStatus.PENDING.value,
-                        payment_status=PaymentStatus.PENDING.value,
-                        inventory_status=InventoryStatus.PENDING.value,
-                        currency=currency,
-                        total=total,
-                        idempotency_key=idempotency_key,
-                        request_hash=fingerprint,
-                        deadline_at=deadline,
-                    )
+                repository.insert_order(
+                    session,
+                    {
+                        "order_id": order_id,
+                        "customer_id": customer_id,
+                        "status": OrderStatus.PENDING.value,
+                        "payment_status": PaymentStatus.PENDING.value,
+                        "inventory_status": InventoryStatus.PENDING.value,
+                        "currency": currency,
+                        "total": total,
+                        "idempotency_key": idempotency_key,
+                        "request_hash": fingerprint,
+                        "deadline_at": deadline,
+                    },
                 )
         except IntegrityError:
             # The same key raced in from a concurrent retry: answer with the order it made.
@@ -368,18 +306,7 @@ def create_order(
             if existing["request_hash"] != fingerprint:
                 raise IdempotencyConflict() from None
             return str(existing["order_id"]), False
-        session.execute(
-            insert(order_items),
-            [
-                {
-                    "order_id": order_id,
-                    "product_id": pid,
-                    "quantity": qty,
-                    "unit_price": catalog[pid]["price"],
-                }
-                for pid, qty in items
-            ],
-        )
+        repository.insert_items(session, order_id, lines)
         event_id = add_event(
             session,
             aggregate_type="order",
@@ -395,7 +322,7 @@ def create_order(
             registry=CATALOG,
             correlation_id=correlation_id,
         )
-        _timeline(session, [_step(order_id, "order.created", event_id)])
+        repository.append_timeline(session, [_step(order_id, "order.created", event_id)])
     log.info("order_created", order_id=order_id, lines=len(items), total=money_text(total))
     return order_id, True
 

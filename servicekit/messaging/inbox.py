@@ -19,12 +19,11 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from prometheus_client import Counter
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text, select
-from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicekit.context import bound
+from servicekit.db import sql
 from servicekit.failpoints import failpoint
 from servicekit.logging import get_logger
 from servicekit.messaging.envelope import Envelope, EnvelopeError, dlq_topic_for
@@ -57,17 +56,12 @@ DEAD_LETTERS = Counter(
     "inbox_dead_letters_total", "Messages sent to the DLQ.", ["consumer", "topic"]
 )
 
-_inbox_metadata = MetaData()
-inbox_table = Table(
-    "inbox",
-    _inbox_metadata,
-    Column("consumer", Text, primary_key=True),
-    Column("event_id", UUID(as_uuid=True), primary_key=True),
-    Column("event_type", Text, nullable=False),
-    Column("topic", Text, nullable=False),
-    Column("kafka_partition", Integer, nullable=False),
-    Column("kafka_offset", BigInteger, nullable=False),
-    Column("processed_at", DateTime(timezone=True)),
+# The inbox table is created by MESSAGING_DDL (schema.py); these are its two hot statements.
+_SEEN_SQL = "SELECT 1 FROM inbox WHERE consumer = %(consumer)s AND event_id = %(event_id)s::uuid"
+_RECORD_SQL = (
+    "INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)"
+    " VALUES (%(consumer)s, %(event_id)s::uuid, %(event_type)s, %(topic)s, %(partition)s,"
+    " %(offset)s)"
 )
 
 # SQLSTATEs worth an immediate retry: serialization failure, deadlock, lock timeout.
@@ -262,33 +256,29 @@ class InboxConsumer:
 
     def _apply(self, message: Message, envelope: Envelope, handler: Handler) -> None:
         event_type = envelope.event_type
+        event_id = str(envelope.event_id)
         try:
             with self.session_factory() as session, session.begin():
-                seen = session.execute(
-                    select(inbox_table.c.event_id).where(
-                        inbox_table.c.consumer == self.name,
-                        inbox_table.c.event_id == envelope.event_id,
-                    )
-                ).first()
-                if seen is not None:
+                seen = sql(session, _SEEN_SQL, {"consumer": self.name, "event_id": event_id})
+                if seen.first() is not None:
                     DUPLICATES_SKIPPED.labels(self.name, event_type).inc()
                     self._log.info(
-                        "event_duplicate_skipped",
-                        event_id=str(envelope.event_id),
-                        event_type=event_type,
+                        "event_duplicate_skipped", event_id=event_id, event_type=event_type
                     )
                     return
                 handler(session, envelope)
                 # Inserted last, so a concurrent duplicate fails here and rolls the effect back.
-                session.execute(
-                    insert(inbox_table).values(
-                        consumer=self.name,
-                        event_id=envelope.event_id,
-                        event_type=event_type,
-                        topic=message.topic(),
-                        kafka_partition=message.partition(),
-                        kafka_offset=message.offset(),
-                    )
+                sql(
+                    session,
+                    _RECORD_SQL,
+                    {
+                        "consumer": self.name,
+                        "event_id": event_id,
+                        "event_type": event_type,
+                        "topic": message.topic(),
+                        "partition": message.partition(),
+                        "offset": message.offset(),
+                    },
                 )
         except IntegrityError as exc:
             if _is_inbox_conflict(exc):
@@ -301,7 +291,7 @@ class InboxConsumer:
             raise _DatabaseUnavailable(str(exc.orig).strip()) from exc
         failpoint("inbox.after_db_commit")
         EVENTS_PROCESSED.labels(self.name, event_type).inc()
-        self._log.info("event_processed", event_id=str(envelope.event_id), event_type=event_type)
+        self._log.info("event_processed", event_id=event_id, event_type=event_type)
 
     def _dead_letter(
         self,

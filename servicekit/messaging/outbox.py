@@ -16,17 +16,20 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
-from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text, insert, text
+from sqlalchemy import BigInteger, Column, DateTime, Integer, MetaData, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Session
 
 from servicekit.context import current as current_context
+from servicekit.db import sql
 from servicekit.messaging.envelope import EventRegistry
 
 metadata = MetaData()
 
-# Mirrors MESSAGING_DDL for inserts and reads; the DDL itself lives in schema.py.
+# Mirrors MESSAGING_DDL for reads (tests, tools); the DDL itself lives in schema.py, and the
+# hot insert below is plain SQL.
 outbox_table = Table(
     "outbox",
     metadata,
@@ -46,8 +49,13 @@ class AggregateOrderError(RuntimeError):
     """An event was added for an aggregate whose lock was not taken before the first write."""
 
 
-_LOCK_SQL = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
-_XID_ASSIGNED_SQL = text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0))"
+_XID_ASSIGNED_SQL = "SELECT pg_current_xact_id_if_assigned() IS NOT NULL"
+_INSERT_SQL = (
+    "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload, headers,"
+    " event_version) VALUES (%(event_id)s::uuid, %(aggregate_type)s, %(aggregate_id)s,"
+    " %(event_type)s, %(payload)s::jsonb, %(headers)s::jsonb, %(event_version)s)"
+)
 
 
 def lock_aggregate(session: Session, aggregate_type: str, aggregate_id: str | uuid.UUID) -> None:
@@ -58,7 +66,7 @@ def lock_aggregate(session: Session, aggregate_type: str, aggregate_id: str | uu
     key = f"{aggregate_type}:{aggregate_id}"
     locked = _locked_aggregates(session)
     if key not in locked:
-        session.execute(_LOCK_SQL, {"key": key})
+        sql(session, _LOCK_SQL, {"key": key})
         locked.add(key)
 
 
@@ -93,7 +101,7 @@ def add_event(
     """
     key = f"{aggregate_type}:{aggregate_id}"
     if key not in _locked_aggregates(session):
-        if session.execute(_XID_ASSIGNED_SQL).scalar_one():
+        if sql(session, _XID_ASSIGNED_SQL).scalar_one():
             raise AggregateOrderError(
                 f"lock_aggregate(session, {aggregate_type!r}, {str(aggregate_id)!r}) must run "
                 "before the transaction's first write, so that this aggregate's events are "
@@ -118,15 +126,17 @@ def add_event(
         all_headers["correlation_id"] = correlation_id
     if causation_id:
         all_headers["causation_id"] = causation_id
-    session.execute(
-        insert(outbox_table).values(
-            event_id=event_id,
-            aggregate_type=aggregate_type,
-            aggregate_id=str(aggregate_id),
-            event_type=event_type,
-            payload=body,
-            headers=all_headers,
-            event_version=version,
-        )
+    sql(
+        session,
+        _INSERT_SQL,
+        {
+            "event_id": str(event_id),
+            "aggregate_type": aggregate_type,
+            "aggregate_id": str(aggregate_id),
+            "event_type": event_type,
+            "payload": orjson.dumps(body).decode(),
+            "headers": orjson.dumps(all_headers).decode(),
+            "event_version": version,
+        },
     )
     return event_id
