@@ -76,6 +76,9 @@ DELETE FROM outbox WHERE id IN (
     LIMIT %s)
 """
 CLEANUP_CHUNK = 10_000
+# First pause before reading again when told about rows an older transaction still hides;
+# it doubles up to 50 ms while they stay hidden.
+MIN_RETRY_SECONDS = 0.001
 
 
 def encode_message(row: tuple[Any, ...]) -> tuple[bytes, KafkaHeaders]:
@@ -176,6 +179,8 @@ class DatabaseRelay:
         self.kafka_ok = True
         self._known_topics: set[str] = set()
         self._next_cleanup = 0.0
+        self._notified_txid = 0  # the newest transaction a notification told us about
+        self._unknown_notified = False  # a notification without a transaction id came
         self._published = metrics.EVENTS_PUBLISHED.labels(database=name)
         self._leader_gauge = metrics.IS_LEADER.labels(database=name)
         self._log = log.bind(database=name)
@@ -243,19 +248,29 @@ class DatabaseRelay:
     # -- the publishing loop -------------------------------------------------------------------
 
     def _publish(self, conn: psycopg2.extensions.connection, stop: threading.Event) -> None:
+        """Read, produce, mark; read again only when there is reason to think rows wait.
+
+        Reasons: a notification, a full batch, rows we were told about but could not read yet
+        (an older transaction still holds the watermark back), and the fallback poll. Reading
+        after every acknowledgement instead cost the database two queries per event.
+        """
         position = durable = self._load_position(conn)
         in_flight: deque[_Batch] = deque()
         next_housekeeping = 0.0
+        fetch_now = True
+        retry_in = MIN_RETRY_SECONDS
         try:
             while not stop.is_set():
                 fetched = 0
-                if len(in_flight) < self.settings.max_in_flight_batches:
+                if fetch_now and len(in_flight) < self.settings.max_in_flight_batches:
+                    self._unknown_notified = False
                     rows = self._fetch(conn, position)
                     fetched = len(rows)
                     if rows:
                         batch = self._produce(rows)
                         in_flight.append(batch)
                         position = batch.end
+                    fetch_now = fetched == self.settings.batch_size  # more are probably waiting
                 self.producer.poll(0)
                 durable = self._mark_settled(conn, in_flight, durable)
 
@@ -264,14 +279,19 @@ class DatabaseRelay:
                     self._housekeeping(conn, durable)
                     next_housekeeping = now + 5.0
 
-                if fetched == self.settings.batch_size and len(in_flight) < (
-                    self.settings.max_in_flight_batches
-                ):
-                    continue  # a full batch: more rows are probably waiting
+                if fetch_now and len(in_flight) < self.settings.max_in_flight_batches:
+                    continue
+                # Announced but not read: the rows wait behind an older, still open transaction.
+                behind = self._announced(position)
+                retry_in = min(retry_in * 2, 0.05) if behind and fetched == 0 else MIN_RETRY_SECONDS
                 if in_flight:
                     self.producer.poll(0.005)  # wait for acknowledgements
-                elif fetched == 0:
-                    self._wait_for_notify(conn, self.settings.poll_interval_seconds, stop)
+                    self._take_notifications(conn)
+                    fetch_now = fetch_now or self._announced(position)
+                else:
+                    timeout = retry_in if behind else self.settings.poll_interval_seconds
+                    self._wait_for_rows(conn, position, timeout, stop)
+                    fetch_now = True  # announced, still behind, or the fallback poll is due
         finally:
             self._drain(conn, in_flight, durable)
 
@@ -349,9 +369,14 @@ class DatabaseRelay:
             self._mark_settled(conn, in_flight, durable)
         in_flight.clear()
 
-    def _wait_for_notify(
-        self, conn: psycopg2.extensions.connection, timeout: float, stop: threading.Event
+    def _wait_for_rows(
+        self,
+        conn: psycopg2.extensions.connection,
+        position: Position,
+        timeout: float,
+        stop: threading.Event,
     ) -> None:
+        """Sleep until a notification announces rows past ``position``, or ``timeout``."""
         deadline = time.monotonic() + timeout
         while not stop.is_set():
             remaining = deadline - time.monotonic()
@@ -360,10 +385,27 @@ class DatabaseRelay:
             # Wake at least every 0.2 s so SIGTERM is honoured promptly.
             readable, _, _ = select.select([conn], [], [], min(remaining, 0.2))
             if readable:
-                conn.poll()
-                if conn.notifies:
-                    conn.notifies.clear()
+                self._take_notifications(conn)
+                if self._announced(position):
                     return
+
+    def _take_notifications(self, conn: psycopg2.extensions.connection) -> None:
+        """Read pending notifications without blocking.
+
+        Each carries its transaction's id; an empty payload (a database whose migrations predate
+        that) only says "look now".
+        """
+        conn.poll()
+        for notify in conn.notifies:
+            if notify.payload.isdigit():
+                self._notified_txid = max(self._notified_txid, int(notify.payload))
+            else:
+                self._unknown_notified = True
+        conn.notifies.clear()
+
+    def _announced(self, position: Position) -> bool:
+        """Whether a notification told of rows the relay has not read yet."""
+        return self._unknown_notified or self._notified_txid > position.txid
 
     def _load_position(self, conn: psycopg2.extensions.connection) -> Position:
         with conn.cursor() as cur:

@@ -18,8 +18,7 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.engine import Row, RowMapping
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from contracts.events import (
@@ -34,8 +33,8 @@ from contracts.events import (
 )
 from contracts.money import money_text
 from contracts.money import to_amount as money
+from payment_service.adapters import repository
 from payment_service.adapters.provider import PaymentProvider
-from payment_service.adapters.tables import payments
 from payment_service.domain.model import (
     DEADLINE_PASSED,
     NO_CURRENCY,
@@ -59,7 +58,7 @@ def on_stock_reserved(
     event = CATALOG.parse(envelope)
     assert isinstance(event, StockReserved)
     lock_aggregate(session, AGGREGATE, event.order_id)
-    existing = _payment_for_update(session, event.order_id)
+    existing = repository.payment_for_update(session, event.order_id)
     if existing is not None:
         # VOIDED: the cancellation came first. Anything else: this order was already decided.
         log.info(
@@ -78,16 +77,15 @@ def on_stock_reserved(
         ok, reason = provider.authorize(amount, currency)
     status = PaymentStatus.AUTHORIZED if ok else PaymentStatus.DECLINED
     payment_id = str(uuid.uuid4())
-    session.execute(
-        insert(payments).values(
-            payment_id=payment_id,
-            order_id=event.order_id,
-            customer_id=event.customer_id,
-            amount=amount,
-            currency=currency,
-            status=status,
-            reason=reason,
-        )
+    repository.insert_payment(
+        session,
+        payment_id=payment_id,
+        order_id=event.order_id,
+        customer_id=event.customer_id,
+        amount=amount,
+        currency=currency,
+        status=status,
+        reason=reason,
     )
     common = {
         "order_id": event.order_id,
@@ -114,14 +112,12 @@ def on_order_ended(session: Session, envelope: Envelope) -> None:
     event = CATALOG.parse(envelope)
     assert isinstance(event, OrderCancelled | OrderRejected)
     lock_aggregate(session, AGGREGATE, event.order_id)
-    existing = _payment_for_update(session, event.order_id)
+    existing = repository.payment_for_update(session, event.order_id)
     action = action_on_order_ended(existing.status if existing is not None else None)
     if action == "refund":
         assert existing is not None
-        session.execute(
-            update(payments)
-            .where(payments.c.payment_id == existing.payment_id)
-            .values(status=PaymentStatus.REFUNDED, reason=event.reason, updated_at=func.now())
+        repository.set_payment_status(
+            session, existing.payment_id, status=PaymentStatus.REFUNDED, reason=event.reason
         )
         _emit(
             session,
@@ -142,16 +138,15 @@ def on_order_ended(session: Session, envelope: Envelope) -> None:
         # The order service may add the currency to its events one day (payloads only gain
         # optional fields); until then the tombstone says "no currency": it moved no money.
         currency = str((event.model_extra or {}).get("currency") or NO_CURRENCY).upper()
-        session.execute(
-            insert(payments).values(
-                payment_id=payment_id,
-                order_id=event.order_id,
-                customer_id=event.customer_id,
-                amount=Decimal("0.00"),
-                currency=currency,
-                status=PaymentStatus.VOIDED,
-                reason=event.reason,
-            )
+        repository.insert_payment(
+            session,
+            payment_id=payment_id,
+            order_id=event.order_id,
+            customer_id=event.customer_id,
+            amount=Decimal("0.00"),
+            currency=currency,
+            status=PaymentStatus.VOIDED,
+            reason=event.reason,
         )
         _emit(
             session,
@@ -178,18 +173,9 @@ def list_payments(
     session: Session, *, customer_id: str | None, order_id: str | None, limit: int
 ) -> list[RowMapping]:
     """Payments newest first; only ``customer_id``'s unless None (admin)."""
-    query = select(payments).order_by(payments.c.created_at.desc(), payments.c.payment_id)
-    if customer_id is not None:
-        query = query.where(payments.c.customer_id == customer_id)
-    if order_id is not None:
-        query = query.where(payments.c.order_id == order_id)
-    return list(session.execute(query.limit(limit)).mappings().all())
-
-
-def _payment_for_update(session: Session, order_id: str) -> Row[tuple[object, ...]] | None:
-    return session.execute(
-        select(payments).where(payments.c.order_id == order_id).with_for_update()
-    ).first()
+    return repository.list_payments(
+        session, customer_id=customer_id, order_id=order_id, limit=limit
+    )
 
 
 def _emit(

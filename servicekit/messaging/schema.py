@@ -11,6 +11,26 @@ from sqlalchemy import Connection, text
 
 NOTIFY_CHANNEL = "outbox_ready"
 
+# The payload is the writing transaction's id: a relay told about a transaction it cannot read
+# yet (an older one is still open) knows to look again soon instead of waiting for the next
+# notification. Delivered at commit, once per transaction however many rows it wrote.
+NOTIFY_FUNCTION_DDL = f"""
+CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{NOTIFY_CHANNEL}', pg_current_xact_id()::text);
+    RETURN NULL;
+END $$;
+"""
+
+# Before messaging_0003 of each service: an empty payload (relays treat it as "look now").
+NOTIFY_FUNCTION_DDL_V1 = f"""
+CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{NOTIFY_CHANNEL}', '');
+    RETURN NULL;
+END $$;
+"""
+
 MESSAGING_DDL = f"""
 CREATE TABLE IF NOT EXISTS outbox (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -38,12 +58,7 @@ CREATE TABLE IF NOT EXISTS outbox_relay_position (
 );
 INSERT INTO outbox_relay_position (singleton) VALUES (true) ON CONFLICT DO NOTHING;
 
-CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    -- Delivered at commit, once per transaction however many rows it wrote.
-    PERFORM pg_notify('{NOTIFY_CHANNEL}', '');
-    RETURN NULL;
-END $$;
+{NOTIFY_FUNCTION_DDL}
 DROP TRIGGER IF EXISTS outbox_notify ON outbox;
 CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
     FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();

@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psycopg2
@@ -385,4 +386,51 @@ def test_health_follows_kafka_down_and_back(scratch_db: str, artifacts: Path) ->
             what="relay healthy again with nothing to publish",
         )
     finally:
+        relay.stop()
+
+
+def _relay_last_query_start(url: str) -> Any:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT query_start FROM pg_stat_activity"
+            " WHERE application_name = 'outbox_relay:scratch' AND state = 'idle'"
+        )
+        row = cur.fetchone()
+        return row[0] if row else None
+
+
+def test_rows_held_back_by_an_open_transaction_go_out_when_it_ends_without_a_notification(
+    scratch_db: str, aggregate_type: str, artifacts: Path
+) -> None:
+    # The fallback poll is an hour away, so only the relay noticing that it was told about rows
+    # it could not read yet can publish them once the older transaction ends.
+    relay = relay_process(
+        {"scratch": scratch_db}, artifacts / "relay.log", poll_interval_seconds=3600
+    ).start()
+    wait_for(
+        lambda: (relay.health() or {}).get("databases", {}).get("scratch") == "leader",
+        what="relay leads",
+    )
+    reader = TopicReader(f"{aggregate_type}.events")
+    blocker = psycopg2.connect(scratch_db)
+    try:
+        with blocker.cursor() as cur:  # an open transaction with an id and no outbox row
+            cur.execute("SELECT pg_current_xact_id()")
+            cur.execute("SELECT now()")
+            (opened_at,) = cur.fetchone()
+        with psycopg2.connect(scratch_db) as conn, conn.cursor() as cur:
+            cur.execute("SELECT clock_timestamp()")
+            (before_commit,) = cur.fetchone()
+        (event_id,) = bulk_events(scratch_db, aggregate_type, 1)
+        # The notification woke the relay and it looked, while the blocker hid the row.
+        wait_for(
+            lambda: (_relay_last_query_start(scratch_db) or opened_at) > before_commit,
+            what="relay reads after the notification",
+        )
+        assert published_position(scratch_db) == 0
+        blocker.commit()  # ends silently: no outbox row, no notification
+        reader.read_until(lambda ms: event_id in event_ids(ms), timeout=30)
+    finally:
+        blocker.close()
+        reader.close()
         relay.stop()

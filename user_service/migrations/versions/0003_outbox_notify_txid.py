@@ -1,0 +1,22 @@
+"""Outbox notifications carry the writing transaction's id (see the relay's fetch loop).
+
+Revision ID: user_0003
+Revises: user_0002
+"""
+
+from alembic import op
+
+from servicekit.messaging.schema import NOTIFY_FUNCTION_DDL, NOTIFY_FUNCTION_DDL_V1
+
+revision = "user_0003"
+down_revision = "user_0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute(NOTIFY_FUNCTION_DDL)
+
+
+def downgrade() -> None:
+    op.execute(NOTIFY_FUNCTION_DDL_V1)
