@@ -9,12 +9,12 @@ product id order, so concurrent orders over the same products queue up instead o
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import BigInteger, bindparam, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
@@ -35,17 +35,12 @@ from contracts.events import (
     StockReserved,
 )
 from contracts.money import money_text
-from product_service.adapters.tables import (
-    products,
-    reservation_lines,
-    reservations,
-    stock_adjustments,
-)
+from product_service.adapters import repository
+from product_service.adapters.tables import products, stock_adjustments
 from product_service.domain.errors import SkuTaken
 from product_service.domain.model import (
     ReservationRefused,
     ReservationStatus,
-    StockLevel,
     plan_reservation,
     requested_quantities,
 )
@@ -228,55 +223,29 @@ def on_order_created(session: Session, envelope: Envelope) -> None:
     event = _parse(envelope, OrderCreated)
     order_id = str(uuid.UUID(event.order_id))  # not a UUID: poison, retried then dead-lettered
     lock_aggregate(session, STOCK_RESERVATION, event.order_id)
-    if _reservation(session, order_id, lock=False) is not None:
-        log.info("reservation_exists", order_id=order_id)  # order.created emitted twice
-        return
     requested = requested_quantities(
         (_canonical_id(line.product_id), line.quantity) for line in event.items
     )
-    levels = {
-        row["product_id"]: StockLevel(
-            product_id=row["product_id"],
-            price=row["price"],
-            currency=row["currency"],
-            available=int(row["stock_available"]),
-        )
-        for row in _lock_products(session, requested)
-    }
+    stock = repository.lock_stock_unless_reserved(
+        session, order_id, [pid for pid in requested if _is_uuid(pid)]
+    )
+    if stock is None:
+        log.info("reservation_exists", order_id=order_id)  # order.created emitted twice
+        return
     try:
-        plan = plan_reservation(requested, levels, currency=event.currency)
+        plan = plan_reservation(
+            requested, {level.product_id: level for level in stock}, currency=event.currency
+        )
     except ReservationRefused as refused:
         _record_failure(session, envelope, event, order_id, reason=str(refused))
         return
-    # available -> reserved
-    _move_stock(
+    repository.add_reservation(
         session,
-        ((line.product_id, line.quantity) for line in plan.lines),
-        available=-1,
-        reserved=1,
-        sold=0,
-    )
-    session.execute(
-        insert(reservations).values(
-            order_id=order_id,
-            customer_id=event.customer_id,
-            status=ReservationStatus.RESERVED.value,
-            currency=event.currency,
-            total=plan.total,
-            deadline_at=event.deadline_at,
-        )
-    )
-    session.execute(
-        insert(reservation_lines),
-        [
-            {
-                "order_id": order_id,
-                "product_id": line.product_id,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-            }
-            for line in plan.lines
-        ],
+        plan,
+        order_id=order_id,
+        customer_id=event.customer_id,
+        currency=event.currency,
+        deadline_at=event.deadline_at,
     )
     add_event(
         session,
@@ -352,30 +321,6 @@ def _canonical_id(product_id: str) -> str:
         return product_id
 
 
-def _lock_products(session: Session, product_ids: Iterable[str]) -> list[RowMapping]:
-    """Lock the products' rows in product id order (the one order every writer uses)."""
-    valid = [pid for pid in product_ids if _is_uuid(pid)]
-    if not valid:
-        return []
-    # ORDER BY below FOR UPDATE: PostgreSQL locks rows as the sorted scan returns them. NO KEY
-    # UPDATE is the mode an UPDATE of non-key columns takes anyway; it conflicts with itself.
-    return list(
-        session.execute(
-            select(
-                products.c.product_id,
-                products.c.price,
-                products.c.currency,
-                products.c.stock_available,
-            )
-            .where(products.c.product_id.in_(valid))
-            .order_by(products.c.product_id)
-            .with_for_update(key_share=True)
-        )
-        .mappings()
-        .all()
-    )
-
-
 def _is_uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
@@ -384,43 +329,16 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def _move_stock(
-    session: Session, lines: Iterable[tuple[str, int]], *, available: int, reserved: int, sold: int
-) -> None:
-    """Add ``quantity`` times each sign to the counters; the rows must be locked already."""
-    quantity = bindparam("b_quantity", type_=BigInteger)
-    session.execute(
-        update(products)
-        .where(products.c.product_id == bindparam("b_product_id"))
-        .values(
-            stock_available=products.c.stock_available + available * quantity,
-            stock_reserved=products.c.stock_reserved + reserved * quantity,
-            stock_sold=products.c.stock_sold + sold * quantity,
-            updated_at=func.now(),
-        ),
-        [{"b_product_id": pid, "b_quantity": qty} for pid, qty in lines],
-    )
-
-
-def _reservation(session: Session, order_id: str, *, lock: bool) -> RowMapping | None:
-    query = select(reservations).where(reservations.c.order_id == order_id)
-    if lock:
-        query = query.with_for_update()
-    return session.execute(query).mappings().first()
-
-
 def _record_failure(
     session: Session, envelope: Envelope, event: OrderCreated, order_id: str, *, reason: str
 ) -> None:
-    session.execute(
-        insert(reservations).values(
-            order_id=order_id,
-            customer_id=event.customer_id,
-            status=ReservationStatus.FAILED.value,
-            currency=event.currency,
-            deadline_at=event.deadline_at,
-            failure_reason=reason,
-        )
+    repository.add_failed_reservation(
+        session,
+        order_id=order_id,
+        customer_id=event.customer_id,
+        currency=event.currency,
+        deadline_at=event.deadline_at,
+        reason=reason,
     )
     add_event(
         session,
@@ -445,33 +363,15 @@ def _settle(
         log.warning("reservation_unknown_order_id", order_id=order_id)
         return
     lock_aggregate(session, STOCK_RESERVATION, order_id)
-    reservation = _reservation(session, str(uuid.UUID(order_id)), lock=True)
-    if reservation is None or reservation["status"] != ReservationStatus.RESERVED:
+    canonical_id = str(uuid.UUID(order_id))
+    held = repository.lock_reservation(session, canonical_id)
+    status, lines = held if held is not None else (None, [])
+    if status != ReservationStatus.RESERVED:
         log.info(
-            "reservation_not_held",
-            order_id=order_id,
-            event_type=envelope.event_type,
-            status=reservation["status"] if reservation else None,
+            "reservation_not_held", order_id=order_id, event_type=envelope.event_type, status=status
         )
         return
-    lines = [
-        (row.product_id, int(row.quantity))
-        for row in session.execute(
-            select(reservation_lines.c.product_id, reservation_lines.c.quantity)
-            .where(reservation_lines.c.order_id == reservation["order_id"])
-            .order_by(reservation_lines.c.product_id)
-        )
-    ]
-    _lock_products(session, (pid for pid, _ in lines))
-    if to is ReservationStatus.COMMITTED:
-        _move_stock(session, lines, available=0, reserved=-1, sold=1)  # reserved -> sold
-    else:
-        _move_stock(session, lines, available=1, reserved=-1, sold=0)  # reserved -> available
-    session.execute(
-        update(reservations)
-        .where(reservations.c.order_id == reservation["order_id"])
-        .values(status=to.value, updated_at=func.now())
-    )
+    repository.settle_reservation(session, canonical_id, to=to)
     items = [OrderLine(product_id=pid, quantity=quantity) for pid, quantity in lines]
     payload: BaseModel
     if to is ReservationStatus.COMMITTED:
