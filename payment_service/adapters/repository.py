@@ -3,8 +3,8 @@
 The saga's statements are plain SQL through ``servicekit.db.sql``: they run once or twice per
 consumed event, and a Core statement costs about twice their Python CPU (see servicekit/db.py).
 Raw rows carry UUID columns as uuid.UUID (the dialect registers the type), ``amount`` as
-Decimal. The caller's payments (the HTTP
-API) stay a Core query: it has optional filters and is not on the saga's path.
+Decimal. The caller's payments (the HTTP API) stay a Core query: it has optional filters and is
+not on the saga's path.
 """
 
 from __future__ import annotations
