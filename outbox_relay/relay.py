@@ -76,6 +76,14 @@ DELETE FROM outbox WHERE id IN (
     LIMIT %s)
 """
 CLEANUP_CHUNK = 10_000
+
+
+def _positional(statement: str) -> str:
+    """A %s-parameter statement with $1, $2, ... instead, for PREPARE."""
+    parts = statement.split("%s")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
 # First pause before reading again when told about rows an older transaction still hides;
 # it doubles up to 50 ms while they stay hidden.
 MIN_RETRY_SECONDS = 0.001
@@ -153,6 +161,25 @@ class _Batch:
     @property
     def settled(self) -> bool:
         return self.pending == 0
+
+
+@dataclass(slots=True)
+class _Marks:
+    """The position written to outbox_relay_position, and what Kafka acknowledged since."""
+
+    durable: Position
+    acked: Position
+    unmarked: int = 0
+    due: float = 0.0  # monotonic time when the next mark may be written
+
+    def acknowledged(self, batch: _Batch) -> None:
+        self.acked = batch.end
+        self.unmarked += batch.size
+
+    def marked(self, next_due: float) -> None:
+        self.durable = self.acked
+        self.unmarked = 0
+        self.due = next_due
 
 
 class _Rewind(Exception):
@@ -237,6 +264,9 @@ class DatabaseRelay:
     def _serve_as_leader(self, conn: psycopg2.extensions.connection, stop: threading.Event) -> None:
         with conn.cursor() as cur:
             cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            # Parsed and planned once per connection, not on every read and mark.
+            cur.execute(f"PREPARE relay_fetch AS {_positional(FETCH_SQL)}")
+            cur.execute(f"PREPARE relay_mark AS {_positional(MARK_SQL)}")
         while not stop.is_set():
             try:
                 self._publish(conn, stop)
@@ -254,7 +284,8 @@ class DatabaseRelay:
         (an older transaction still holds the watermark back), and the fallback poll. Reading
         after every acknowledgement instead cost the database two queries per event.
         """
-        position = durable = self._load_position(conn)
+        position = self._load_position(conn)
+        marks = _Marks(durable=position, acked=position)
         in_flight: deque[_Batch] = deque()
         next_housekeeping = 0.0
         fetch_now = True
@@ -272,11 +303,12 @@ class DatabaseRelay:
                         position = batch.end
                     fetch_now = fetched == self.settings.batch_size  # more are probably waiting
                 self.producer.poll(0)
-                durable = self._mark_settled(conn, in_flight, durable)
+                self._settle(conn, in_flight, marks)
+                self._mark(conn, marks, force=False)
 
                 now = time.monotonic()
                 if now >= next_housekeeping:
-                    self._housekeeping(conn, durable)
+                    self._housekeeping(conn, marks.durable)
                     next_housekeeping = now + 5.0
 
                 if fetch_now and len(in_flight) < self.settings.max_in_flight_batches:
@@ -290,16 +322,22 @@ class DatabaseRelay:
                     fetch_now = fetch_now or self._announced(position)
                 else:
                     timeout = retry_in if behind else self.settings.poll_interval_seconds
-                    self._wait_for_rows(conn, position, timeout, stop)
+                    if marks.unmarked:  # wake in time to write the mark that is due
+                        timeout = min(timeout, max(marks.due - time.monotonic(), 0.0))
+                    if timeout > 0:
+                        self._wait_for_rows(conn, position, timeout, stop)
                     fetch_now = True  # announced, still behind, or the fallback poll is due
         finally:
-            self._drain(conn, in_flight, durable)
+            self._drain(conn, in_flight, marks)
 
     def _fetch(
         self, conn: psycopg2.extensions.connection, after: Position
     ) -> list[tuple[Any, ...]]:
         with conn.cursor() as cur:
-            cur.execute(FETCH_SQL, (str(after.txid), after.last_id, self.settings.batch_size))
+            cur.execute(
+                "EXECUTE relay_fetch(%s::xid8, %s, %s)",
+                (str(after.txid), after.last_id, self.settings.batch_size),
+            )
             rows: list[tuple[Any, ...]] = cur.fetchall()
             return rows
 
@@ -331,42 +369,48 @@ class DatabaseRelay:
         ensure_topics(self.kafka, [topic])
         self._known_topics.add(topic)
 
-    def _mark_settled(
-        self, conn: psycopg2.extensions.connection, in_flight: deque[_Batch], durable: Position
-    ) -> Position:
-        """Move the durable position past every leading batch Kafka fully acknowledged."""
-        acked = 0
-        end = durable
+    def _settle(
+        self, conn: psycopg2.extensions.connection, in_flight: deque[_Batch], marks: _Marks
+    ) -> None:
+        """Move past every leading batch Kafka fully acknowledged; a failed one rewinds."""
         while in_flight and in_flight[0].settled:
             batch = in_flight[0]
             if batch.error is not None:
-                if acked:
-                    self._mark(conn, end, acked)
+                self._mark(conn, marks, force=True)
                 raise _Rewind(f"kafka did not acknowledge a message: {batch.error}")
             in_flight.popleft()
-            acked += batch.size
-            end = batch.end
-        if acked:
-            failpoint("relay.before_mark")
-            self._mark(conn, end, acked)
-        return end
+            marks.acknowledged(batch)
 
-    def _mark(self, conn: psycopg2.extensions.connection, end: Position, count: int) -> None:
+    def _mark(self, conn: psycopg2.extensions.connection, marks: _Marks, *, force: bool) -> None:
+        """Write the acknowledged position when a mark is due (or forced).
+
+        Marks are written at most every ``mark_interval_seconds`` while events flow: one UPDATE
+        per batch was a commit per event at saga rates. A crash replays at most that interval's
+        events again, which the consumers' inboxes absorb; nothing unacknowledged is marked.
+        """
+        if not marks.unmarked or (not force and time.monotonic() < marks.due):
+            return
+        failpoint("relay.before_mark")
         with conn.cursor() as cur:
-            cur.execute(MARK_SQL, (str(end.txid), end.last_id, count))
-        self._published.inc(count)
+            cur.execute(
+                "EXECUTE relay_mark(%s::xid8, %s, %s)",
+                (str(marks.acked.txid), marks.acked.last_id, marks.unmarked),
+            )
+        self._published.inc(marks.unmarked)
+        marks.marked(time.monotonic() + self.settings.mark_interval_seconds)
         self.kafka_ok = True
 
     def _drain(
-        self, conn: psycopg2.extensions.connection, in_flight: deque[_Batch], durable: Position
+        self, conn: psycopg2.extensions.connection, in_flight: deque[_Batch], marks: _Marks
     ) -> None:
         """On stop or rewind: wait for what is in flight, mark what Kafka took, drop the rest."""
-        if not in_flight:
-            return
-        self.producer.flush(self.settings.shutdown_timeout_seconds)
+        if in_flight:
+            self.producer.flush(self.settings.shutdown_timeout_seconds)
         # Whatever cannot be marked now is replayed by whoever leads next.
         with contextlib.suppress(_Rewind, psycopg2.Error):
-            self._mark_settled(conn, in_flight, durable)
+            self._settle(conn, in_flight, marks)
+        with contextlib.suppress(psycopg2.Error):
+            self._mark(conn, marks, force=True)
         in_flight.clear()
 
     def _wait_for_rows(

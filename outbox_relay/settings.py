@@ -19,6 +19,9 @@ class RelaySettings(BaseSettings):
     max_in_flight_batches: int = Field(default=4, ge=1, le=64)
     # Fallback poll when no NOTIFY arrives (a lost notification costs at most this much latency).
     poll_interval_seconds: float = Field(default=1.0, gt=0)
+    # How often, at most, the acknowledged position is written while events flow; a crash
+    # re-publishes up to this much (the inboxes drop the duplicates).
+    mark_interval_seconds: float = Field(default=0.2, ge=0)
     # How often a standby tries to take the leader's advisory lock.
     standby_retry_seconds: float = Field(default=1.0, gt=0)
     # Published rows older than this are deleted, in chunks, every cleanup interval.

@@ -1,0 +1,81 @@
+"""servicekit.db.sql against the real PostgreSQL: prepared once per connection, same results as
+plain execution, and a statement PostgreSQL will not prepare still runs, in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from servicekit.db import sql
+from tests.support import sqlalchemy_url
+
+pytestmark = pytest.mark.integration
+
+CREATE = """
+CREATE TABLE items (id uuid PRIMARY KEY, name text NOT NULL, price numeric(12, 2) NOT NULL)
+"""
+INSERT = """
+INSERT INTO items (id, name, price)
+SELECT * FROM unnest(%(ids)s::uuid[], %(names)s::text[], %(prices)s::numeric[])
+WHERE cardinality(%(ids)s::uuid[]) > 0
+"""
+BY_IDS = "SELECT name, price FROM items WHERE id = ANY(%(ids)s::uuid[]) ORDER BY name"
+LIKE = "SELECT count(*) FROM items WHERE name LIKE %(prefix)s || '%%'"
+
+
+def _prepared_names(session: Session) -> set[str]:
+    rows = session.execute(text("SELECT name FROM pg_prepared_statements"))
+    return {row[0] for row in rows}
+
+
+def test_statements_are_prepared_once_per_connection_and_answer_like_plain_sql(
+    scratch_db: str,
+) -> None:
+    engine = create_engine(sqlalchemy_url(scratch_db), pool_size=1, max_overflow=0)
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    with Session(engine) as session, session.begin():
+        session.execute(text(CREATE))
+        sql(
+            session,
+            INSERT,
+            {"ids": ids, "names": ["ant", "bee", "cat"], "prices": [Decimal("1.50")] * 3},
+        )
+        first = sql(session, BY_IDS, {"ids": ids[:2]}).all()
+        again = sql(session, BY_IDS, {"ids": ids[1:]}).all()
+        plain = session.execute(
+            text("SELECT name, price FROM items WHERE id = ANY(:ids) ORDER BY name"),
+            {"ids": [uuid.UUID(i) for i in ids[1:]]},
+        ).all()
+        like = sql(session, LIKE, {"prefix": "b"}).scalar_one()
+        prepared = _prepared_names(session)
+    assert [tuple(r) for r in first] == [("ant", Decimal("1.50")), ("bee", Decimal("1.50"))]
+    assert [tuple(r) for r in again] == [tuple(r) for r in plain]
+    assert like == 1, "a literal %% reaches PostgreSQL as %"
+    assert len({n for n in prepared if n.startswith("sk_")}) == 3  # INSERT, BY_IDS, LIKE
+
+    # The same pooled connection, a new transaction: prepared already, nothing added.
+    with Session(engine) as session, session.begin():
+        assert sql(session, BY_IDS, {"ids": ids}).all()
+        assert _prepared_names(session) == prepared
+    engine.dispose()
+
+
+def test_a_statement_postgresql_will_not_prepare_still_runs_in_the_same_transaction(
+    scratch_db: str,
+) -> None:
+    engine = create_engine(sqlalchemy_url(scratch_db))
+    with Session(engine) as session, session.begin():
+        session.execute(text(CREATE))
+        # The type of an untyped, unused-in-context parameter cannot be inferred: PREPARE fails.
+        value = sql(session, "SELECT %(anything)s", {"anything": "still answered"}).scalar_one()
+        item = str(uuid.uuid4())
+        sql(session, INSERT, {"ids": [item], "names": ["dog"], "prices": [Decimal("2")]})
+    with Session(engine) as session:
+        count = session.execute(text("SELECT count(*) FROM items")).scalar_one()
+    assert value == "still answered"
+    assert count == 1, "the refused PREPARE must not have aborted the transaction"
+    engine.dispose()
