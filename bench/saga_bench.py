@@ -4,7 +4,10 @@ Orders are placed open-loop (request i leaves at start + i / rate, whatever the 
 did) by a pool of customers, for products with ample stock and a price under the payment limit,
 so every order should confirm. Latency is from just before the POST leaves the client to the
 commit of order.confirmed (the timeline row written in that transaction, read from the order
-database after the run, so measuring adds no load while the saga runs).
+database after the run, so measuring adds no load while the saga runs). A warm-up at the same
+rate (BENCH_SAGA_WARMUP_SECONDS, default 10) runs first and is not measured: Kafka's and Eureka's
+JVMs compile their hot paths in the first seconds after a start. CPU per order comes from /proc
+(bench/cpu.py) over the measured run.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ RATE = float(os.environ.get("BENCH_SAGA_RATE", "50"))
 SECONDS = float(os.environ.get("BENCH_SAGA_SECONDS", "60"))
 CUSTOMERS = 20
 IDLE_SECONDS = 3
+WARMUP_SECONDS = float(os.environ.get("BENCH_SAGA_WARMUP_SECONDS", "10"))
 
 
 async def _post(
@@ -89,6 +93,51 @@ def _known_to_orders(product_ids: list[str]) -> bool:
         return int(cur.fetchone()[0]) == len(product_ids)
 
 
+async def _place(
+    client: aiohttp.ClientSession,
+    customers: list[dict[str, str]],
+    products: list[str],
+    seconds: float,
+) -> tuple[dict[str, float], list[str], float]:
+    """Orders placed open-loop at RATE: (order id -> time sent, errors, seconds spent)."""
+    sent: dict[str, float] = {}
+    errors: list[str] = []
+    start = time.time()
+
+    async def one(i: int) -> None:
+        await asyncio.sleep(max(0.0, start + i / RATE - time.time()))
+        t0 = time.time()
+        try:
+            async with client.post(
+                "/api/orders",
+                headers=customers[i % CUSTOMERS],
+                json={"items": [{"product_id": products[i % 5], "quantity": 1}]},
+            ) as response:
+                if response.status != 202:
+                    errors.append(str(response.status))
+                    return
+                sent[(await response.json())["order_id"]] = t0
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            errors.append(type(exc).__name__)
+
+    await asyncio.gather(*(one(i) for i in range(int(RATE * seconds))))
+    return sent, errors, time.time() - start
+
+
+async def _settled(order_ids: list[str]) -> tuple[dict[str, float], dict[str, int]]:
+    """Wait (up to 30 s) until no order is still open; (confirmed at, count by status)."""
+    deadline = time.time() + 30
+    while True:
+        confirmed, statuses = _outcomes(order_ids)
+        if (
+            sum(statuses.values()) >= len(order_ids)
+            and statuses.get("PENDING", 0) == 0
+            and statuses.get("STOCK_RESERVED", 0) == 0
+        ) or time.time() > deadline:
+            return confirmed, statuses
+        await asyncio.sleep(0.1)
+
+
 async def _run() -> dict[str, Any]:
     # aiohttp rather than httpx: the client shares the 2 cores with the system it measures, and
     # httpx cost about 3 ms of CPU per order.
@@ -96,44 +145,17 @@ async def _run() -> dict[str, Any]:
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(GATEWAY, connector=connector, timeout=timeout) as client:
         customers, products = await _setup(client)
+        # Not measured: the JVMs compile their hot paths and every pool fills first.
+        warmup, _, _ = await _place(client, customers, products, WARMUP_SECONDS)
+        await _settled(list(warmup))
         idle_before = cpu.snapshot()
         await asyncio.sleep(IDLE_SECONDS)
         idle_after = cpu.snapshot()
         cpu_before, client_before = idle_after, time.process_time()
-        sent: dict[str, float] = {}
-        errors: list[str] = []
-        total = int(RATE * SECONDS)
         start = time.time()
-
-        async def one(i: int) -> None:
-            await asyncio.sleep(max(0.0, start + i / RATE - time.time()))
-            t0 = time.time()
-            try:
-                async with client.post(
-                    "/api/orders",
-                    headers=customers[i % CUSTOMERS],
-                    json={"items": [{"product_id": products[i % 5], "quantity": 1}]},
-                ) as response:
-                    if response.status != 202:
-                        errors.append(str(response.status))
-                        return
-                    sent[(await response.json())["order_id"]] = t0
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                errors.append(type(exc).__name__)
-
-        await asyncio.gather(*(one(i) for i in range(total)))
-        send_seconds = time.time() - start
-    # Every order gets 30 s to finish before we read the outcome.
-    deadline = time.time() + 30
-    while True:
-        confirmed, statuses = _outcomes(list(sent))
-        if (
-            sum(statuses.values()) >= len(sent)
-            and statuses.get("PENDING", 0) == 0
-            and statuses.get("STOCK_RESERVED", 0) == 0
-        ) or time.time() > deadline:
-            break
-        await asyncio.sleep(0.1)
+        sent, errors, send_seconds = await _place(client, customers, products, SECONDS)
+    confirmed, statuses = await _settled(list(sent))
+    total = int(RATE * SECONDS)
     cpu_after, client_after = cpu.snapshot(), time.process_time()
     done = sum(statuses.values())
     cpu_per_order = cpu.per_unit(cpu_before, cpu_after, done)
@@ -143,6 +165,7 @@ async def _run() -> dict[str, Any]:
         "benchmark": "saga",
         "target_rate_per_s": RATE,
         "seconds": SECONDS,
+        "warmup_seconds": WARMUP_SECONDS,
         "orders_sent": total,
         "orders_accepted": len(sent),
         "errors": len(errors),
