@@ -6,6 +6,7 @@ import threading
 
 from fastapi import FastAPI
 
+from notification_service.adapters.repository import on_mail_queued
 from notification_service.adapters.smtp import SmtpMailer
 from notification_service.api.routes import router
 from notification_service.application.sender import NotificationSender, SenderPolicy
@@ -31,6 +32,8 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
             SenderPolicy(
                 batch_size=settings.sender_batch_size,
                 poll_interval=settings.sender_poll_interval_seconds,
+                idle_poll=settings.sender_idle_poll_seconds,
+                batch_window=settings.sender_batch_window_seconds,
                 max_attempts=settings.max_attempts,
                 retry_initial=settings.retry_initial_seconds,
                 retry_max=settings.retry_max_seconds,
@@ -38,6 +41,8 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
                 contact_wait=settings.contact_wait_seconds,
             ),
         )
+        # Before the first pass: mail committed from now on wakes the sender at once.
+        on_mail_queued(runtime.database.sessions, sender.wake)
         sender.run(stop)
 
     return create_service_app(

@@ -21,8 +21,14 @@ class NotificationSettings(HttpServiceSettings):
     smtp_port: int = Field(default=1025, ge=1, le=65535)
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     mail_from: str = "Order Platform <no-reply@order-platform.local>"
-    # The sender looks for due mail this often (and at once after a pass that sent something).
+    # The sender wakes when a consumer commits new mail and when a retry falls due; with nothing
+    # due it still looks every sender_idle_poll_seconds (mail queued by another instance). After
+    # a pass that sent mail it lets more gather for sender_batch_window_seconds. After a pass the
+    # SMTP server cut short, or while due mail is another sender's, it looks again after
+    # sender_poll_interval_seconds; an SMTP connection idle that long is closed.
     sender_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    sender_idle_poll_seconds: float = Field(default=10.0, gt=0)
+    sender_batch_window_seconds: float = Field(default=0.25, ge=0)
     sender_batch_size: int = Field(default=50, ge=1)
     # A failing SMTP server: retry after 2 s, 4 s, 8 s ... at most retry_max_seconds apart;
     # after max_attempts failures the notification is FAILED (and logged as an error).

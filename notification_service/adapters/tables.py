@@ -1,4 +1,5 @@
-"""Notification service tables; created by migrations/versions/0002_notifications.py."""
+"""Notification service tables, created by migrations/versions/0002_notifications.py; mirrored
+here for tests and tools (the service's own SQL is in repository.py)."""
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func
 from sqlalchemy.dialects.postgresql import UUID

@@ -7,6 +7,12 @@ Delivery is at least once: a crash after the server accepted a message but befor
 it again on the next pass (with the same Message-ID). Failures are retried with exponential
 backoff and never dropped; after ``max_attempts`` failures the row is FAILED and logged as an
 error. A row whose recipient is not known yet waits for the contact without using up attempts.
+
+The loop does not poll while there is nothing to do: a consumer's commit that queued mail wakes
+it (``wake``, wired in main.py), and it sleeps until the next retry falls due; ``idle_poll`` is
+only the fallback for mail queued by another instance. After a pass that sent mail it waits
+``batch_window`` before the next, so that under load one pass takes many. Its SMTP connection
+stays open while mail keeps coming and is closed once ``poll_interval`` passes without any.
 """
 
 from __future__ import annotations
@@ -14,16 +20,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from notification_service.adapters import repository
+from notification_service.adapters.repository import Claimed
 from notification_service.adapters.smtp import MESSAGE_REFUSED, Mailer
-from notification_service.adapters.tables import contacts, notifications
-from notification_service.domain.model import Mail, Status, retry_delay
+from notification_service.domain.model import retry_delay
 from servicekit.logging import get_logger
 
 log = get_logger(__name__)
@@ -41,15 +45,26 @@ NOTIFICATIONS_FAILED = Counter(
 
 @dataclass(frozen=True, slots=True)
 class SenderPolicy:
-    """How much a pass takes on, and how patiently failures are retried."""
+    """How much a pass takes on, how the loop sleeps, and how patiently failures are retried."""
 
     batch_size: int = 50
     poll_interval: float = 1.0
+    idle_poll: float = 10.0
+    batch_window: float = 0.25
     max_attempts: int = 10
     retry_initial: float = 2.0
     retry_max: float = 600.0
     contact_retry: float = 5.0
     contact_wait: float = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """What one pass did, and what it learnt about the mail still PENDING."""
+
+    handled: int
+    cut_short: bool  # the SMTP server could not be reached
+    next_due_in: float | None  # seconds, <= 0 when due now; None when nothing is pending
 
 
 class NotificationSender:
@@ -64,18 +79,44 @@ class NotificationSender:
         self.sessions = sessions
         self.mailer_factory = mailer_factory
         self.policy = policy or SenderPolicy()
+        self._wake = threading.Event()
+
+    def wake(self) -> None:
+        """Look for due mail now: called after a commit that queued some."""
+        self._wake.set()
 
     def run(self, stop: threading.Event) -> None:
         """Send due mail until ``stop`` is set; a full batch is followed at once by the next."""
         log.info("notification_sender_started")
-        while not stop.is_set():
-            try:
-                handled = self.send_due()
-            except Exception as exc:  # noqa: BLE001 - e.g. the database is down: try again later
-                log.warning("notification_sender_pass_failed", error=repr(exc))
-                handled = 0
-            if handled < self.policy.batch_size:
-                stop.wait(self.policy.poll_interval)
+        # One Event cannot be waited on together with another: stop also wakes the loop.
+        threading.Thread(
+            target=_set_when_set,
+            args=(stop, self._wake),
+            name="notification-sender-stop",
+            daemon=True,
+        ).start()
+        mailer = self.mailer_factory()
+        try:
+            while True:
+                self._wake.clear()
+                if stop.is_set():  # checked after clear(): a stop that came before is not lost
+                    break
+                try:
+                    done = self._send_due(mailer)
+                except Exception as exc:  # noqa: BLE001 - e.g. the database is down: try later
+                    log.warning("notification_sender_pass_failed", error=repr(exc))
+                    mailer.close()
+                    done = _Pass(handled=0, cut_short=True, next_due_in=None)
+                if done.handled >= self.policy.batch_size:
+                    continue
+                if done.handled and not done.cut_short:
+                    # Let more mail gather: one pass for many costs less CPU, here and on the
+                    # SMTP server, than one per commit. The first mail after a lull goes at once.
+                    stop.wait(self.policy.batch_window)
+                if not self._wake.wait(self._pause(done)):
+                    mailer.close()  # nothing came for a while: free the SMTP server's connection
+        finally:
+            mailer.close()
         log.info("notification_sender_stopped")
 
     def send_due(self) -> int:
@@ -84,124 +125,121 @@ class NotificationSender:
         Ends early when the SMTP server cannot be reached: the rest wait for the next pass.
         """
         mailer = self.mailer_factory()
-        handled = 0
         try:
-            while handled < self.policy.batch_size:
-                with self.sessions() as session, session.begin():
-                    row = self._claim(session)
-                    if row is None:
-                        break
-                    handled += 1
-                    if not self._deliver(session, row, mailer):
-                        break
+            return self._send_due(mailer).handled
         finally:
             mailer.close()
-        return handled
 
-    def _claim(self, session: Session) -> Any:
-        return (
-            session.execute(
-                select(notifications, func.now().label("db_now"))
-                .where(
-                    notifications.c.status == Status.PENDING,
-                    notifications.c.next_attempt_at <= func.now(),
-                )
-                .order_by(notifications.c.next_attempt_at, notifications.c.created_at)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            .mappings()
-            .first()
-        )
+    def _send_due(self, mailer: Mailer) -> _Pass:
+        handled = 0
+        next_due_in: float | None = None
+        with self.sessions() as session:
+            while handled < self.policy.batch_size:
+                with session.begin():
+                    claim = repository.claim_due(session)
+                    next_due_in = claim.next_due_in
+                    if claim.notification is None:
+                        break
+                    handled += 1
+                    reachable, retry_in = self._deliver(session, claim.notification, mailer)
+                if retry_in is not None:
+                    next_due_in = retry_in if next_due_in is None else min(next_due_in, retry_in)
+                if not reachable:
+                    return _Pass(handled=handled, cut_short=True, next_due_in=next_due_in)
+                if next_due_in is None or next_due_in > 0:
+                    break  # nothing else is due: no need to ask again
+        return _Pass(handled=handled, cut_short=False, next_due_in=next_due_in)
 
-    def _deliver(self, session: Session, row: Any, mailer: Mailer) -> bool:
-        """Send one claimed row and record the outcome; False when the server is unreachable."""
-        notification_id = str(row["notification_id"])
-        context = {"notification_id": notification_id, "kind": row["kind"]}
-        recipient = row["recipient"] or self._recipient(session, str(row["user_id"]))
-        if recipient is None:
-            self._wait_for_contact(session, row, context)
-            return True
+    def _pause(self, done: _Pass) -> float:
+        """How long to sleep after a pass, unless woken."""
+        if done.cut_short or (done.next_due_in is not None and done.next_due_in <= 0):
+            # The server is down, or the due mail is another sender's: do not spin.
+            return self.policy.poll_interval
+        pause = self.policy.idle_poll
+        if done.next_due_in is not None:
+            pause = min(pause, done.next_due_in)
+        if done.handled:
+            pause = min(pause, self.policy.poll_interval)  # then close the connection if idle
+        return pause
+
+    def _deliver(
+        self, session: Session, notification: Claimed, mailer: Mailer
+    ) -> tuple[bool, float | None]:
+        """Send one claimed row and record the outcome.
+
+        Returns whether the SMTP server could be reached, and the seconds until the row is due
+        again if it stays PENDING.
+        """
+        context = {"notification_id": notification.notification_id, "kind": notification.kind}
+        if notification.recipient is None:
+            return True, self._wait_for_contact(session, notification, context)
         try:
             mailer.send(
-                recipient=recipient,
-                mail=Mail(subject=row["subject"], body=row["body"]),
-                message_id=notification_id,
+                recipient=notification.recipient,
+                mail=notification.mail,
+                message_id=notification.notification_id,
             )
         except OSError as exc:  # smtplib's errors are OSErrors too
-            self._failed(session, row, exc, context)
-            return isinstance(exc, MESSAGE_REFUSED)
-        self._update(
+            retry_in = self._failed(session, notification, exc, context)
+            return isinstance(exc, MESSAGE_REFUSED), retry_in
+        attempts = notification.attempts + 1
+        repository.mark_sent(
             session,
-            notification_id,
-            status=Status.SENT,
-            recipient=recipient,
-            attempts=row["attempts"] + 1,
-            last_error=None,
-            sent_at=func.now(),
+            notification.notification_id,
+            recipient=notification.recipient,
+            attempts=attempts,
         )
-        NOTIFICATIONS_SENT.labels(row["kind"]).inc()
-        log.info("notification_sent", **context, attempts=row["attempts"] + 1)
-        return True
+        NOTIFICATIONS_SENT.labels(notification.kind).inc()
+        log.info("notification_sent", **context, attempts=attempts)
+        return True, None
 
-    def _failed(self, session: Session, row: Any, exc: OSError, context: dict[str, str]) -> None:
-        attempts = row["attempts"] + 1
+    def _failed(
+        self, session: Session, notification: Claimed, exc: OSError, context: dict[str, str]
+    ) -> float | None:
+        attempts = notification.attempts + 1
         error = f"{type(exc).__name__}: {exc}"[:1000]
-        SEND_FAILURES.labels(row["kind"]).inc()
+        SEND_FAILURES.labels(notification.kind).inc()
         if attempts >= self.policy.max_attempts:
-            self._update(
-                session,
-                context["notification_id"],
-                status=Status.FAILED,
-                attempts=attempts,
-                last_error=error,
+            repository.mark_failed(
+                session, notification.notification_id, attempts=attempts, error=error
             )
-            NOTIFICATIONS_FAILED.labels(row["kind"]).inc()
+            NOTIFICATIONS_FAILED.labels(notification.kind).inc()
             log.error("notification_failed", **context, attempts=attempts, error=error)
-            return
+            return None
         delay = retry_delay(
             attempts, initial=self.policy.retry_initial, maximum=self.policy.retry_max
         )
-        self._update(
-            session,
-            context["notification_id"],
-            attempts=attempts,
-            last_error=error,
-            next_attempt_at=func.now() + timedelta(seconds=delay),
+        repository.reschedule(
+            session, notification.notification_id, attempts=attempts, error=error, delay=delay
         )
         log.warning(
             "notification_send_failed", **context, attempts=attempts, error=error, retry_in=delay
         )
+        return delay
 
-    def _wait_for_contact(self, session: Session, row: Any, context: dict[str, str]) -> None:
-        waited = (row["db_now"] - row["created_at"]).total_seconds()
+    def _wait_for_contact(
+        self, session: Session, notification: Claimed, context: dict[str, str]
+    ) -> float | None:
+        waited = notification.waited
         if waited > self.policy.contact_wait:
             error = f"recipient still unknown after {waited:.0f}s (no account.registered)"
-            self._update(
-                session, context["notification_id"], status=Status.FAILED, last_error=error
+            repository.mark_failed(
+                session, notification.notification_id, attempts=notification.attempts, error=error
             )
-            NOTIFICATIONS_FAILED.labels(row["kind"]).inc()
+            NOTIFICATIONS_FAILED.labels(notification.kind).inc()
             log.error("notification_failed", **context, error=error)
-            return
-        self._update(
+            return None
+        repository.reschedule(
             session,
-            context["notification_id"],
-            last_error="recipient not known yet: waiting for account.registered",
-            next_attempt_at=func.now() + timedelta(seconds=self.policy.contact_retry),
+            notification.notification_id,
+            attempts=notification.attempts,
+            error="recipient not known yet: waiting for account.registered",
+            delay=self.policy.contact_retry,
         )
         log.info("notification_waiting_for_contact", **context)
+        return self.policy.contact_retry
 
-    @staticmethod
-    def _recipient(session: Session, user_id: str) -> str | None:
-        email: str | None = session.execute(
-            select(contacts.c.email).where(contacts.c.user_id == user_id)
-        ).scalar_one_or_none()
-        return email
 
-    @staticmethod
-    def _update(session: Session, notification_id: str, **values: Any) -> None:
-        session.execute(
-            update(notifications)
-            .where(notifications.c.notification_id == notification_id)
-            .values(**values)
-        )
+def _set_when_set(source: threading.Event, target: threading.Event) -> None:
+    source.wait()
+    target.set()

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from notification_service.adapters.repository import on_mail_queued
 from notification_service.adapters.smtp import SmtpMailer
 from notification_service.adapters.tables import notifications
 from notification_service.api.routes import router
@@ -367,3 +368,64 @@ def test_api_lists_the_callers_notifications_newest_first(
     assert [n["kind"] for n in body] == ["order_rejected", "welcome"]
     assert set(body[0]) >= {"notification_id", "kind", "channel", "subject", "status", "created_at"}
     assert all(n["channel"] == "email" and n["status"] == "PENDING" for n in body)
+
+
+def test_sender_loop_wakes_on_commit_and_stops_promptly(
+    sessions: sessionmaker[Session], smtp: SmtpSink
+) -> None:
+    """The loop does not wait for a poll: a commit that queues mail wakes it (as main.py wires)."""
+    sender = sender_for(sessions, smtp, poll_interval=60, idle_poll=60)
+    on_mail_queued(sessions, sender.wake)
+    stop = threading.Event()
+    loop = threading.Thread(target=sender.run, args=(stop,))
+    loop.start()
+    try:
+        for _ in range(2):  # the first mail after a lull, then one within the batch window
+            user_id, email = new_user()
+            deliver(sessions, registered(user_id, email))
+            wait_for(
+                lambda user_id=user_id: one(sessions, user_id).status == "SENT",
+                timeout=5,
+                what="the woken sender to send the welcome mail",
+            )
+    finally:
+        stop.set()
+        loop.join(timeout=5)
+    assert not loop.is_alive(), "the sender must stop without waiting for its poll"
+    assert len(smtp.recorder.messages) == 2
+
+
+def test_sender_loop_comes_back_when_a_retry_is_due(
+    sessions: sessionmaker[Session], smtp: SmtpSink
+) -> None:
+    """A refused message is retried after its backoff, not after the (here very long) polls."""
+    refused: list[str] = []
+    accept = smtp.recorder.handle_DATA
+
+    async def refuse_once(server: Any, session: SmtpSession, envelope: SmtpEnvelope) -> str:
+        if not refused:
+            refused.append(envelope.rcpt_tos[0])
+            return "550 refused once"
+        return await accept(server, session, envelope)
+
+    smtp.recorder.handle_DATA = refuse_once  # type: ignore[method-assign]
+    sender = sender_for(sessions, smtp, poll_interval=60, idle_poll=60, retry_initial=0.3)
+    on_mail_queued(sessions, sender.wake)
+    user_id, email = new_user()
+    stop = threading.Event()
+    loop = threading.Thread(target=sender.run, args=(stop,))
+    loop.start()
+    try:
+        deliver(sessions, registered(user_id, email))
+        wait_for(
+            lambda: one(sessions, user_id).status == "SENT",
+            timeout=10,
+            what="the refused mail to be retried",
+        )
+    finally:
+        stop.set()
+        loop.join(timeout=5)
+    row = one(sessions, user_id)
+    assert (row.attempts, row.last_error) == (2, None)
+    assert refused == [email]
+    assert [to for to, _ in smtp.recorder.messages] == [[email]]
