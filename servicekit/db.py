@@ -135,7 +135,13 @@ class Database:
             connect_args={
                 "connect_timeout": 5,
                 "application_name": application_name,
-                "options": f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC",
+                # Generic plans for our prepared statements (see sql()): they are key lookups
+                # and small writes whose best plan does not depend on the values, and a custom
+                # plan was planned again on every call.
+                "options": (
+                    f"-c statement_timeout={statement_timeout_ms} -c timezone=UTC"
+                    " -c plan_cache_mode=force_generic_plan"
+                ),
             },
         )
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
