@@ -7,7 +7,7 @@ from notification_service.application.handlers import (
     on_order_confirmed,
     on_order_ended,
 )
-from servicekit.messaging.inbox import InboxConsumer
+from servicekit.messaging.inbox import InboxConsumer, no_locks
 from servicekit.settings import KafkaSettings
 from servicekit.web import ServiceRuntime, inbox_consumer
 
@@ -23,4 +23,6 @@ SUBSCRIPTIONS = {
 
 def build_consumers(runtime: ServiceRuntime, kafka: KafkaSettings) -> list[InboxConsumer]:
     """The ``notification-service`` inbox consumer."""
-    return [inbox_consumer("notification-service", SUBSCRIPTIONS, runtime, kafka)]
+    return [
+        inbox_consumer("notification-service", SUBSCRIPTIONS, runtime, kafka, batch_locks=no_locks)
+    ]

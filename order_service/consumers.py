@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from order_service.application.handlers import event_handlers
-from servicekit.messaging.inbox import InboxConsumer
+from servicekit.messaging.inbox import InboxConsumer, locks_by_payload
 from servicekit.settings import KafkaSettings
 from servicekit.web import ServiceRuntime, inbox_consumer
 
@@ -28,4 +28,8 @@ def build_consumers(runtime: ServiceRuntime, kafka: KafkaSettings) -> list[Inbox
     """The ``order-service`` inbox consumer; its handlers need the saga settings."""
     handlers = event_handlers(runtime.extras["orders"])
     subscriptions = {topic: {t: handlers[t] for t in types} for topic, types in EVENTS.items()}
-    return [inbox_consumer("order-service", subscriptions, runtime, kafka)]
+    return [
+        inbox_consumer(
+            "order-service", subscriptions, runtime, kafka, batch_locks=locks_by_payload("order")
+        )
+    ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 
 from payment_service.adapters.provider import PaymentProvider
-from payment_service.application.handlers import on_order_ended, on_stock_reserved
-from servicekit.messaging.inbox import Handler, InboxConsumer
+from payment_service.application.handlers import AGGREGATE, on_order_ended, on_stock_reserved
+from servicekit.messaging.inbox import Handler, InboxConsumer, locks_by_payload
 from servicekit.settings import KafkaSettings
 from servicekit.web import ServiceRuntime, inbox_consumer
 
@@ -28,4 +28,9 @@ def build_consumers(
     runtime: ServiceRuntime, kafka: KafkaSettings, *, provider: PaymentProvider
 ) -> list[InboxConsumer]:
     """The ``payment-service`` inbox consumer."""
-    return [inbox_consumer("payment-service", subscriptions(provider), runtime, kafka)]
+    locks = locks_by_payload(AGGREGATE)
+    return [
+        inbox_consumer(
+            "payment-service", subscriptions(provider), runtime, kafka, batch_locks=locks
+        )
+    ]

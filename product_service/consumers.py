@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from product_service.application.handlers import (
+    STOCK_RESERVATION,
     on_order_cancelled,
     on_order_confirmed,
     on_order_created,
     on_order_rejected,
 )
-from servicekit.messaging.inbox import InboxConsumer
+from servicekit.messaging.inbox import InboxConsumer, locks_by_payload
 from servicekit.settings import KafkaSettings
 from servicekit.web import ServiceRuntime, inbox_consumer
 
@@ -24,4 +25,5 @@ SUBSCRIPTIONS = {
 
 def build_consumers(runtime: ServiceRuntime, kafka: KafkaSettings) -> list[InboxConsumer]:
     """The ``product-service`` inbox consumer."""
-    return [inbox_consumer("product-service", SUBSCRIPTIONS, runtime, kafka)]
+    locks = locks_by_payload(STOCK_RESERVATION)
+    return [inbox_consumer("product-service", SUBSCRIPTIONS, runtime, kafka, batch_locks=locks)]

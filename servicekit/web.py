@@ -29,7 +29,7 @@ from servicekit.context import bound
 from servicekit.db import Database
 from servicekit.discovery import EurekaDiscovery, EurekaRegistration
 from servicekit.logging import configure_logging, get_logger
-from servicekit.messaging.inbox import Handler, InboxConsumer
+from servicekit.messaging.inbox import AggregateLocks, Handler, InboxConsumer
 from servicekit.settings import KafkaSettings
 from servicekit.tokens import InvalidToken, Principal, TokenVerifier, bearer_token
 
@@ -93,15 +93,25 @@ Subscriptions = Mapping[str, Mapping[str, Handler]]  # topic -> event_type -> ha
 
 
 def inbox_consumer(
-    group: str, subscriptions: Subscriptions, runtime: ServiceRuntime, kafka: KafkaSettings
+    group: str,
+    subscriptions: Subscriptions,
+    runtime: ServiceRuntime,
+    kafka: KafkaSettings,
+    *,
+    batch_locks: AggregateLocks | None = None,
 ) -> InboxConsumer:
-    """The one inbox consumer of a service: group ``group`` over every subscribed topic."""
+    """The one inbox consumer of a service: group ``group`` over every subscribed topic.
+
+    ``batch_locks`` names the aggregates the handlers lock for an event; given, messages that
+    arrive together are applied in one transaction (InboxConsumer._apply_batch).
+    """
     return InboxConsumer(
         name=group,
         topics=list(subscriptions),
         handlers={k: v for table in subscriptions.values() for k, v in table.items()},
         session_factory=runtime.database.sessions,
         kafka=kafka,
+        batch_locks=batch_locks,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from servicekit.messaging.inbox import InboxConsumer
+from servicekit.messaging.inbox import InboxConsumer, no_locks
 from servicekit.settings import KafkaSettings
 from servicekit.web import ServiceRuntime, inbox_consumer
 from user_service.application.handlers import on_account_registered
@@ -14,4 +14,4 @@ SUBSCRIPTIONS = {
 
 def build_consumers(runtime: ServiceRuntime, kafka: KafkaSettings) -> list[InboxConsumer]:
     """The ``user-service`` inbox consumer."""
-    return [inbox_consumer("user-service", SUBSCRIPTIONS, runtime, kafka)]
+    return [inbox_consumer("user-service", SUBSCRIPTIONS, runtime, kafka, batch_locks=no_locks)]

@@ -33,11 +33,30 @@ from servicekit.messaging.kafka import (
     ensure_topics,
     producer_config,
 )
+from servicekit.messaging.outbox import lock_aggregate, seal_aggregate_locks
 from servicekit.settings import KafkaSettings
 
 log = get_logger(__name__)
 
 Handler = Callable[[Session, Envelope], None]
+# The aggregates a handler will lock (lock_aggregate) for an event: (aggregate_type, id) pairs.
+AggregateLocks = Callable[[Envelope], Iterable[tuple[str, str]]]
+
+
+def locks_by_payload(aggregate_type: str, key: str = "order_id") -> AggregateLocks:
+    """Batch locks for handlers that lock ``(aggregate_type, payload[key])``, when present."""
+
+    def locks(envelope: Envelope) -> list[tuple[str, str]]:
+        value = envelope.payload.get(key)
+        return [(aggregate_type, str(value))] if value is not None else []
+
+    return locks
+
+
+def no_locks(_: Envelope) -> list[tuple[str, str]]:
+    """Batch locks for handlers that emit no events, so lock no aggregate."""
+    return []
+
 
 EVENTS_PROCESSED = Counter(
     "inbox_events_processed_total", "Events applied by a handler.", ["consumer", "event_type"]
@@ -56,8 +75,16 @@ DEAD_LETTERS = Counter(
     "inbox_dead_letters_total", "Messages sent to the DLQ.", ["consumer", "topic"]
 )
 
-# The inbox table is created by MESSAGING_DDL (schema.py); these are its two hot statements.
+# The inbox table is created by MESSAGING_DDL (schema.py); these are its hot statements.
 _SEEN_SQL = "SELECT 1 FROM inbox WHERE consumer = %(consumer)s AND event_id = %(event_id)s::uuid"
+_SEEN_MANY_SQL = """
+SELECT event_id::text FROM inbox WHERE consumer = %(consumer)s AND event_id = ANY(%(ids)s::uuid[])
+"""
+_RECORD_MANY_SQL = """
+INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)
+SELECT %(consumer)s, * FROM unnest(%(event_ids)s::uuid[], %(event_types)s::text[],
+                                   %(topics)s::text[], %(partitions)s::int[], %(offsets)s::bigint[])
+"""
 _RECORD_SQL = (
     "INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)"
     " VALUES (%(consumer)s, %(event_id)s::uuid, %(event_type)s, %(topic)s, %(partition)s,"
@@ -106,6 +133,7 @@ class InboxConsumer:
         poll_timeout: float = 0.5,
         commit_interval: float = 0.5,
         consumer_overrides: Mapping[str, Any] | None = None,
+        batch_locks: AggregateLocks | None = None,
     ) -> None:
         self.name = name
         self.topics = sorted(set(topics))
@@ -120,6 +148,8 @@ class InboxConsumer:
         self.commit_interval = commit_interval
         self._last_commit = 0.0
         self._consumer_overrides = dict(consumer_overrides or {})
+        # Given: several fetched messages are applied in one transaction (see _apply_batch).
+        self.batch_locks = batch_locks
         self._consumer: Consumer | None = None
         self._dlq_producer: Producer | None = None
         self._pending: dict[tuple[str, int], int] = {}
@@ -143,6 +173,8 @@ class InboxConsumer:
         try:
             while not stop.is_set():
                 messages = self._next_batch(self._consumer)
+                if len(messages) > 1 and self._apply_batch(messages):
+                    messages = []
                 for message in messages:
                     if stop.is_set():
                         break
@@ -190,6 +222,92 @@ class InboxConsumer:
         except Exception as exc:  # noqa: BLE001 - an uncommitted offset only means a redelivery
             self._log.warning("offset_commit_failed", error=str(exc))
 
+    # -- several messages in one transaction --------------------------------------------------
+
+    def _apply_batch(self, messages: list[Message]) -> bool:
+        """Apply every message in one transaction; False (nothing done) to go one by one.
+
+        Under load a poll returns several messages, and one transaction, one inbox lookup and
+        one inbox insert for all of them cost much less than one each. The aggregate locks the
+        handlers will take are taken first, in sorted order, because a lock taken after the
+        transaction's first write could publish that aggregate's events out of order (see
+        servicekit.messaging.outbox); a handler locking anything else fails the batch. Any
+        failure rolls the whole batch back and the messages are applied one by one, with the
+        usual retries and dead-lettering.
+        """
+        if self.batch_locks is None:
+            return False
+        work: list[tuple[Message, Envelope, Handler, dict[str, Any]]] = []
+        try:
+            for message in messages:
+                if message.error() is not None:
+                    return False
+                envelope = Envelope.from_json(message.value() or b"")
+                handler = self.handlers.get(envelope.event_type)
+                if handler is not None:
+                    work.append((message, envelope, handler, _context_of(message, envelope)))
+            applied = self._apply_all(work) if work else []  # per work item: applied or seen
+        except Exception as exc:  # noqa: BLE001 - one by one, with retries, decides what to do
+            self._log.info("inbox_batch_fell_back", messages=len(messages), error=repr(exc))
+            return False
+        failpoint("inbox.after_db_commit")
+        for (_, envelope, _, context), was_applied in zip(work, applied, strict=True):
+            with bound(**context):
+                event_id, event_type = str(envelope.event_id), envelope.event_type
+                if was_applied:
+                    EVENTS_PROCESSED.labels(self.name, event_type).inc()
+                    self._log.info("event_processed", event_id=event_id, event_type=event_type)
+                else:
+                    DUPLICATES_SKIPPED.labels(self.name, event_type).inc()
+                    self._log.info(
+                        "event_duplicate_skipped", event_id=event_id, event_type=event_type
+                    )
+        for message in messages:
+            self._pending[(_topic(message), message.partition() or 0)] = (message.offset() or 0) + 1
+        return True
+
+    def _apply_all(
+        self, work: list[tuple[Message, Envelope, Handler, dict[str, Any]]]
+    ) -> list[bool]:
+        """One transaction for the batch; for each item, whether it was applied (or had been)."""
+        assert self.batch_locks is not None
+        locks = sorted({lock for _, envelope, _, _ in work for lock in self.batch_locks(envelope)})
+        event_ids = [str(envelope.event_id) for _, envelope, _, _ in work]
+        applied: set[Any] = set()
+        outcome: list[bool] = []
+        with self.session_factory() as session, session.begin():
+            for aggregate_type, aggregate_id in locks:
+                lock_aggregate(session, aggregate_type, aggregate_id)
+            seal_aggregate_locks(session)
+            seen = {
+                row[0]
+                for row in sql(session, _SEEN_MANY_SQL, {"consumer": self.name, "ids": event_ids})
+            }
+            rows: list[tuple[Message, Envelope]] = []
+            for message, envelope, handler, context in work:
+                if str(envelope.event_id) in seen or envelope.event_id in applied:
+                    outcome.append(False)
+                    continue
+                with bound(**context):
+                    handler(session, envelope)
+                applied.add(envelope.event_id)
+                outcome.append(True)
+                rows.append((message, envelope))
+            if rows:
+                sql(
+                    session,
+                    _RECORD_MANY_SQL,
+                    {
+                        "consumer": self.name,
+                        "event_ids": [str(e.event_id) for _, e in rows],
+                        "event_types": [e.event_type for _, e in rows],
+                        "topics": [_topic(m) for m, _ in rows],
+                        "partitions": [m.partition() or 0 for m, _ in rows],
+                        "offsets": [m.offset() or 0 for m, _ in rows],
+                    },
+                )
+        return outcome
+
     # -- one message ---------------------------------------------------------------------------
 
     def _handle_message(self, message: Message, stop: threading.Event) -> None:
@@ -204,18 +322,7 @@ class InboxConsumer:
             self._dead_letter(message, exc, attempts=1)
         else:
             handler = self.handlers.get(envelope.event_type)
-            raw: list[tuple[str, Any]] = list(message.headers() or [])  # type: ignore[arg-type]
-            headers = {
-                key: value.decode(errors="replace") if isinstance(value, bytes) else str(value)
-                for key, value in raw
-            }
-            with bound(
-                correlation_id=envelope.correlation_id,
-                traceparent=headers.get("traceparent"),
-                causation_id=str(envelope.event_id),
-                event_id=str(envelope.event_id),
-                event_type=envelope.event_type,
-            ):
+            with bound(**_context_of(message, envelope)):
                 if handler is not None and not self._apply_with_retries(
                     message, envelope, handler, stop
                 ):
@@ -343,6 +450,22 @@ class InboxConsumer:
             attempts=attempts,
             error=repr(exc),
         )
+
+
+def _context_of(message: Message, envelope: Envelope) -> dict[str, Any]:
+    """The trace context a message's handler runs in (and its log lines carry)."""
+    traceparent = None
+    headers: KafkaHeaders = list(message.headers() or [])  # type: ignore[arg-type]
+    for key, value in headers:
+        if key == "traceparent":
+            traceparent = value.decode(errors="replace") if isinstance(value, bytes) else value
+    return {
+        "correlation_id": envelope.correlation_id,
+        "traceparent": traceparent,
+        "causation_id": str(envelope.event_id),
+        "event_id": str(envelope.event_id),
+        "event_type": envelope.event_type,
+    }
 
 
 def _topic(message: Message) -> str:

@@ -66,8 +66,22 @@ def lock_aggregate(session: Session, aggregate_type: str, aggregate_id: str | uu
     key = f"{aggregate_type}:{aggregate_id}"
     locked = _locked_aggregates(session)
     if key not in locked:
+        if session.info.get("outbox_locks_sealed") is session.get_transaction():
+            raise AggregateOrderError(
+                f"{key} was not locked before this transaction's first write (the inbox "
+                "consumer's batch_locks must name every aggregate its handlers lock)"
+            )
         sql(session, _LOCK_SQL, {"key": key})
         locked.add(key)
+
+
+def seal_aggregate_locks(session: Session) -> None:
+    """From now on this transaction may not lock another aggregate (lock_aggregate raises).
+
+    For a caller that took every lock up front and then runs code that would otherwise lock
+    more after writing: the inbox consumer's batches.
+    """
+    session.info["outbox_locks_sealed"] = session.get_transaction()
 
 
 def _locked_aggregates(session: Session) -> set[str]:

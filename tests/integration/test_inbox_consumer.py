@@ -16,8 +16,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from devstack import layout
+from servicekit.messaging import lock_aggregate
 from servicekit.messaging.envelope import Envelope
-from servicekit.messaging.inbox import InboxConsumer, RetryPolicy
+from servicekit.messaging.inbox import InboxConsumer, RetryPolicy, no_locks
 from servicekit.messaging.kafka import ensure_topics
 from servicekit.settings import KafkaSettings
 from tests.consumer_app import EFFECTS_DDL, record
@@ -242,3 +243,90 @@ def test_sigterm_commits_offsets_and_leaves(
     assert process.stop() == 0
     assert "consumer_stopped" in process.output()
     assert sum(max(o, 0) for o in committed_offsets(group, topic, 6).values()) == 20
+
+
+def record_with_transaction(session: Session, envelope: Envelope) -> None:
+    """The effect, noting which transaction applied it."""
+    session.execute(
+        text("INSERT INTO effects (event_id, note) VALUES (:e, pg_current_xact_id()::text)"),
+        {"e": envelope.event_id},
+    )
+
+
+def transactions(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(DISTINCT note) FROM effects")).scalar_one())
+
+
+def test_messages_that_arrive_together_share_a_transaction_and_still_apply_once(
+    engine: Engine, topic: str
+) -> None:
+    events = [envelope(note=str(i)) for i in range(30)]
+    # Published before the consumer starts, so its first polls find many waiting; three are
+    # redelivered within the same stretch.
+    publish(topic, *(e.to_json() for e in events), *(e.to_json() for e in events[:3]))
+    consumer = consumer_for(engine, topic, {"test.recorded": record_with_transaction})
+    consumer.batch_locks = no_locks
+    with RunningConsumer(consumer):
+        wait_for(lambda: effects(engine) == 30, what="every event applied")
+        wait_for(
+            lambda: (
+                metric(
+                    "inbox_duplicates_skipped_total",
+                    consumer=consumer.name,
+                    event_type="test.recorded",
+                )
+                == 3
+            ),
+            what="redeliveries skipped",
+        )
+    assert all(effects(engine, e.event_id) == 1 for e in events)
+    assert transactions(engine) < 30, "every event had a transaction of its own: no batching"
+    with engine.connect() as conn:
+        inbox = conn.execute(text("SELECT count(*) FROM inbox")).scalar_one()
+    assert inbox == 30
+
+
+def test_a_batch_whose_handler_locks_an_undeclared_aggregate_is_applied_one_by_one(
+    engine: Engine, topic: str
+) -> None:
+    def locks_then_records(session: Session, envelope: Envelope) -> None:
+        lock_aggregate(session, "test", envelope.aggregate_id)
+        record_with_transaction(session, envelope)
+
+    events = [envelope(note=str(i)) for i in range(10)]
+    publish(topic, *(e.to_json() for e in events))
+    consumer = consumer_for(engine, topic, {"test.recorded": locks_then_records})
+    consumer.batch_locks = no_locks  # wrong on purpose: the handler locks "test:k1"
+    with RunningConsumer(consumer):
+        wait_for(lambda: effects(engine) == 10, what="every event applied")
+    assert all(effects(engine, e.event_id) == 1 for e in events)
+    assert transactions(engine) == 10, "a batch ran with a lock taken after its first write"
+
+
+def test_a_failing_message_in_a_batch_does_not_hold_back_the_others(
+    engine: Engine, topic: str
+) -> None:
+    def fails_on_bad(session: Session, envelope: Envelope) -> None:
+        if envelope.payload.get("note") == "bad":
+            raise ValueError("cannot apply this one")
+        record(session, envelope)
+
+    events = [envelope(note="bad" if i == 4 else str(i)) for i in range(10)]
+    publish(topic, *(e.to_json() for e in events))
+    consumer = consumer_for(
+        engine,
+        topic,
+        {"test.recorded": fails_on_bad},
+        retry=RetryPolicy(max_attempts=2, initial_backoff=0.01, max_backoff=0.05),
+    )
+    consumer.batch_locks = no_locks
+    reader = TopicReader(f"{topic}.dlq")
+    try:
+        with RunningConsumer(consumer):
+            wait_for(lambda: effects(engine) == 9, what="the good events applied")
+            dead = reader.read_until(lambda ms: len(ms) >= 1)
+    finally:
+        reader.close()
+    assert effects(engine, events[4].event_id) == 0
+    assert Envelope.from_json(dead[0].value()).event_id == events[4].event_id
