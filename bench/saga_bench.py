@@ -189,7 +189,10 @@ async def _run() -> dict[str, Any]:
 
 
 def _outcomes(order_ids: list[str]) -> tuple[dict[str, float], dict[str, int]]:
-    with psycopg2.connect(layout.libpq_url("order_service")) as conn, conn.cursor() as cur:
+    conn = psycopg2.connect(layout.libpq_url("order_service"))
+    # One snapshot for both reads: an order counted CONFIRMED has its timeline row counted too.
+    conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+    with conn, conn.cursor() as cur:
         cur.execute(
             "SELECT order_id::text, at FROM order_timeline WHERE event_type = 'order.confirmed'"
             " AND order_id = ANY(%s::uuid[])",
@@ -201,6 +204,7 @@ def _outcomes(order_ids: list[str]) -> tuple[dict[str, float], dict[str, int]]:
             (order_ids,),
         )
         statuses = {row[0]: int(row[1]) for row in cur.fetchall()}
+    conn.close()
     return confirmed, statuses
 
 
