@@ -5,7 +5,7 @@ did) by a pool of customers, for products with ample stock and a price under the
 so every order should confirm. Latency is from just before the POST leaves the client to the
 commit of order.confirmed (the timeline row written in that transaction, read from the order
 database after the run, so measuring adds no load while the saga runs). A warm-up at the same
-rate (BENCH_SAGA_WARMUP_SECONDS, default 10) runs first and is not measured: Kafka's and Eureka's
+rate (BENCH_SAGA_WARMUP_SECONDS, default 30) runs first and is not measured: Kafka's and Eureka's
 JVMs compile their hot paths in the first seconds after a start. CPU per order comes from /proc
 (bench/cpu.py) over the measured run.
 """
@@ -32,7 +32,7 @@ RATE = float(os.environ.get("BENCH_SAGA_RATE", "50"))
 SECONDS = float(os.environ.get("BENCH_SAGA_SECONDS", "60"))
 CUSTOMERS = 20
 IDLE_SECONDS = 3
-WARMUP_SECONDS = float(os.environ.get("BENCH_SAGA_WARMUP_SECONDS", "10"))
+WARMUP_SECONDS = float(os.environ.get("BENCH_SAGA_WARMUP_SECONDS", "30"))
 
 
 async def _post(
