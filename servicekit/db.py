@@ -40,10 +40,12 @@ def sql(
     if prepared is None:
         return connection.exec_driver_sql(statement, values)
     dbapi = connection.connection.dbapi_connection
-    names = _prepared_on.get(dbapi) if dbapi is not None else None
-    if names is None and dbapi is not None:
+    if dbapi is None:  # no live DBAPI connection to prepare on: let SQLAlchemy deal with it
+        return connection.exec_driver_sql(statement, values)
+    names = _prepared_on.get(dbapi)
+    if names is None:
         names = _prepared_on[dbapi] = set()
-    if names is not None and prepared.name not in names:
+    if prepared.name not in names:
         if not _prepare(connection, statement, prepared):
             return connection.exec_driver_sql(statement, values)
         names.add(prepared.name)
