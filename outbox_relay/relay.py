@@ -1,14 +1,21 @@
 """Publishing one database's outbox to Kafka.
 
-Correctness rests on three rules (ARCHITECTURE.md, "Outbox table"):
+Correctness rests on three rules (docs/relay.md has the reasoning in full):
 
-* **Nothing is skipped.** Rows are read in ``(txid, id)`` order, and only rows whose transaction id
-  is below ``pg_snapshot_xmin(pg_current_snapshot())``: every transaction below that watermark has
-  finished, so no row can later appear behind the relay's position, however out of order the
-  writers commit. A long-open transaction delays publishing; it never loses a row.
+* **Nothing is skipped, and nothing waits for others.** The relay's place is a cursor
+  ``(txid, id)`` plus the few transactions below the cursor that were still running when it last
+  read (:class:`Position`). Each read is ONE statement, hence one snapshot: it returns the
+  committed rows past the cursor or of those transactions, in ``(txid, id)`` order, together with
+  that snapshot. The next position is the last row returned plus the snapshot's running
+  transactions below it: a transaction that commits late is read when it commits, and a
+  transaction that never writes here (one in another database of the server) costs an index probe
+  per read, never a delay. Per-aggregate order holds because writers take the aggregate's lock
+  before their first write (``lock_aggregate``): a later writer's rows are never visible without
+  the earlier writer's, which sort before them.
 * **Nothing is marked early.** The position in ``outbox_relay_position`` only moves past a batch
-  once Kafka acknowledged every message of it (idempotent producer, ``acks=all``). A crash replays
-  from the last mark: duplicates are possible, loss is not; the inbox removes the duplicates.
+  once Kafka acknowledged every message of it and of every batch before it (idempotent producer,
+  ``acks=all``). A crash replays from the last mark: duplicates are possible, loss is not; the
+  inbox removes the duplicates.
 * **One publisher per database.** The relay holds a session advisory lock on the connection it does
   all its work on; a second relay waits as a hot standby and takes over when the lock is freed
   (the leader's connection dies with its process).
@@ -20,11 +27,12 @@ in SQL) and pipelining (several batches in flight to Kafka while the next one is
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -47,46 +55,74 @@ log = get_logger(__name__)
 # it only has to be the same for every relay instance.
 LEADER_LOCK_KEY = 0x0B0C_5E1A
 
-# Columns are qualified so that ORDER BY means the xid8 column (ordered by the index), not the
-# text rendering of it in the select list, which would sort "999" after "1000".
-FETCH_SQL = """
-SELECT o.id, o.txid::text, o.aggregate_type, o.aggregate_id, o.event_id::text, o.event_type,
-       o.event_version, o.headers::text, o.payload::text, o.created_at::text
-FROM outbox o
-WHERE (o.txid, o.id) > (%s::xid8, %s)
-  AND o.txid < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
-ORDER BY o.txid, o.id
-LIMIT %s
+# The columns of one row, in encode_message's order.
+_ROW_COLUMNS = (
+    "o.id, o.txid::text, o.aggregate_type, o.aggregate_id, o.event_id::text, o.event_type,"
+    " o.event_version, o.headers::text, o.payload::text, o.created_at::text"
+)
+
+# One statement, hence one snapshot. Its first row carries that snapshot (id NULL); the others are
+# the committed rows not read yet, in (txid, id) order: rows of the transactions that were still
+# running below the cursor at the last read, and rows past the cursor. Each branch is an index
+# range scan and PostgreSQL merges them in order (Merge Append), so a read costs the rows it
+# returns plus one probe per running transaction. Columns are qualified so that ORDER BY means the
+# xid8 column (ordered by the index), not its text rendering, which would sort "999" after "1000".
+FETCH_SQL = f"""
+SELECT NULL::bigint, pg_current_snapshot()::text, NULL, NULL, NULL, NULL, NULL::integer,
+       NULL, NULL, NULL
+UNION ALL
+(SELECT {_ROW_COLUMNS}
+ FROM ((SELECT * FROM outbox
+        WHERE txid = ANY(%(in_progress)s::xid8[])
+        ORDER BY txid, id LIMIT %(limit)s)
+       UNION ALL
+       (SELECT * FROM outbox
+        WHERE (txid, id) > (%(txid)s::xid8, %(last_id)s)
+        ORDER BY txid, id LIMIT %(limit)s)) o
+ ORDER BY o.txid, o.id
+ LIMIT %(limit)s)
 """
 
 MARK_SQL = """
 UPDATE outbox_relay_position
-SET txid = %s::xid8, last_id = %s, published = published + %s, updated_at = now()
+SET txid = %(txid)s::xid8, last_id = %(last_id)s, in_progress = %(in_progress)s::xid8[],
+    published = published + %(published)s, updated_at = now()
 """
 
 LAG_SQL = """
 SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)
-FROM outbox WHERE (txid, id) > (%s::xid8, %s)
+FROM outbox
+WHERE (txid, id) > (%(txid)s::xid8, %(last_id)s) OR txid = ANY(%(in_progress)s::xid8[])
 """
 
+# Rows at or below the durable cursor were acknowledged by Kafka, except those of transactions it
+# still waits for (their rows commit later, below the cursor).
 CLEANUP_SQL = """
 DELETE FROM outbox WHERE id IN (
     SELECT id FROM outbox
-    WHERE (txid, id) <= (%s::xid8, %s) AND created_at < now() - make_interval(secs => %s)
-    LIMIT %s)
+    WHERE (txid, id) <= (%(txid)s::xid8, %(last_id)s) AND txid <> ALL(%(in_progress)s::xid8[])
+      AND created_at < now() - make_interval(secs => %(retention)s)
+    LIMIT %(chunk)s)
 """
 CLEANUP_CHUNK = 10_000
 
 
-def _positional(statement: str) -> str:
-    """A %s-parameter statement with $1, $2, ... instead, for PREPARE."""
-    parts = statement.split("%s")
-    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+def _positional(statement: str) -> tuple[str, str]:
+    """A %(name)s-parameter statement as the body of PREPARE ($1, $2, ... in order of first use)
+    and the argument list EXECUTE passes it, still with %(name)s parameters."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    body = re.sub(r"%\((\w+)\)s", number, statement)
+    return body, ", ".join(f"%({name})s" for name in names)
 
 
-# First pause before reading again when told about rows an older transaction still hides;
-# it doubles up to 50 ms while they stay hidden.
-MIN_RETRY_SECONDS = 0.001
+_FETCH_BODY, _FETCH_ARGS = _positional(FETCH_SQL)
+_MARK_BODY, _MARK_ARGS = _positional(MARK_SQL)
 
 
 def encode_message(row: tuple[Any, ...]) -> tuple[bytes, KafkaHeaders]:
@@ -137,21 +173,59 @@ def utc_iso(timestamptz_text: str) -> str:
     return timestamptz_text.replace(" ", "T", 1) + "Z"
 
 
-@dataclass(frozen=True, order=True, slots=True)
+@dataclass(frozen=True, slots=True)
 class Position:
-    """A point in the outbox's publishing order."""
+    """How far the relay has read: every row at or below the cursor ``(txid, last_id)`` except the
+    rows of ``in_progress``, the transactions below the cursor that were still running at that
+    read (they may commit rows there later)."""
 
     txid: int
     last_id: int
+    in_progress: tuple[int, ...] = ()
+
+    def awaits(self, txid: int) -> bool:
+        """Whether rows of transaction ``txid`` may still be unread."""
+        return txid > self.txid or txid in self.in_progress
+
+    def after_read(self, rows: list[tuple[Any, ...]], snapshot: str) -> Position:
+        """The position once ``rows`` (one read's rows, in order) were read under ``snapshot``
+        (the text of a pg_snapshot: ``xmin:xmax:xip,...``).
+
+        A row at or below the new cursor that the read did not return was invisible to it, so its
+        transaction was running (in ``xip``) and is below the cursor: it is kept. A transaction
+        kept before and now finished had every committed row returned (they sort before the new
+        cursor or lie past it), or none (it rolled back): it is dropped. Transactions newer than
+        the snapshot have larger ids than any row it shows, so the cursor covers them.
+        """
+        if rows:
+            txid, last_id = int(rows[-1][1]), int(rows[-1][0])
+        else:
+            txid, last_id = self.txid, self.last_id
+        running = snapshot.rsplit(":", 1)[1]
+        in_progress = tuple(x for x in map(int, running.split(",")) if x < txid) if running else ()
+        return Position(txid, last_id, in_progress)
+
+    def sql_params(self) -> dict[str, Any]:
+        """The position as FETCH_SQL, MARK_SQL, LAG_SQL and CLEANUP_SQL take it."""
+        return {
+            "txid": str(self.txid),
+            "last_id": self.last_id,
+            "in_progress": "{" + ",".join(map(str, self.in_progress)) + "}",
+        }
 
 
 @dataclass(slots=True)
 class _Batch:
+    """The messages of one read on their way to Kafka, and the position once all are acked.
+
+    A read that returned no rows but changed the position (a watched transaction ended without
+    rows here) is a batch of none, so that the position is marked in read order all the same.
+    """
+
     end: Position
     size: int
     pending: int
     error: KafkaError | None = None
-    topics: set[str] = field(default_factory=set)
 
     def on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
         self.pending -= 1
@@ -175,6 +249,11 @@ class _Marks:
     def acknowledged(self, batch: _Batch) -> None:
         self.acked = batch.end
         self.unmarked += batch.size
+
+    @property
+    def behind(self) -> bool:
+        """Whether the acknowledged position is not written yet."""
+        return self.acked != self.durable
 
     def marked(self, next_due: float) -> None:
         self.durable = self.acked
@@ -206,8 +285,9 @@ class DatabaseRelay:
         self.kafka_ok = True
         self._known_topics: set[str] = set()
         self._next_cleanup = 0.0
-        self._notified_txid = 0  # the newest transaction a notification told us about
-        self._unknown_notified = False  # a notification without a transaction id came
+        # A notification told of rows not read yet (evaluated against the read position when
+        # taken, and cleared by the next read, whose snapshot is newer than the commit).
+        self._rows_announced = False
         self._published = metrics.EVENTS_PUBLISHED.labels(database=name)
         self._leader_gauge = metrics.IS_LEADER.labels(database=name)
         self._log = log.bind(database=name)
@@ -224,7 +304,12 @@ class DatabaseRelay:
                     self.dsn,
                     application_name=f"outbox_relay:{self.name}",
                     # The prepared read's plan does not depend on the position: plan it once.
-                    options="-c timezone=UTC -c plan_cache_mode=force_generic_plan",
+                    # No parallel plans: the read's snapshot row must come first (Append keeps
+                    # the order of its branches only when it runs them itself).
+                    options=(
+                        "-c timezone=UTC -c plan_cache_mode=force_generic_plan"
+                        " -c max_parallel_workers_per_gather=0"
+                    ),
                     connect_timeout=5,
                 )
                 conn.autocommit = True
@@ -266,8 +351,8 @@ class DatabaseRelay:
         with conn.cursor() as cur:
             cur.execute(f"LISTEN {NOTIFY_CHANNEL}")
             # Parsed and planned once per connection, not on every read and mark.
-            cur.execute(f"PREPARE relay_fetch AS {_positional(FETCH_SQL)}")
-            cur.execute(f"PREPARE relay_mark AS {_positional(MARK_SQL)}")
+            cur.execute(f"PREPARE relay_fetch AS {_FETCH_BODY}")
+            cur.execute(f"PREPARE relay_mark AS {_MARK_BODY}")
         while not stop.is_set():
             try:
                 self._publish(conn, stop)
@@ -281,28 +366,27 @@ class DatabaseRelay:
     def _publish(self, conn: psycopg2.extensions.connection, stop: threading.Event) -> None:
         """Read, produce, mark; read again only when there is reason to think rows wait.
 
-        Reasons: a notification, a full batch, rows we were told about but could not read yet
-        (an older transaction still holds the watermark back), and the fallback poll. Reading
-        after every acknowledgement instead cost the database two queries per event.
+        Reasons: a full batch, a notification of a transaction whose rows may be unread, and the
+        fallback poll. Reading after every acknowledgement instead cost the database two queries
+        per event. Reads run ahead of Kafka's acknowledgements (up to max_in_flight_batches), and
+        each continues from the position the previous read left, never from the marked one.
         """
         position = self._load_position(conn)
         marks = _Marks(durable=position, acked=position)
         in_flight: deque[_Batch] = deque()
         next_housekeeping = 0.0
-        fetch_now = True
-        retry_in = MIN_RETRY_SECONDS
+        read_now = True
+        next_poll = 0.0
         try:
             while not stop.is_set():
-                fetched = 0
-                if fetch_now and len(in_flight) < self.settings.max_in_flight_batches:
-                    self._unknown_notified = False
-                    rows = self._fetch(conn, position)
-                    fetched = len(rows)
-                    if rows:
-                        batch = self._produce(rows)
-                        in_flight.append(batch)
-                        position = batch.end
-                    fetch_now = fetched == self.settings.batch_size  # more are probably waiting
+                if read_now and len(in_flight) < self.settings.max_in_flight_batches:
+                    self._rows_announced = False
+                    rows, after = self._fetch(conn, position)
+                    next_poll = time.monotonic() + self.settings.poll_interval_seconds
+                    if after != position:
+                        in_flight.append(self._produce(rows, after))
+                        position = after
+                    read_now = len(rows) == self.settings.batch_size  # more probably wait
                 self.producer.poll(0)
                 self._settle(conn, in_flight, marks)
                 self._mark(conn, marks, force=False)
@@ -312,39 +396,40 @@ class DatabaseRelay:
                     self._housekeeping(conn, marks.durable)
                     next_housekeeping = now + 5.0
 
-                if fetch_now and len(in_flight) < self.settings.max_in_flight_batches:
+                if read_now and len(in_flight) < self.settings.max_in_flight_batches:
                     continue
-                # Announced but not read: the rows wait behind an older, still open transaction.
-                behind = self._announced(position)
-                retry_in = min(retry_in * 2, 0.05) if behind and fetched == 0 else MIN_RETRY_SECONDS
                 if in_flight:
                     self.producer.poll(0.005)  # wait for acknowledgements
-                    self._take_notifications(conn)
-                    fetch_now = fetch_now or self._announced(position)
+                    self._take_notifications(conn, position)
                 else:
-                    timeout = retry_in if behind else self.settings.poll_interval_seconds
-                    if marks.unmarked:  # wake in time to write the mark that is due
-                        timeout = min(timeout, max(marks.due - time.monotonic(), 0.0))
+                    timeout = next_poll - time.monotonic()
+                    if marks.behind:  # wake in time to write the mark that is due
+                        timeout = min(timeout, marks.due - time.monotonic())
                     if timeout > 0:
                         self._wait_for_rows(conn, position, timeout, stop)
-                    fetch_now = True  # announced, still behind, or the fallback poll is due
+                read_now = read_now or self._rows_announced or time.monotonic() >= next_poll
         finally:
             self._drain(conn, in_flight, marks)
 
     def _fetch(
         self, conn: psycopg2.extensions.connection, after: Position
-    ) -> list[tuple[Any, ...]]:
+    ) -> tuple[list[tuple[Any, ...]], Position]:
+        """The next rows in publishing order, and the position once they are read."""
         with conn.cursor() as cur:
             cur.execute(
-                "EXECUTE relay_fetch(%s::xid8, %s, %s)",
-                (str(after.txid), after.last_id, self.settings.batch_size),
+                f"EXECUTE relay_fetch({_FETCH_ARGS})",
+                {**after.sql_params(), "limit": self.settings.batch_size},
             )
             rows: list[tuple[Any, ...]] = cur.fetchall()
-            return rows
+        if not rows or rows[0][0] is not None:
+            raise RuntimeError("relay_fetch did not return its snapshot first")
+        snapshot: str = rows.pop(0)[1]
+        return rows, after.after_read(rows, snapshot)
 
-    def _produce(self, rows: list[tuple[Any, ...]]) -> _Batch:
-        last = rows[-1]
-        batch = _Batch(end=Position(int(last[1]), last[0]), size=len(rows), pending=len(rows))
+    def _produce(self, rows: list[tuple[Any, ...]], end: Position) -> _Batch:
+        batch = _Batch(end=end, size=len(rows), pending=len(rows))
+        if not rows:
+            return batch
         for row in rows:
             topic = topic_for(row[2])
             if topic not in self._known_topics:
@@ -389,13 +474,13 @@ class DatabaseRelay:
         per batch was a commit per event at saga rates. A crash replays at most that interval's
         events again, which the consumers' inboxes absorb; nothing unacknowledged is marked.
         """
-        if not marks.unmarked or (not force and time.monotonic() < marks.due):
+        if not marks.behind or (not force and time.monotonic() < marks.due):
             return
         failpoint("relay.before_mark")
         with conn.cursor() as cur:
             cur.execute(
-                "EXECUTE relay_mark(%s::xid8, %s, %s)",
-                (str(marks.acked.txid), marks.acked.last_id, marks.unmarked),
+                f"EXECUTE relay_mark({_MARK_ARGS})",
+                {**marks.acked.sql_params(), "published": marks.unmarked},
             )
         self._published.inc(marks.unmarked)
         marks.marked(time.monotonic() + self.settings.mark_interval_seconds)
@@ -421,7 +506,7 @@ class DatabaseRelay:
         timeout: float,
         stop: threading.Event,
     ) -> None:
-        """Sleep until a notification announces rows past ``position``, or ``timeout``."""
+        """Sleep until a notification announces rows not read from ``position``, or ``timeout``."""
         deadline = time.monotonic() + timeout
         while not stop.is_set():
             remaining = deadline - time.monotonic()
@@ -430,36 +515,34 @@ class DatabaseRelay:
             # Wake at least every 0.2 s so SIGTERM is honoured promptly.
             readable, _, _ = select.select([conn], [], [], min(remaining, 0.2))
             if readable:
-                self._take_notifications(conn)
-                if self._announced(position):
+                self._take_notifications(conn, position)
+                if self._rows_announced:
                     return
 
-    def _take_notifications(self, conn: psycopg2.extensions.connection) -> None:
-        """Read pending notifications without blocking.
+    def _take_notifications(self, conn: psycopg2.extensions.connection, position: Position) -> None:
+        """Read pending notifications without blocking; note whether any announces unread rows.
 
-        Each carries its transaction's id; an empty payload (a database whose migrations predate
-        that) only says "look now".
+        Each carries its transaction's id: rows of a transaction the read position no longer
+        awaits were read already (its commit preceded a read's snapshot). An empty payload (a
+        database whose migrations predate the id) only says "look now".
         """
         conn.poll()
         for notify in conn.notifies:
-            if notify.payload.isdigit():
-                self._notified_txid = max(self._notified_txid, int(notify.payload))
-            else:
-                self._unknown_notified = True
+            payload = notify.payload
+            if not payload.isdigit() or position.awaits(int(payload)):
+                self._rows_announced = True
         conn.notifies.clear()
-
-    def _announced(self, position: Position) -> bool:
-        """Whether a notification told of rows the relay has not read yet."""
-        return self._unknown_notified or self._notified_txid > position.txid
 
     def _load_position(self, conn: psycopg2.extensions.connection) -> Position:
         with conn.cursor() as cur:
-            cur.execute("SELECT txid::text, last_id FROM outbox_relay_position")
+            cur.execute(
+                "SELECT txid::text, last_id, in_progress::text[] FROM outbox_relay_position"
+            )
             row = cur.fetchone()
             if row is None:
                 cur.execute("INSERT INTO outbox_relay_position DEFAULT VALUES")
                 return Position(0, 0)
-            return Position(int(row[0]), row[1])
+            return Position(int(row[0]), row[1], tuple(sorted(map(int, row[2]))))
 
     def _probe_kafka(self) -> None:
         """After an outage, health must recover even when there is nothing to publish."""
@@ -475,7 +558,7 @@ class DatabaseRelay:
     def _housekeeping(self, conn: psycopg2.extensions.connection, durable: Position) -> None:
         self._probe_kafka()
         with conn.cursor() as cur:
-            cur.execute(LAG_SQL, (str(durable.txid), durable.last_id))
+            cur.execute(LAG_SQL, durable.sql_params())
             row = cur.fetchone()
             if row is not None:
                 metrics.BACKLOG.labels(database=self.name).set(row[0])
@@ -487,12 +570,11 @@ class DatabaseRelay:
             while deleted == CLEANUP_CHUNK:
                 cur.execute(
                     CLEANUP_SQL,
-                    (
-                        str(durable.txid),
-                        durable.last_id,
-                        self.settings.retention_seconds,
-                        CLEANUP_CHUNK,
-                    ),
+                    {
+                        **durable.sql_params(),
+                        "retention": self.settings.retention_seconds,
+                        "chunk": CLEANUP_CHUNK,
+                    },
                 )
                 deleted = cur.rowcount
                 if deleted:

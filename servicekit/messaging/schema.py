@@ -31,6 +31,21 @@ BEGIN
 END $$;
 """
 
+# Before messaging_0004 of each service the position was the cursor alone (the relay then read
+# only below the oldest running transaction of the whole server).
+RELAY_POSITION_IN_PROGRESS_DDL = """
+ALTER TABLE outbox_relay_position
+    ADD COLUMN IF NOT EXISTS in_progress xid8[] NOT NULL DEFAULT '{}';
+"""
+# Going back, the cursor moves to the oldest watched transaction, whose rows the older relay then
+# reads (and republishes what lies between: duplicates, which the inboxes drop, never a loss).
+DROP_RELAY_POSITION_IN_PROGRESS_DDL = """
+UPDATE outbox_relay_position
+SET txid = (SELECT min(x) FROM unnest(in_progress) x), last_id = 0
+WHERE cardinality(in_progress) > 0;
+ALTER TABLE outbox_relay_position DROP COLUMN IF EXISTS in_progress;
+"""
+
 MESSAGING_DDL = f"""
 CREATE TABLE IF NOT EXISTS outbox (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -42,19 +57,21 @@ CREATE TABLE IF NOT EXISTS outbox (
     headers        jsonb       NOT NULL DEFAULT '{{}}'::jsonb,
     created_at     timestamptz NOT NULL DEFAULT now(),
     event_version  integer     NOT NULL DEFAULT 1,
-    -- The writing transaction's id: the relay reads only rows whose transaction is older than
-    -- every transaction still running, so a row that commits late is never skipped.
+    -- The writing transaction's id: the relay reads in (txid, id) order and keeps watching the
+    -- transactions still running below its cursor, so a row that commits late is never skipped.
     txid           xid8        NOT NULL DEFAULT pg_current_xact_id()
 );
 CREATE INDEX IF NOT EXISTS outbox_txid_id ON outbox (txid, id);
 
--- Publishing progress: every row at or below (txid, last_id) was acknowledged by Kafka.
+-- Publishing progress: every row at or below (txid, last_id) was acknowledged by Kafka, except
+-- rows of the transactions in in_progress (running below the cursor when it was read).
 CREATE TABLE IF NOT EXISTS outbox_relay_position (
-    singleton  boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
-    txid       xid8        NOT NULL DEFAULT '0'::xid8,
-    last_id    bigint      NOT NULL DEFAULT 0,
-    published  bigint      NOT NULL DEFAULT 0,
-    updated_at timestamptz NOT NULL DEFAULT now()
+    singleton   boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+    txid        xid8        NOT NULL DEFAULT '0'::xid8,
+    last_id     bigint      NOT NULL DEFAULT 0,
+    published   bigint      NOT NULL DEFAULT 0,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    in_progress xid8[]      NOT NULL DEFAULT '{{}}'
 );
 INSERT INTO outbox_relay_position (singleton) VALUES (true) ON CONFLICT DO NOTHING;
 

@@ -16,12 +16,14 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from devstack import layout
 from outbox_relay.relay import FETCH_SQL
 from servicekit.messaging import AggregateOrderError, add_event, lock_aggregate
 from tests.support import (
     TopicReader,
     headers_of,
     relay_process,
+    scratch_database,
     sqlalchemy_url,
     wait_for,
 )
@@ -143,18 +145,20 @@ def test_add_event_refuses_an_unlocked_aggregate_after_a_write(scratch_db: str) 
 
 
 def test_fetch_orders_by_transaction_id_as_a_number(scratch_db: str) -> None:
-    """Transaction 9 comes before 10: ordering by the text of the xid8 would swap them.
-    (Small ids, so that they are below the watermark even on a brand-new cluster.)"""
+    """Transaction 9 comes before 10: ordering by the text of the xid8 would swap them. The
+    read's first row is its snapshot, and rows of watched transactions merge in order."""
     with psycopg2.connect(scratch_db) as conn, conn.cursor() as cur:
-        for txid in ("10", "9", "3"):
+        for txid in ("10", "9", "3", "12"):
             cur.execute(
                 "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload,"
                 " txid) VALUES (%s, 'a', %s, 't', '{}', %s::xid8)",
                 (str(uuid.uuid4()), txid, txid),
             )
     with psycopg2.connect(scratch_db) as conn, conn.cursor() as cur:
-        cur.execute(FETCH_SQL, ("0", 0, 10))
-        assert [row[1] for row in cur.fetchall()] == ["3", "9", "10"]
+        cur.execute(FETCH_SQL, {"txid": "9", "last_id": 0, "in_progress": "{3}", "limit": 10})
+        snapshot, *rows = cur.fetchall()
+        assert snapshot[0] is None and snapshot[1].count(":") == 2
+        assert [row[1] for row in rows] == ["3", "9", "10", "12"]
 
 
 def test_kill_9_between_publish_and_mark_loses_nothing(
@@ -389,48 +393,191 @@ def test_health_follows_kafka_down_and_back(scratch_db: str, artifacts: Path) ->
         relay.stop()
 
 
-def _relay_last_query_start(url: str) -> Any:
+def position_row(url: str) -> tuple[int, int, list[int]]:
+    """The relay's durable mark: cursor (txid, last_id) and the transactions it waits for."""
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT txid::text, last_id, in_progress::text[] FROM outbox_relay_position")
+        txid, last_id, in_progress = cur.fetchone()
+        return int(txid), last_id, [int(x) for x in in_progress]
+
+
+def open_write_transaction(url: str) -> tuple[Any, int]:
+    """A connection holding a write transaction open (a scratch table and one row, nothing to do
+    with the outbox), and that transaction's id."""
+    conn = psycopg2.connect(url)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE IF NOT EXISTS scratch (note text)")
+        cur.execute("INSERT INTO scratch VALUES ('held open') RETURNING pg_current_xact_id()::text")
+        (txid,) = cur.fetchone()
+    return conn, int(txid)
+
+
+def still_running(txid: int) -> bool:
+    """Whether transaction ``txid`` is still in progress, as a new snapshot sees it."""
+    with psycopg2.connect(layout.libpq_url("postgres")) as conn, conn.cursor() as cur:
         cur.execute(
-            "SELECT query_start FROM pg_stat_activity"
-            " WHERE application_name = 'outbox_relay:scratch' AND state = 'idle'"
+            "SELECT %s::xid8 IN (SELECT pg_snapshot_xip(pg_current_snapshot()))", (str(txid),)
         )
-        row = cur.fetchone()
-        return row[0] if row else None
+        return bool(cur.fetchone()[0])
 
 
-def test_rows_held_back_by_an_open_transaction_go_out_when_it_ends_without_a_notification(
+def outbox_txids(url: str, ids: set[str]) -> list[int]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("SELECT txid::text FROM outbox WHERE event_id::text = ANY(%s)", (list(ids),))
+        return [int(row[0]) for row in cur.fetchall()]
+
+
+def test_open_transactions_elsewhere_delay_nothing(
     scratch_db: str, aggregate_type: str, artifacts: Path
 ) -> None:
-    # The fallback poll is an hour away, so only the relay noticing that it was told about rows
-    # it could not read yet can publish them once the older transaction ends.
+    """A write transaction left open in another database of the server (a migration, a batch job,
+    a forgotten session), or in this one without outbox rows, holds back no event committed
+    after it. The fallback poll is an hour away: notifications alone drive the relay."""
     relay = relay_process(
         {"scratch": scratch_db}, artifacts / "relay.log", poll_interval_seconds=3600
     ).start()
-    wait_for(
-        lambda: (relay.health() or {}).get("databases", {}).get("scratch") == "leader",
-        what="relay leads",
-    )
     reader = TopicReader(f"{aggregate_type}.events")
-    blocker = psycopg2.connect(scratch_db)
-    try:
-        with blocker.cursor() as cur:  # an open transaction with an id and no outbox row
-            cur.execute("SELECT pg_current_xact_id()")
-            cur.execute("SELECT now()")
-            (opened_at,) = cur.fetchone()
-        with psycopg2.connect(scratch_db) as conn, conn.cursor() as cur:
-            cur.execute("SELECT clock_timestamp()")
-            (before_commit,) = cur.fetchone()
-        (event_id,) = bulk_events(scratch_db, aggregate_type, 1)
-        # The notification woke the relay and it looked, while the blocker hid the row.
-        wait_for(
-            lambda: (_relay_last_query_start(scratch_db) or opened_at) > before_commit,
-            what="relay reads after the notification",
+    with scratch_database("other") as other_db:
+        elsewhere, elsewhere_txid = open_write_transaction(other_db)
+        here, here_txid = open_write_transaction(scratch_db)
+        try:
+            wait_for(
+                lambda: (relay.health() or {}).get("databases", {}).get("scratch") == "leader",
+                what="relay leads",
+            )
+            first = bulk_events(scratch_db, aggregate_type, 10)
+            reader.read_until(lambda ms: first <= set(event_ids(ms)), timeout=30)
+            second = bulk_events(scratch_db, aggregate_type, 10)
+            reader.read_until(lambda ms: second <= set(event_ids(ms)), timeout=30)
+            # Published while both stayed open, though both are older than every row published:
+            # a relay waiting for the oldest running transaction of the server would still wait.
+            assert still_running(elsewhere_txid) and still_running(here_txid)
+            assert max(elsewhere_txid, here_txid) < min(outbox_txids(scratch_db, first | second))
+            # The mark moved past them and names them as transactions that may still write here.
+            wait_for(
+                lambda: {elsewhere_txid, here_txid} <= set(position_row(scratch_db)[2]),
+                what="mark records the open transactions",
+            )
+        finally:
+            elsewhere.close()
+            here.close()
+            reader.close()
+            relay.stop()
+
+
+def test_late_commit_is_published_before_later_events_of_its_aggregate(
+    scratch_db: str, aggregate_type: str, artifacts: Path
+) -> None:
+    """An event whose transaction stays open across several reads is published when it commits,
+    and before the next event of its aggregate, whose writer was queued on the aggregate's lock
+    and commits right after it."""
+    relay = relay_process(
+        {"scratch": scratch_db}, artifacts / "relay.log", poll_interval_seconds=3600
+    ).start()
+    reader = TopicReader(f"{aggregate_type}.events")
+    engine = create_engine(sqlalchemy_url(scratch_db), pool_size=4)
+
+    def write(session: Session, aggregate_id: str, seq: int) -> str:
+        lock_aggregate(session, aggregate_type, aggregate_id)
+        return str(
+            add_event(
+                session,
+                aggregate_type=aggregate_type,
+                aggregate_id=aggregate_id,
+                event_type="counter.incremented",
+                payload={"seq": seq},
+            )
         )
-        assert published_position(scratch_db) == 0
-        blocker.commit()  # ends silently: no outbox row, no notification
-        reader.read_until(lambda ms: event_id in event_ids(ms), timeout=30)
+
+    def waiting_for_a_lock() -> bool:
+        with psycopg2.connect(scratch_db) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            return int(cur.fetchone()[0]) > 0
+
+    pairs: list[tuple[str, str]] = []
+    try:
+        wait_for(
+            lambda: (relay.health() or {}).get("databases", {}).get("scratch") == "leader",
+            what="relay leads",
+        )
+        for round_ in range(5):
+            aggregate_id = f"late-{round_}"
+            with Session(engine) as late:
+                late.begin()
+                late_event = write(late, aggregate_id, 1)
+                late_txid = int(
+                    late.execute(text("SELECT pg_current_xact_id()::text")).scalar_one()
+                )
+                for _ in range(3):  # each is announced, read and published on its own
+                    batch = bulk_events(scratch_db, aggregate_type, 5)
+                    reader.read_until(lambda ms, b=batch: b <= set(event_ids(ms)), timeout=30)
+                wait_for(
+                    lambda t=late_txid: t in position_row(scratch_db)[2],
+                    what="mark waits for the open transaction",
+                )
+                follower_event: list[str] = []
+
+                def follow(
+                    aggregate_id: str = aggregate_id, out: list[str] = follower_event
+                ) -> None:
+                    with Session(engine) as session, session.begin():
+                        out.append(write(session, aggregate_id, 2))
+
+                follower = threading.Thread(target=follow)
+                follower.start()
+                wait_for(waiting_for_a_lock, what="the next writer queues on the aggregate lock")
+                late.commit()
+            follower.join(30)
+            pairs.append((late_event, follower_event[0]))
+        wanted = {event for pair in pairs for event in pair}
+        messages = reader.read_until(lambda ms: wanted <= set(event_ids(ms)), timeout=30)
     finally:
-        blocker.close()
         reader.close()
         relay.stop()
+
+    first_seen: dict[str, Any] = {}
+    for message in messages:
+        first_seen.setdefault(headers_of(message)["event_id"], message)
+    for late_event, follower_event in pairs:
+        late_message, follower_message = first_seen[late_event], first_seen[follower_event]
+        assert late_message.partition() == follower_message.partition()
+        assert late_message.offset() < follower_message.offset(), (
+            f"{late_event} (committed first) published after {follower_event}"
+        )
+    wait_for(lambda: position_row(scratch_db)[2] == [], what="nothing left to wait for")
+
+
+def test_transaction_open_across_a_relay_crash_is_published_when_it_commits(
+    scratch_db: str, aggregate_type: str, artifacts: Path
+) -> None:
+    """The mark records the transactions the relay waits for, so a relay that takes over after a
+    kill -9 still reads the rows they commit below its cursor."""
+    first = relay_process({"scratch": scratch_db}, artifacts / "relay-1.log").start()
+    reader = TopicReader(f"{aggregate_type}.events")
+    late = psycopg2.connect(scratch_db)
+    try:
+        with late.cursor() as cur:
+            cur.execute(
+                "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type, payload)"
+                " VALUES (%s, %s, 'late', 'late.happened', '{}')"
+                " RETURNING event_id::text, txid::text",
+                (str(uuid.uuid4()), aggregate_type),
+            )
+            late_event, late_txid = cur.fetchone()
+        after = bulk_events(scratch_db, aggregate_type, 100)
+        reader.read_until(lambda ms: after <= set(event_ids(ms)), timeout=30)
+        wait_for(
+            lambda: int(late_txid) in position_row(scratch_db)[2],
+            what="mark waits for the open transaction",
+        )
+        first.kill9()
+        late.commit()
+        second = relay_process({"scratch": scratch_db}, artifacts / "relay-2.log").start()
+        try:
+            reader.read_until(lambda ms: late_event in event_ids(ms), timeout=30)
+            wait_for(lambda: position_row(scratch_db)[2] == [], what="nothing left to wait for")
+        finally:
+            second.stop()
+    finally:
+        late.close()
+        reader.close()
