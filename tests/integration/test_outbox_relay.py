@@ -538,11 +538,11 @@ def test_late_commit_is_published_before_later_events_of_its_aggregate(
     first_seen: dict[str, Any] = {}
     for message in messages:
         first_seen.setdefault(headers_of(message)["event_id"], message)
-    for late_event, follower_event in pairs:
-        late_message, follower_message = first_seen[late_event], first_seen[follower_event]
+    for earlier, later in pairs:
+        late_message, follower_message = first_seen[earlier], first_seen[later]
         assert late_message.partition() == follower_message.partition()
         assert late_message.offset() < follower_message.offset(), (
-            f"{late_event} (committed first) published after {follower_event}"
+            f"{earlier} (committed first) published after {later}"
         )
     wait_for(lambda: position_row(scratch_db)[2] == [], what="nothing left to wait for")
 
