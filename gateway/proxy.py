@@ -40,7 +40,7 @@ from gateway.upstream import (
 )
 from servicekit.discovery import EurekaDiscovery, EurekaRegistration, ServiceInstance
 from servicekit.logging import get_logger
-from servicekit.tokens import InvalidToken, JwksFetcher, TokenVerifier, bearer_token
+from servicekit.tokens import InvalidToken, KeysUnavailable, TokenVerifier, bearer_token
 from servicekit.web import EurekaSettings
 
 log = get_logger(__name__)
@@ -221,10 +221,10 @@ class Gateway:
                 leeway=settings.token_leeway_seconds,
                 min_refresh_interval=settings.jwks_min_refresh_seconds,
             )
-            # Keys loaded before the first request; an auth service that is not up yet only
-            # means the first token triggers the (rate-limited) refresh instead.
-            await self._load_keys(fetch)
-            self._jwks_task = asyncio.create_task(self._refresh_keys(fetch), name="jwks-refresh")
+            # Keys loaded before the first request; while they cannot be, tokens get 503 (not
+            # 401) and the refresh loop below keeps trying every second.
+            await self.verifier.load_keys()
+            self._jwks_task = asyncio.create_task(self._refresh_keys(), name="jwks-refresh")
         if self.eureka.enabled:
             self.registration = EurekaRegistration(
                 self.eureka.url,
@@ -252,17 +252,17 @@ class Gateway:
             await self.upstream.aclose()
         log.info("gateway_stopped")
 
-    async def _load_keys(self, fetch: JwksFetcher) -> None:
-        assert self.verifier is not None
-        try:
-            self.verifier.set_keys(await fetch())
-        except Exception as exc:  # noqa: BLE001 - keep serving with the keys we have
-            log.warning("jwks_load_failed", error=str(exc) or type(exc).__name__)
-
-    async def _refresh_keys(self, fetch: JwksFetcher) -> None:
+    async def _refresh_keys(self) -> None:
+        """Reload the key set every jwks_refresh_seconds; every second while it fails."""
+        verifier = self.verifier
+        assert verifier is not None
         while True:
-            await asyncio.sleep(self.settings.jwks_refresh_seconds)
-            await self._load_keys(fetch)
+            await asyncio.sleep(
+                self.settings.jwks_refresh_seconds
+                if verifier.keys_ok
+                else verifier.failed_retry_interval
+            )
+            await verifier.load_keys()
 
     @property
     def healthy(self) -> bool:
@@ -316,6 +316,10 @@ class Gateway:
         except InvalidToken as exc:
             metrics.TOKEN_REJECTIONS.inc()
             await exchange.reply(401, str(exc), _INVALID_TOKEN)
+            return False
+        except KeysUnavailable as exc:
+            retry_after = str(exc.retry_after_seconds).encode()
+            await exchange.reply(503, str(exc), [(b"retry-after", retry_after)])
             return False
         return True
 

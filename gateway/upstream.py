@@ -85,15 +85,19 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.active = False  # a request is in flight: anything received while idle is a fault
         self.idle_since = 0.0
+        self.uses = 0  # requests begun on this connection: above 1, it was reused
         self._write_paused = False
         self._drain: asyncio.Future[None] | None = None
         self._waiter: asyncio.Future[object] | None = None
         self.begin(head_request=False)
         self.active = False
+        self.uses = 0
 
     def begin(self, *, head_request: bool) -> None:
         """Reset the per-response state before sending a request."""
         self.active = True
+        self.uses += 1
+        self.received = False  # any byte of the response
         self.head_request = head_request
         self.status = 0
         self.headers: Headers = []
@@ -123,6 +127,7 @@ class _Connection(asyncio.Protocol):
             # the answer to the next request.
             self.close()
             return
+        self.received = True
         try:
             self.parser.feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
@@ -310,14 +315,14 @@ class _Pool:
         self.in_use = 0
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
-    async def acquire(self, timeouts: Timeouts) -> _Connection:
-        """An idle connection if one is still open, else a new one."""
+    async def acquire(self, timeouts: Timeouts, *, fresh: bool = False) -> _Connection:
+        """An idle connection if one is still open (unless ``fresh``), else a new one."""
         if self.in_use >= self.max_connections:
             await self._wait_for_slot(timeouts.pool)
         self.in_use += 1
         try:
             now = time.monotonic()
-            while self.idle:
+            while self.idle and not fresh:
                 conn = self.idle.pop()
                 if not conn.closed and now - conn.idle_since < self.keepalive:
                     return conn
@@ -427,44 +432,112 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         """Send the request (streaming ``body``) and wait for the response head. Raises
         ConnectFailed before anything was sent, else PoolTimeout, UpstreamTimeout or
-        UpstreamBroken."""
-        timeouts = self.timeouts
+        UpstreamBroken.
+
+        A kept-alive connection can be closed by the instance just as a request goes out on it
+        (uvicorn closes one after an unhandled error, an idle timeout ends another). When that
+        happens before any byte of the response came back, the request is sent once more on a
+        fresh connection: the instance cannot have acted on it. A body is kept while it is sent,
+        up to ``REPLAY_LIMIT`` bytes, so that it can go again.
+        """
         pool = self._pool(host, port)
-        conn = await pool.acquire(timeouts)
-        try:
-            conn.begin(head_request=method == "HEAD")
-            head = [method.encode(), b" ", target, b" HTTP/1.1\r\nhost: ", pool.host_header]
-            for name, value in headers:
-                head += (b"\r\n", name, b": ", value)
-            if chunked:
-                head.append(b"\r\ntransfer-encoding: chunked")
-            head.append(b"\r\n\r\n")
-            await conn.write(b"".join(head), timeouts.write)
-            if body is not None:
-                try:
-                    await _send_body(conn, body, chunked=chunked, timeout=timeouts.write)
-                except UpstreamBroken:
-                    # An instance may answer (413, 401) and close before reading the whole
-                    # body: that answer is the response, not a broken connection.
-                    if not conn.headers_done:
-                        raise
-                if conn.headers_done:
-                    conn.keep_alive = False  # the body was cut short: never reuse
-            while not conn.headers_done:
-                if conn.error is not None:
-                    raise conn.error
-                await conn.wait(timeouts.read)
-        except BaseException:
-            conn.close()
-            pool.release(conn)
-            raise
-        return UpstreamResponse(conn, pool, timeouts.read)
+        replay = _Replay(body) if body is not None else None
+        fresh = False
+        while True:
+            conn = await pool.acquire(self.timeouts, fresh=fresh)
+            try:
+                await self._exchange(conn, pool, method, target, headers, replay, chunked)
+            except UpstreamBroken:
+                conn.close()
+                pool.release(conn)
+                stale = conn.uses > 1 and not conn.received
+                if stale and not fresh and (replay is None or replay.rewind()):
+                    fresh = True
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                pool.release(conn)
+                raise
+            return UpstreamResponse(conn, pool, self.timeouts.read)
+
+    async def _exchange(
+        self,
+        conn: _Connection,
+        pool: _Pool,
+        method: str,
+        target: bytes,
+        headers: Headers,
+        body: _Replay | None,
+        chunked: bool,
+    ) -> None:
+        """Write the request on ``conn`` and read until the response head has arrived."""
+        timeouts = self.timeouts
+        conn.begin(head_request=method == "HEAD")
+        head = [method.encode(), b" ", target, b" HTTP/1.1\r\nhost: ", pool.host_header]
+        for name, value in headers:
+            head += (b"\r\n", name, b": ", value)
+        if chunked:
+            head.append(b"\r\ntransfer-encoding: chunked")
+        head.append(b"\r\n\r\n")
+        await conn.write(b"".join(head), timeouts.write)
+        if body is not None:
+            try:
+                await _send_body(conn, body.chunks(), chunked=chunked, timeout=timeouts.write)
+            except UpstreamBroken:
+                # An instance may answer (413, 401) and close before reading the whole
+                # body: that answer is the response, not a broken connection.
+                if not conn.headers_done:
+                    raise
+            if conn.headers_done:
+                conn.keep_alive = False  # the body was cut short: never reuse
+        while not conn.headers_done:
+            if conn.error is not None:
+                raise conn.error
+            await conn.wait(timeouts.read)
 
     async def aclose(self) -> None:
         """Close every idle connection (in-flight ones close when their response ends)."""
         for pool in self._pools.values():
             pool.close()
         self._pools.clear()
+
+
+# Bytes of a request body kept while it is sent, so it can be sent again on a fresh connection.
+REPLAY_LIMIT = 64 * 1024
+
+
+class _Replay:
+    """A request body that remembers what was read of it (up to ``REPLAY_LIMIT`` bytes), so a
+    second ``chunks()`` sends the same bytes again and then goes on with the rest."""
+
+    __slots__ = ("_kept", "_size", "_source", "replayable")
+
+    def __init__(self, body: AsyncIterable[bytes]) -> None:
+        self._source = body.__aiter__()
+        self._kept: list[bytes] = []
+        self._size = 0
+        self.replayable = True
+
+    def rewind(self) -> bool:
+        """True if everything read so far was kept, so ``chunks()`` can start over."""
+        return self.replayable
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """What was kept, then the rest of the body (each chunk kept while within the limit)."""
+        for chunk in list(self._kept):
+            yield chunk
+        # Leaving this loop early (an attempt failed) does not close the source: the next
+        # attempt's chunks() goes on reading it.
+        async for chunk in self._source:
+            if self.replayable:
+                self._size += len(chunk)
+                if self._size > REPLAY_LIMIT:
+                    self.replayable = False
+                    self._kept.clear()
+                else:
+                    self._kept.append(chunk)
+            yield chunk
 
 
 async def _send_body(

@@ -2,24 +2,50 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import uvicorn
 
+from servicekit import lifecycle
 from servicekit.logging import configure_logging
 from servicekit.web import HttpServiceSettings
 
 
-def serve(factory: str, settings: HttpServiceSettings, *, name: str) -> None:
+def run_server(config: uvicorn.Config) -> None:
+    """Serve until SIGTERM/SIGINT or until a background loop dies; in that case shut down
+    gracefully (leave Eureka, finish requests) and exit non-zero, so the supervisor restarts us.
+
+    uvicorn.run() cannot do the second part: it offers no way to stop from another thread, and
+    re-raises the signal it caught, so the exit status would be the signal's.
+    """
+    server = uvicorn.Server(config)
+
+    def shut_down() -> None:
+        server.should_exit = True
+
+    lifecycle.on_exit_requested(shut_down)
+    server.run()
+    code = lifecycle.requested_exit_code()
+    if code:
+        sys.exit(code)
+
+
+def serve(factory: str, settings: HttpServiceSettings, *, name: str, **options: Any) -> None:
     """uvicorn with uvloop/httptools, our JSON logging, and a bounded graceful shutdown."""
     configure_logging(name, level=settings.log_level)
-    uvicorn.run(
-        factory,
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # servicekit.logging owns the handlers
-        access_log=False,  # RequestContextMiddleware logs each request once, as JSON
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=15,
-        proxy_headers=False,
+    run_server(
+        uvicorn.Config(
+            factory,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,  # servicekit.logging owns the handlers
+            access_log=False,  # RequestContextMiddleware logs each request once, as JSON
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=15,
+            proxy_headers=False,
+            **options,
+        )
     )

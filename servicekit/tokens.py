@@ -30,6 +30,13 @@ class InvalidToken(Exception):
     """The token must be refused (401); the message says why, without echoing the token."""
 
 
+class KeysUnavailable(Exception):
+    """The signing keys could not be loaded, so the token can be neither accepted nor refused:
+    answer 503 with Retry-After, never 401 (clients treat 401 as final)."""
+
+    retry_after_seconds = 2
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling, as the access token says."""
@@ -45,7 +52,13 @@ class Principal:
 
 
 class TokenVerifier:
-    """Verifies access tokens against a JWKS fetched on demand and cached."""
+    """Verifies access tokens against a JWKS fetched on demand and cached.
+
+    The last good key set is kept across failed fetches. A token whose ``kid`` is not in it
+    triggers a fetch, at most one per ``min_refresh_interval`` (``failed_retry_interval`` while
+    fetches fail), so forged kids cannot make us hammer the auth service; when the keys cannot
+    be loaded the answer is :class:`KeysUnavailable`, not a refusal.
+    """
 
     def __init__(
         self,
@@ -55,14 +68,19 @@ class TokenVerifier:
         audience: str = AUDIENCE,
         leeway: float = 5.0,
         min_refresh_interval: float = 5.0,
+        failed_retry_interval: float = 1.0,
+        max_lifetime_seconds: float | None = None,
     ) -> None:
         self._fetch_jwks = fetch_jwks
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
         self.min_refresh_interval = min_refresh_interval
+        self.failed_retry_interval = failed_retry_interval
+        self.max_lifetime_seconds = max_lifetime_seconds
         self._keys: dict[str, Any] = {}
-        self._last_refresh = 0.0
+        self.keys_ok = False  # whether the last fetch succeeded
+        self._next_refresh = 0.0
         self._lock = asyncio.Lock()
 
     def set_keys(self, jwks: dict[str, Any]) -> None:
@@ -72,16 +90,25 @@ class TokenVerifier:
             if jwk.get("kty") == "RSA" and jwk.get("kid") and jwk.get("use", "sig") == "sig":
                 keys[jwk["kid"]] = jwt.PyJWK(jwk, algorithm=ALGORITHM).key
         self._keys = keys
+        self.keys_ok = True
+
+    async def load_keys(self) -> bool:
+        """Fetch the key set now; on failure keep the keys we have. True if it loaded."""
+        try:
+            jwks = await self._fetch_jwks()
+            self.set_keys(jwks)
+        except Exception as exc:  # noqa: BLE001 - any failure: keep the last good key set
+            self.keys_ok = False
+            log.warning("jwks_fetch_failed", error=str(exc) or type(exc).__name__)
+        self._next_refresh = time.monotonic() + (
+            self.min_refresh_interval if self.keys_ok else self.failed_retry_interval
+        )
+        return self.keys_ok
 
     async def _refresh(self) -> None:
         async with self._lock:
-            if time.monotonic() - self._last_refresh < self.min_refresh_interval:
-                return
-            self._last_refresh = time.monotonic()
-            try:
-                self.set_keys(await self._fetch_jwks())
-            except Exception as exc:  # noqa: BLE001 - keep the keys we have
-                log.warning("jwks_refresh_failed", error=str(exc))
+            if time.monotonic() >= self._next_refresh:
+                await self.load_keys()
 
     async def verify(self, token: str) -> Principal:
         """The principal of a valid token, or InvalidToken."""
@@ -98,6 +125,8 @@ class TokenVerifier:
             await self._refresh()
         key = self._keys.get(kid)
         if key is None:
+            if not self.keys_ok:
+                raise KeysUnavailable("signing keys cannot be loaded right now, try again")
             raise InvalidToken("token signed by an unknown key")
         return self.decode(token, key)
 
@@ -117,6 +146,10 @@ class TokenVerifier:
             raise InvalidToken("token expired") from exc
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"token rejected: {exc}") from exc
+        if self.max_lifetime_seconds is not None:
+            lifetime = float(claims["exp"]) - float(claims["iat"])
+            if lifetime > self.max_lifetime_seconds + self.leeway:
+                raise InvalidToken("token lifetime longer than this issuer grants")
         roles = claims.get("roles", [])
         if not isinstance(roles, list):
             raise InvalidToken("token roles malformed")

@@ -5,6 +5,7 @@ dependencies routes use (``SessionDep``, ``CurrentUser``, ``AdminUser``)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 import uuid
@@ -28,10 +29,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from servicekit.context import bound
 from servicekit.db import Database
 from servicekit.discovery import EurekaDiscovery, EurekaRegistration
+from servicekit.lifecycle import BackgroundThreads
 from servicekit.logging import configure_logging, get_logger
 from servicekit.messaging.inbox import AggregateLocks, Handler, InboxConsumer
 from servicekit.settings import KafkaSettings
-from servicekit.tokens import InvalidToken, Principal, TokenVerifier, bearer_token
+from servicekit.tokens import (
+    InvalidToken,
+    KeysUnavailable,
+    Principal,
+    TokenVerifier,
+    bearer_token,
+)
 
 log = get_logger(__name__)
 
@@ -85,6 +93,7 @@ class ServiceRuntime:
     discovery: EurekaDiscovery | None = None
     registration: EurekaRegistration | None = None
     consumers: list[InboxConsumer] = field(default_factory=list)
+    threads: BackgroundThreads | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -192,21 +201,14 @@ def create_service_app(
         if on_startup is not None:
             await asyncio.to_thread(on_startup, runtime)
         stop = threading.Event()
-        threads: list[threading.Thread] = []
+        # A loop that dies takes the process down, so the supervisor restarts it (lifecycle).
+        threads = runtime.threads = BackgroundThreads(stop)
         if consumers is not None:
             runtime.consumers = consumers(runtime, kafka)
             for consumer in runtime.consumers:
-                thread = threading.Thread(
-                    target=consumer.run, args=(stop,), name=f"consumer-{consumer.name}"
-                )
-                thread.start()
-                threads.append(thread)
+                threads.start(f"consumer-{consumer.name}", consumer.run)
         for worker in workers:
-            thread = threading.Thread(
-                target=worker, args=(runtime, stop), name=f"worker-{worker.__name__}"
-            )
-            thread.start()
-            threads.append(thread)
+            threads.start(f"worker-{worker.__name__}", functools.partial(worker, runtime))
         if runtime.discovery is not None:
             await runtime.discovery.start()
         if eureka.enabled:
@@ -229,8 +231,7 @@ def create_service_app(
             if runtime.discovery is not None:
                 await runtime.discovery.stop()
             stop.set()
-            for thread in threads:
-                await asyncio.to_thread(thread.join, 30)
+            await asyncio.to_thread(threads.join, 30)
             await http.aclose()
             database.dispose()
             log.info("service_stopped")
@@ -403,6 +404,10 @@ async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
     except InvalidToken as exc:
         raise HTTPException(
             401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from exc
+    except KeysUnavailable as exc:
+        raise HTTPException(
+            503, str(exc), headers={"Retry-After": str(exc.retry_after_seconds)}
         ) from exc
 
 

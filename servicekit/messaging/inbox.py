@@ -134,6 +134,7 @@ class InboxConsumer:
         commit_interval: float = 0.5,
         consumer_overrides: Mapping[str, Any] | None = None,
         batch_locks: AggregateLocks | None = None,
+        restart_backoff_max: float = 30.0,
     ) -> None:
         self.name = name
         self.topics = sorted(set(topics))
@@ -150,6 +151,7 @@ class InboxConsumer:
         self._consumer_overrides = dict(consumer_overrides or {})
         # Given: several fetched messages are applied in one transaction (see _apply_batch).
         self.batch_locks = batch_locks
+        self.restart_backoff_max = restart_backoff_max
         self._consumer: Consumer | None = None
         self._dlq_producer: Producer | None = None
         self._pending: dict[tuple[str, int], int] = {}
@@ -159,20 +161,49 @@ class InboxConsumer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until ``stop`` is set, then commit what was processed and leave the group."""
+        """Consume until ``stop`` is set, then commit what was processed and leave the group.
+
+        Outlives any broker or database outage: whatever fails while setting up or consuming
+        (Kafka unreachable for longer than a metadata timeout, a fatal client error) closes the
+        client and starts over after a backoff that grows to ``restart_backoff_max``, for as
+        long as it takes. Events already applied are in the inbox, so starting over from the
+        committed offsets only costs redeliveries.
+        """
+        failures = 0
+        while not stop.is_set():
+            try:
+                self._consume(stop)
+            except Exception as exc:  # noqa: BLE001 - any failure: start over, never die
+                failures += 1
+                delay = min(0.5 * 2 ** (failures - 1), self.restart_backoff_max)
+                self._log.error(
+                    "consumer_failed",
+                    error=str(exc) or repr(exc),
+                    failures=failures,
+                    retry_in=delay,
+                )
+                stop.wait(delay)
+            else:
+                failures = 0
+
+    def _consume(self, stop: threading.Event) -> None:
+        """One consumer session: set up, consume until ``stop``, close. Raises on failure."""
+        self._pending.clear()
         ensure_topics(self.kafka, [*self.topics, *(dlq_topic_for(t) for t in self.topics)])
-        self._consumer = Consumer(
+        consumer = self._consumer = Consumer(
             consumer_config(
                 self.kafka, group_id=self.name, client_id=self.name, **self._consumer_overrides
             )
         )
-        self._dlq_producer = Producer(producer_config(self.kafka, client_id=f"{self.name}-dlq"))
-        self._consumer.subscribe(self.topics, on_revoke=self._on_revoke)
-        self.running = True
-        self._log.info("consumer_started", topics=self.topics)
+        if self._dlq_producer is None:
+            self._dlq_producer = Producer(producer_config(self.kafka, client_id=f"{self.name}-dlq"))
+        clean = False
         try:
+            consumer.subscribe(self.topics, on_revoke=self._on_revoke)
+            self.running = True
+            self._log.info("consumer_started", topics=self.topics)
             while not stop.is_set():
-                messages = self._next_batch(self._consumer)
+                messages = self._next_batch(consumer)
                 if len(messages) > 1 and self._apply_batch(messages):
                     messages = []
                 for message in messages:
@@ -181,12 +212,19 @@ class InboxConsumer:
                     self._handle_message(message, stop)
                 if time.monotonic() - self._last_commit >= self.commit_interval:
                     self._commit_offsets(wait=False)
+            clean = True
         finally:
             self.running = False
-            self._commit_offsets(wait=True)
-            self._consumer.close()
-            self._dlq_producer.flush(10)
-            self._log.info("consumer_stopped")
+            if clean:
+                self._commit_offsets(wait=True)
+            try:
+                consumer.close()
+            except Exception as exc:  # noqa: BLE001 - a broken client still counts as closed
+                self._log.warning("consumer_close_failed", error=str(exc))
+            self._consumer = None
+            if clean:
+                self._dlq_producer.flush(10)
+                self._log.info("consumer_stopped")
 
     def _next_batch(self, consumer: Consumer) -> list[Message]:
         """Wait for one message, then take whatever else is already fetched, without waiting.
@@ -319,7 +357,8 @@ class InboxConsumer:
         try:
             envelope = Envelope.from_json(message.value() or b"")
         except EnvelopeError as exc:
-            self._dead_letter(message, exc, attempts=1)
+            if not self._dead_letter(message, exc, stop, attempts=1):
+                return
         else:
             handler = self.handlers.get(envelope.event_type)
             with bound(**_context_of(message, envelope)):
@@ -346,8 +385,9 @@ class InboxConsumer:
                 self._log.warning("consumer_database_unavailable", error=str(exc), retry_in=delay)
             except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then DLQ'd
                 if attempt >= self.retry.max_attempts:
-                    self._dead_letter(message, exc, attempts=attempt, envelope=envelope)
-                    return True
+                    return self._dead_letter(
+                        message, exc, stop, attempts=attempt, envelope=envelope
+                    )
                 RETRIES.labels(self.name, envelope.event_type).inc()
                 delay = self.retry.backoff(attempt)
                 self._log.warning(
@@ -404,10 +444,13 @@ class InboxConsumer:
         self,
         message: Message,
         exc: BaseException,
+        stop: threading.Event,
         *,
         attempts: int,
         envelope: Envelope | None = None,
-    ) -> None:
+    ) -> bool:
+        """Publish the message to its DLQ, waiting for Kafka as long as it takes; False if
+        ``stop`` came first (the offset stays, so the message is not lost)."""
         assert self._dlq_producer is not None
         topic = _topic(message)
         dlq_topic = dlq_topic_for(topic)
@@ -434,11 +477,17 @@ class InboxConsumer:
                 headers=headers,
                 on_delivery=lambda err, _msg: delivered.append(err),
             )
-            self._dlq_producer.flush(30)
-            if delivered and delivered[0] is None:
+            # Wait for this copy's report (delivery.timeout.ms bounds it) before producing
+            # another, so an outage does not leave several copies queued.
+            while not delivered:
+                self._dlq_producer.flush(1.0)
+                if not delivered and stop.is_set():
+                    return False
+            if delivered[0] is None:
                 break
-            self._log.error("dlq_publish_failed", topic=dlq_topic, error=str(delivered))
-            time.sleep(1.0)
+            self._log.error("dlq_publish_failed", topic=dlq_topic, error=str(delivered[0]))
+            if stop.wait(1.0):
+                return False
         DEAD_LETTERS.labels(self.name, topic).inc()
         self._log.error(
             "event_dead_lettered",
@@ -450,6 +499,7 @@ class InboxConsumer:
             attempts=attempts,
             error=repr(exc),
         )
+        return True
 
 
 def _context_of(message: Message, envelope: Envelope) -> dict[str, Any]:

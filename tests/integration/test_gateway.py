@@ -158,7 +158,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     log_dir = tmp_path_factory.mktemp("gateway")
     tag = uuid.uuid4().hex[:8].upper()
     echo = f"ECHO-{tag}"
-    apps = {name: f"{name.upper()}-{tag}" for name in ("term", "kill", "ghost")}
+    apps = {name: f"{name.upper()}-{tag}" for name in ("term", "kill", "ghost", "drop")}
     keys = make_keys()
     # /api/products and /api/auth lead to the echo app too, so the public rules are tested on
     # the real paths without the real services.
@@ -320,6 +320,40 @@ def test_slow_upstream_answers_504(stack: Stack) -> None:
     assert READ_TIMEOUT <= elapsed < READ_TIMEOUT + 2
 
 
+def test_upstream_that_drops_a_kept_alive_connection_costs_no_later_request(
+    stack: Stack,
+) -> None:
+    """An upstream that answers 500 and then closes the kept-alive connection as the next
+    request arrives: that request is sent again on a fresh connection, never answered 502."""
+    port = free_port()
+    upstream = ManagedProcess(
+        [sys.executable, "-m", "tests.dropping_upstream"],
+        {
+            "DROP_APP_NAME": stack.apps["drop"],
+            "DROP_PORT": str(port),
+            "EUREKA_URL": layout.EUREKA_URL,
+        },
+        stack.log_dir / f"drop-{port}.log",
+        http_port=port,
+    )
+    try:
+        start_healthy(upstream)
+        with stack.client() as client:
+            wait_for(
+                lambda: client.get("/api/drop/ping", headers=stack.auth()).status_code == 200,
+                timeout=30,
+                what="the dropping upstream behind /api/drop",
+            )
+            for index in range(3):
+                failed = client.post("/api/drop/fail", headers=stack.auth())
+                assert failed.status_code == 500
+                after = client.post("/api/drop/after", headers=stack.auth(), json={"n": index})
+                assert after.status_code == 200, fail_with_logs(stack, after.text)
+                assert json.loads(after.json()["body"]) == {"n": index}
+    finally:
+        stop_all(upstream)
+
+
 def test_unknown_api_path_is_404(stack: Stack) -> None:
     with stack.client() as client:
         for path in ("/api/nothing-here", "/api", "/api/echoes/1"):
@@ -450,6 +484,47 @@ def test_bad_tokens_are_refused_with_401(stack: Stack, case: str) -> None:
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert isinstance(response.json()["detail"], str)
     assert "instance" not in response.json()  # answered by the gateway, not the upstream
+
+
+def test_keys_that_cannot_be_fetched_answer_503_until_they_can(stack: Stack) -> None:
+    """A gateway that starts while the JWKS cannot be fetched answers valid tokens 503 with
+    Retry-After (never 401, which clients treat as final), and serves them once the keys load;
+    an unknown kid is still refused once it can be told."""
+    keys_server = echo_process(
+        f"JWKS-{uuid.uuid4().hex[:8].upper()}", stack.log_dir, jwks=stack.keys.jwks
+    )
+    port = free_port()
+    routes = {**DEFAULT_ROUTES, "/api/echo": stack.echo}
+    gateway = ManagedProcess(
+        [sys.executable, "-m", "gateway"],
+        {
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_ROUTES": json.dumps(routes),
+            "GATEWAY_JWKS_URL": f"http://127.0.0.1:{keys_server.http_port}/jwks.json",
+            "EUREKA_URL": layout.EUREKA_URL,
+            "EUREKA_REGISTRY_REFRESH_SECONDS": "0.5",
+        },
+        stack.log_dir / f"gateway-{port}.log",
+        http_port=port,
+    )
+    try:
+        gateway.start()
+        wait_for(lambda: (gateway.health() or {}).get("status") == "ok", timeout=30)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            refused = client.get("/api/echo/ping", headers=stack.auth())
+            assert refused.status_code == 503, refused.text
+            assert int(refused.headers["retry-after"]) > 0
+            start_healthy(keys_server)
+            wait_for(
+                lambda: client.get("/api/echo/ping", headers=stack.auth()).status_code == 200,
+                timeout=30,
+                what="the gateway to load the keys once they can be fetched",
+            )
+            forged = mint(stack.keys, kid="not-a-key-of-ours")
+            unknown = client.get("/api/echo/ping", headers={"Authorization": f"Bearer {forged}"})
+            assert unknown.status_code == 401, unknown.text
+    finally:
+        stop_all(gateway, keys_server)
 
 
 def test_valid_token_passes(stack: Stack) -> None:

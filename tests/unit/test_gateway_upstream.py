@@ -363,3 +363,71 @@ def test_pool_limit_queues_requests_and_times_out() -> None:
         assert seen.connections == 2  # the waiting request reused the first one's connection
 
     run(scenario())
+
+
+async def answer_once_then_drop(reader: asyncio.StreamReader, writer: Any, seen: Seen) -> None:
+    """Answer the first request of a connection, keep it open, and drop it unanswered when the
+    next request arrives: what a client sees when the server closes a kept-alive connection
+    just as the next request goes out (uvicorn does after an unhandled error)."""
+    if await read_request(reader, seen) is None:
+        return
+    writer.write(OK)
+    await writer.drain()
+    await reader.read(1)  # the next request starts: close without a byte of answer
+
+
+def test_request_on_a_reused_connection_that_drops_is_sent_again_on_a_fresh_one() -> None:
+    async def body() -> AsyncIterator[bytes]:
+        yield b'{"items": '
+        yield b"[1, 2]}"
+
+    async def scenario() -> None:
+        server, port, seen = await serve(answer_once_then_drop)
+        upstream = client()
+        async with server:
+            assert (await fetch(upstream, port))[0] == 200
+            status, _, data = await fetch(upstream, port, method="POST", body=body(), chunked=True)
+            await upstream.aclose()
+        assert (status, data) == (200, b"ok")
+        # The second connection carried the whole POST, body included.
+        assert seen.connections == 2
+        assert [r["method"] for r in seen.requests] == [b"GET", b"POST"]
+        assert seen.requests[1]["body"] == b'{"items": [1, 2]}'
+
+    run(scenario())
+
+
+def test_a_fresh_connection_that_drops_is_broken_not_retried() -> None:
+    async def drop(reader: asyncio.StreamReader, writer: Any, seen: Seen) -> None:
+        await read_request(reader, seen)
+
+    async def scenario() -> None:
+        server, port, seen = await serve(drop)
+        upstream = client()
+        async with server:
+            with pytest.raises(UpstreamBroken):
+                await fetch(upstream, port, method="POST", body=_body(b"x"), chunked=True)
+            await upstream.aclose()
+        assert seen.connections == 1
+
+    run(scenario())
+
+
+def test_a_body_too_large_to_keep_is_not_sent_twice() -> None:
+    big = b"y" * (64 * 1024 + 1)
+
+    async def scenario() -> None:
+        server, port, seen = await serve(answer_once_then_drop)
+        upstream = client()
+        async with server:
+            assert (await fetch(upstream, port))[0] == 200
+            with pytest.raises(UpstreamBroken):
+                await fetch(upstream, port, method="POST", body=_body(big), chunked=True)
+            await upstream.aclose()
+        assert seen.connections == 1
+
+    run(scenario())
+
+
+async def _body(data: bytes) -> AsyncIterator[bytes]:
+    yield data
