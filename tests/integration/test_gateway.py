@@ -36,7 +36,7 @@ from devstack import layout
 from gateway.routes import DEFAULT_ROUTES
 from servicekit.tokens import AUDIENCE, ISSUER
 from tests.echo_app import stream_chunk
-from tests.support import ManagedProcess, free_port, wait_for
+from tests.support import ManagedProcess, TcpForwarder, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -525,6 +525,42 @@ def test_keys_that_cannot_be_fetched_answer_503_until_they_can(stack: Stack) -> 
             assert unknown.status_code == 401, unknown.text
     finally:
         stop_all(gateway, keys_server)
+
+
+def test_gateway_started_while_eureka_is_down_answers_503_then_serves(stack: Stack) -> None:
+    """Eureka unreachable when the gateway starts (a port where nothing listens yet, forwarded
+    to the real Eureka later): a valid token gets 503, never 401, and the same request succeeds
+    once Eureka is back."""
+    eureka = TcpForwarder(("127.0.0.1", 8761))
+    port = free_port()
+    gateway = ManagedProcess(
+        [sys.executable, "-m", "gateway"],
+        {
+            "GATEWAY_PORT": str(port),
+            "GATEWAY_ROUTES": json.dumps({**DEFAULT_ROUTES, "/api/echo": stack.echo}),
+            "GATEWAY_JWKS_URL": f"http://127.0.0.1:{stack.echo_instances[0].http_port}/jwks.json",
+            "EUREKA_URL": f"http://127.0.0.1:{eureka.port}/eureka",
+            "EUREKA_REGISTRY_REFRESH_SECONDS": "0.5",
+            "EUREKA_ENABLED": "false",
+        },
+        stack.log_dir / f"gateway-{port}.log",
+        http_port=port,
+    )
+    try:
+        gateway.start()
+        wait_for(lambda: gateway.health() is not None, timeout=30, what="the gateway to answer")
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            refused = client.get("/api/echo/ping", headers=stack.auth())
+            assert refused.status_code == 503, refused.text
+            eureka.open()
+            wait_for(
+                lambda: client.get("/api/echo/ping", headers=stack.auth()).status_code == 200,
+                timeout=30,
+                what="the gateway to route once Eureka answers",
+            )
+    finally:
+        stop_all(gateway)
+        eureka.close()
 
 
 def test_valid_token_passes(stack: Stack) -> None:
