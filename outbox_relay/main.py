@@ -1,17 +1,22 @@
 """The relay process: one leader-elected publisher thread per service database.
 
 Run with ``python -m outbox_relay``. SIGTERM stops fetching, waits for in-flight messages to be
-acknowledged (bounded by RELAY_SHUTDOWN_TIMEOUT_SECONDS), marks them, and exits.
+acknowledged (bounded by RELAY_SHUTDOWN_TIMEOUT_SECONDS), marks them, and exits 0. A publisher
+thread that ends unexpectedly stops the others the same way and the process exits non-zero
+(``servicekit.lifecycle``), so that the supervisor starts a fresh one: a process that serves
+/health while one database's events go nowhere is an outage nobody sees.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from types import FrameType
 
 from outbox_relay.relay import DatabaseRelay
 from outbox_relay.settings import RelaySettings
+from servicekit import lifecycle
 from servicekit.logging import configure_logging, get_logger
 from servicekit.messaging.kafka import producer_config
 from servicekit.ops_http import serve_ops_http
@@ -54,19 +59,20 @@ def main() -> None:
         return ok, {"databases": states, "kafka": "ok" if kafka_ok else "unreachable"}
 
     server = serve_ops_http(settings.http_host, settings.http_port, health)
-    threads = [
-        threading.Thread(target=relay.run, args=(stop,), name=f"relay-{relay.name}")
-        for relay in relays
-    ]
-    for thread in threads:
-        thread.start()
+    lifecycle.on_exit_requested(stop.set)
+    threads = lifecycle.BackgroundThreads(stop)
+    for relay in relays:
+        threads.start(f"relay-{relay.name}", relay.run)
     log.info("relay_started", databases=sorted(settings.databases), http_port=settings.http_port)
     while not stop.wait(0.5):
         pass
-    for thread in threads:
-        thread.join()
+    # Each thread flushes for at most shutdown_timeout_seconds; the margin covers the mark after.
+    threads.join(settings.shutdown_timeout_seconds + 5.0)
     server.shutdown()
-    log.info("relay_stopped")
+    exit_code = lifecycle.requested_exit_code()
+    log.info("relay_stopped", exit_code=exit_code)
+    if exit_code:
+        sys.exit(exit_code)
 
 
 if __name__ == "__main__":

@@ -291,11 +291,24 @@ class DatabaseRelay:
         self._published = metrics.EVENTS_PUBLISHED.labels(database=name)
         self._leader_gauge = metrics.IS_LEADER.labels(database=name)
         self._log = log.bind(database=name)
+        # A crash point of this database's thread alone (the others go on), for liveness tests.
+        self._after_produce_failpoint = f"relay.after_produce.{name}"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Connect, win leadership, publish; reconnect with backoff on any database failure."""
+        """Connect, win leadership, publish; reconnect with backoff on any database failure.
+
+        Anything else that escapes (a bug) ends the thread; the process then exits non-zero
+        (outbox_relay.main) and the supervisor starts a fresh one.
+        """
+        try:
+            self._run(stop)
+        except BaseException:
+            self.state = "failed"
+            raise
+
+    def _run(self, stop: threading.Event) -> None:
         backoff = 0.5
         while not stop.is_set():
             conn = None
@@ -359,6 +372,12 @@ class DatabaseRelay:
             except _Rewind as rewind:
                 metrics.PUBLISH_FAILURES.labels(database=self.name).inc()
                 self._log.warning("relay_rewind", error=str(rewind), retry_in=1.0)
+                stop.wait(1.0)
+            except KafkaException as exc:
+                # A topic could not be created or a message not queued (broker away): keep the
+                # leadership and replay from the mark once it answers again.
+                self.kafka_ok = False
+                self._log.warning("relay_kafka_error", error=str(exc), retry_in=1.0)
                 stop.wait(1.0)
 
     # -- the publishing loop -------------------------------------------------------------------
@@ -437,6 +456,7 @@ class DatabaseRelay:
             value, headers = encode_message(row)
             self._produce_one(topic, row[3], value, headers, batch)
         failpoint("relay.after_produce")
+        failpoint(self._after_produce_failpoint)
         return batch
 
     def _produce_one(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from devstack import layout
 from outbox_relay.relay import FETCH_SQL
+from servicekit.lifecycle import EXIT_THREAD_DIED
 from servicekit.messaging import AggregateOrderError, add_event, lock_aggregate
 from tests.support import (
     TopicReader,
@@ -581,3 +582,38 @@ def test_transaction_open_across_a_relay_crash_is_published_when_it_commits(
     finally:
         late.close()
         reader.close()
+
+
+def test_a_publisher_thread_that_dies_takes_the_process_down(
+    scratch_db: str, aggregate_type: str, artifacts: Path
+) -> None:
+    """One database's thread raises mid-publishing (a failpoint standing in for a bug): the process
+    must not live on without it, serving /health while that database's events go nowhere. It
+    stops the other threads cleanly and exits non-zero, so that the supervisor restarts it."""
+    with scratch_database("doomed") as doomed_db:
+        expected = bulk_events(doomed_db, aggregate_type, 500)
+        relay = relay_process(
+            {"scratch": scratch_db, "doomed": doomed_db},
+            artifacts / "relay-1.log",
+            failpoints="relay.after_produce.doomed=raise",
+        ).start()
+        assert relay.process is not None
+        assert relay.process.wait(60) == EXIT_THREAD_DIED, relay.output()
+        output = relay.output()
+        assert "background_thread_died" in output and "relay-doomed" in output, output
+
+        assert "relay_stopped" in output, "the other threads did not stop cleanly"
+
+        # What the supervisor does next: a fresh process leads, and everything is published.
+        reader = TopicReader(f"{aggregate_type}.events")
+        fresh = relay_process({"doomed": doomed_db}, artifacts / "relay-2.log").start()
+        try:
+            wait_for(
+                lambda: (fresh.health() or {}).get("databases", {}).get("doomed") == "leader",
+                what="the fresh relay leads",
+            )
+            reader.read_until(lambda ms: expected <= set(event_ids(ms)))
+            wait_for(lambda: published_position(doomed_db) >= len(expected), what="all marked")
+        finally:
+            reader.close()
+            assert fresh.stop() == 0
