@@ -58,6 +58,8 @@ export interface ApiClientOptions {
   onSessionExpired?: () => void;
   /** How long a call may wait for the response's headers. */
   timeoutMs?: number;
+  /** The first wait before a dropped order stream reconnects; it doubles up to 15 s. */
+  streamRetryMs?: number;
 }
 
 /** What a live order stream reports besides the orders themselves. */
@@ -80,8 +82,8 @@ const STREAM_RETRY_MAX_MS = 15000;
 const RETRYABLE_STATUSES = new Set([0, 429, 502, 503, 504]);
 
 /** Milliseconds to wait before reconnect number `attempt` (0-based): doubling, capped. */
-export function streamBackoff(attempt: number): number {
-  return Math.min(STREAM_RETRY_FIRST_MS * 2 ** attempt, STREAM_RETRY_MAX_MS);
+export function streamBackoff(attempt: number, firstMs = STREAM_RETRY_FIRST_MS): number {
+  return Math.min(firstMs * 2 ** attempt, STREAM_RETRY_MAX_MS);
 }
 
 /** Trace headers as name/value pairs, whether the API sends an object or a list of pairs. */
@@ -149,6 +151,7 @@ export class ApiClient {
   private readonly fetchImpl: typeof fetch;
   private readonly onSessionExpired: () => void;
   private readonly timeoutMs: number;
+  private readonly streamRetryMs: number;
   private refreshing: Promise<boolean> | null = null;
 
   constructor(options: ApiClientOptions) {
@@ -158,6 +161,7 @@ export class ApiClient {
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.onSessionExpired = options.onSessionExpired ?? (() => undefined);
     this.timeoutMs = options.timeoutMs ?? 15000;
+    this.streamRetryMs = options.streamRetryMs ?? STREAM_RETRY_FIRST_MS;
   }
 
   // -- the transport ------------------------------------------------------------------------------
@@ -391,7 +395,7 @@ export class ApiClient {
         signal,
         // EventSource cannot send the Authorization header; this fetch carries it and refreshes.
         fetch: (input, init) => this.authorizedFetch(String(input), init),
-        headers: { Accept: EventStreamContentType },
+        headers: { accept: EventStreamContentType },
         // A hidden tab keeps its stream: reconnecting on every tab switch would only cost.
         openWhenHidden: true,
         onopen: async (response) => {
@@ -423,7 +427,7 @@ export class ApiClient {
         onerror: (error: unknown) => {
           if (error instanceof FatalStreamError) throw error;
           onState?.("reconnecting", error instanceof ApiError ? error : undefined);
-          return streamBackoff(attempt++);
+          return streamBackoff(attempt++, this.streamRetryMs);
         },
       });
     } catch (error) {

@@ -176,7 +176,7 @@ function Trace({ orderId }: { orderId: string }) {
               {inbox.map((entry, index) => (
                 <tr key={index}>
                   {inboxColumns.map((column) => (
-                    <td key={column}>{cell(entry[column])}</td>
+                    <td key={column}>{cell(column, entry[column])}</td>
                   ))}
                 </tr>
               ))}
@@ -188,7 +188,8 @@ function Trace({ orderId }: { orderId: string }) {
   );
 }
 
-function cell(value: unknown): string {
+function cell(column: string, value: unknown): string {
   if (value === null || value === undefined) return "—";
+  if (column.endsWith("_at") && typeof value === "string") return formatTime(value);
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
