@@ -22,7 +22,7 @@ import psycopg2
 import psycopg2.extras
 from confluent_kafka import Producer
 
-from outbox_relay.relay import FETCH_SQL, MARK_SQL, DatabaseRelay, encode_message
+from outbox_relay.relay import FETCH_SQL, MARK_SQL, DatabaseRelay, Position, encode_message
 from outbox_relay.settings import RelaySettings
 from servicekit.logging import configure_logging
 from servicekit.messaging.kafka import ensure_topics, producer_config
@@ -56,20 +56,23 @@ def fill_outbox(url: str, aggregate_type: str, count: int) -> int:
                 page_size=2000,
             )
             conn.commit()
-        cur.execute(FETCH_SQL, ("0", 0, 100))
-        sizes = [len(encode_message(row)[0]) for row in cur.fetchall()]
+        cur.execute(FETCH_SQL, {**Position(0, 0).sql_params(), "limit": 100})
+        sizes = [len(encode_message(row)[0]) for row in cur.fetchall()[1:]]
     return sum(sizes) // len(sizes)
 
 
 def reset_position(url: str) -> None:
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute("UPDATE outbox_relay_position SET txid = '0', last_id = 0, published = 0")
+        cur.execute(
+            "UPDATE outbox_relay_position"
+            " SET txid = '0', last_id = 0, in_progress = '{}', published = 0"
+        )
 
 
 def read_all(url: str) -> list[tuple[Any, ...]]:
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(FETCH_SQL, ("0", 0, EVENTS + 1))
-        return cur.fetchall()
+        cur.execute(FETCH_SQL, {**Position(0, 0).sql_params(), "limit": EVENTS + 1})
+        return cur.fetchall()[1:]
 
 
 def producer_ceiling(kafka: KafkaSettings, topic: str, rows: list[tuple[Any, ...]]) -> float:
@@ -103,18 +106,18 @@ def database_ceiling(url: str, batch_size: int) -> float:
     conn = psycopg2.connect(url, options="-c timezone=UTC")
     conn.autocommit = True
     done = 0
-    txid, last_id = "0", 0
+    position = Position(0, 0)
     start = time.perf_counter()
     with conn.cursor() as cur:
         while True:
-            cur.execute(FETCH_SQL, (txid, last_id, batch_size))
-            rows = cur.fetchall()
+            cur.execute(FETCH_SQL, {**position.sql_params(), "limit": batch_size})
+            snapshot, *rows = cur.fetchall()
             if not rows:
                 break
             for row in rows:  # the relay encodes every row too
                 encode_message(row)
-            txid, last_id = rows[-1][1], rows[-1][0]
-            cur.execute(MARK_SQL, (txid, last_id, len(rows)))
+            position = position.after_read(rows, snapshot[1])
+            cur.execute(MARK_SQL, {**position.sql_params(), "published": len(rows)})
             done += len(rows)
     elapsed = time.perf_counter() - start
     conn.close()
