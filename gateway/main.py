@@ -13,9 +13,10 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.types import Receive, Scope, Send
 
-from gateway.openapi import DESCRIPTION, TITLE, VERSION, public_openapi
+from gateway.openapi import DESCRIPTION, TITLE, VERSION, PublicApiDocs
 from gateway.proxy import Discovery, Gateway, Upstream, is_api_path
 from gateway.settings import GatewaySettings
+from gateway.webapp import WebAppSettings, create_web_app
 from servicekit.logging import configure_logging
 from servicekit.tokens import TokenVerifier
 from servicekit.web import EurekaSettings
@@ -36,17 +37,19 @@ class GatewayAPI(FastAPI):
     proxy, ahead of FastAPI's middleware stack (error, telemetry and body-limit layers that cost
     more per request than the proxy's own routing)."""
 
-    def __init__(self, gateway: Gateway, **kwargs: Any) -> None:
+    def __init__(self, gateway: Gateway, docs: PublicApiDocs, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.gateway = gateway
-        self._public_openapi = public_openapi()
+        self.docs = docs
 
     def openapi(self) -> dict[str, Any]:
-        """The public API behind the gateway (gateway.openapi), not the gateway's own routes."""
-        return self._public_openapi
+        """The public API behind the gateway, as the services publish it (gateway.openapi), not
+        the gateway's own routes."""
+        return self.docs.document()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Proxy /api requests; everything else (and the lifespan) is FastAPI's."""
+        """Proxy /api requests; everything else (and the lifespan) is FastAPI's: its own routes,
+        then the web app (gateway.webapp)."""
         if scope["type"] == "http" and is_api_path(scope["path"]):
             await self.gateway.handle(scope, receive, send)
             return
@@ -60,6 +63,7 @@ def create_app(
     discovery: Discovery | None = None,
     verifier: TokenVerifier | None = None,
     upstream: Upstream | None = None,
+    web: WebAppSettings | None = None,
 ) -> FastAPI:
     """The gateway as an ASGI app; collaborators default to the real ones built from settings."""
     settings = settings or GatewaySettings()
@@ -74,13 +78,19 @@ def create_app(
         logging.getLogger("uvicorn.access").propagate = False
         _lighten_log_records()
         await gateway.start()
+        await docs.start()
         try:
             yield
         finally:
+            await docs.stop()
             await gateway.stop()
 
+    docs = PublicApiDocs(
+        settings.routes, gateway.discovery, refresh_seconds=settings.openapi_refresh_seconds
+    )
     app = GatewayAPI(
         gateway,
+        docs,
         title=TITLE,
         version=VERSION,
         description=DESCRIPTION,
@@ -103,4 +113,6 @@ def create_app(
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
+    # Last, so /docs, /health and /metrics keep their routes; the web app takes every other path.
+    app.mount("/", create_web_app(web))
     return app
