@@ -29,6 +29,16 @@ def infra_programs() -> list[Program]:
             f" -c aiosmtpd.handlers.Mailbox {layout.MAIL_DIR}",
             "infra",
         ),
+        Program(
+            "sms_sink",
+            f"{layout.PYTHON} -m sms_sink",
+            "infra",
+            environment={
+                "SMS_SINK_PORT": str(layout.SMS_SINK_PORT),
+                "SMS_SINK_STORE_PATH": str(layout.SMS_DIR / "messages.jsonl"),
+                "PYTHONUNBUFFERED": "1",
+            },
+        ),
         Program("prometheus", prometheus.command(), "infra"),
     ]
 
@@ -94,7 +104,18 @@ def app_programs() -> list[Program]:
                 environment={**common_environment(), "GATEWAY_PORT": str(layout.GATEWAY_PORT)},
             )
         ]
-    return [relay, *service_programs(), *gateway]
+    # Not a platform service: no Eureka, no Kafka; the services call it by PAYMENT_PROVIDER_URL.
+    payment_provider = Program(
+        "payment_provider",
+        f"{layout.PYTHON} -m payment_provider",
+        "apps",
+        environment={
+            "PROVIDER_PORT": str(layout.PAYMENT_PROVIDER_PORT),
+            "PROVIDER_DATABASE_URL": layout.database_url(layout.PAYMENT_PROVIDER_DATABASE),
+            "PYTHONUNBUFFERED": "1",
+        },
+    )
+    return [relay, payment_provider, *service_programs(), *gateway]
 
 
 # -- readiness -------------------------------------------------------------------------------
@@ -142,6 +163,11 @@ READINESS: dict[str, tuple[Callable[[], bool], float]] = {
     "kafka": (kafka_ready, 120),
     "eureka": (lambda: http_ok("http://127.0.0.1:8761/actuator/health"), 180),
     "mailsink": (smtp_ready, 30),
+    "sms_sink": (lambda: http_ok(f"http://127.0.0.1:{layout.SMS_SINK_PORT}/health"), 60),
+    "payment_provider": (
+        lambda: http_ok(f"http://127.0.0.1:{layout.PAYMENT_PROVIDER_PORT}/health"),
+        60,
+    ),
     "prometheus": (prometheus.is_ready, 60),
     "outbox_relay": (lambda: http_ok(f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}/health"), 60),
     "gateway": (lambda: http_ok(f"http://127.0.0.1:{layout.GATEWAY_PORT}/health"), 60),
@@ -209,6 +235,9 @@ def migrate() -> None:
     postgres.ensure_extensions([service.database for service in layout.SERVICES])
     for service in layout.SERVICES:
         upgrade(service.package, layout.database_url(service.database))
+    # The payment provider's own database (a stand-in for another company's: no outbox, no relay).
+    postgres.ensure_databases([layout.PAYMENT_PROVIDER_DATABASE])
+    upgrade("payment_provider", layout.database_url(layout.PAYMENT_PROVIDER_DATABASE))
     print(f"postgres: migrations applied to {len(layout.SERVICES)} service databases")
 
 
@@ -266,6 +295,8 @@ PORTS = {
     "kafka": "localhost:9092 (controller 9093)",
     "eureka": "http://127.0.0.1:8761",
     "mailsink": f"smtp://127.0.0.1:{layout.MAILSINK_PORT} (Maildir)",
+    "sms_sink": f"http://127.0.0.1:{layout.SMS_SINK_PORT} (GET /messages)",
+    "payment_provider": f"http://127.0.0.1:{layout.PAYMENT_PROVIDER_PORT}",
     "prometheus": prometheus.URL,
     "outbox_relay": f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}",
     "gateway": f"http://localhost:{layout.GATEWAY_PORT}",

@@ -36,6 +36,12 @@ GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
 # The SMTP mail sink (aiosmtpd): every message lands in a Maildir under var/mail.
 MAILSINK_PORT = 1025
 MAIL_DIR = VAR / "mail"
+# Stand-ins for outside providers, not platform services (no Eureka, no outbox): the pix payment
+# provider with a database of its own, and the SMS sink, which keeps messages under var/sms.
+PAYMENT_PROVIDER_PORT = 8201
+PAYMENT_PROVIDER_DATABASE = "payment_provider"
+SMS_SINK_PORT = 8202
+SMS_DIR = VAR / "sms"
 
 
 @dataclass(frozen=True)
