@@ -13,6 +13,7 @@ from devstack.cli import create_topics
 from devstack.layout import SERVICES
 from notification_service.settings import NotificationSettings
 from order_service.settings import OrderSettings
+from payment_provider.settings import ProviderSettings
 from payment_service.settings import PaymentSettings
 from product_service.settings import ProductSettings
 from servicekit.migrations import upgrade
@@ -34,6 +35,9 @@ def main() -> None:
     for service in SERVICES:
         upgrade(service.package, SETTINGS[service.package]().database_url)
         print(f"migrate: {service.package} at head", flush=True)
+    # The payment provider stand-in: its own database, not a platform service.
+    upgrade("payment_provider", ProviderSettings().database_url)
+    print("migrate: payment_provider at head", flush=True)
     create_topics()
 
 
