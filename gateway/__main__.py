@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from gateway.limits import ConnectionLimits, limited_protocol
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
 from servicekit.logging import configure_logging
@@ -18,7 +19,9 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        # httptools, with the client limits (header and body size, read deadlines, connections
+        # per client, TRACE/CONNECT refused) enforced on the connection, for every path.
+        http=limited_protocol(ConnectionLimits.from_settings(settings)),
         lifespan="on",
         log_config=None,  # keep servicekit's JSON handler
         access_log=False,  # the gateway writes its own access line, without the query string

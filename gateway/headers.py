@@ -6,12 +6,18 @@ One pass over the client's headers builds the upstream list and picks out what t
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from servicekit.forwarding import FORWARDING_SECRET_HEADER
 
 Headers = list[tuple[bytes, bytes]]
+
+FORWARDING_SECRET = FORWARDING_SECRET_HEADER.encode()
 
 # RFC 9110 section 7.6.1: meaningful for one connection only, never forwarded.
 HOP_BY_HOP: frozenset[bytes] = frozenset(
@@ -53,12 +59,17 @@ _REPLACED: frozenset[bytes] = frozenset(
         b"x-forwarded-host",
         b"x-forwarded-proto",
         b"forwarded",
+        FORWARDING_SECRET,
     }
 )
 # Expect: 100-continue was answered by the gateway's own server already.
 _DROPPED_REQUEST: frozenset[bytes] = HOP_BY_HOP | IDENTITY_HEADERS | _REPLACED | {b"expect"}
 # The gateway's server sets its own Date, and the response carries the gateway's X-Request-ID.
 _DROPPED_RESPONSE: frozenset[bytes] = HOP_BY_HOP | {b"date", b"server", b"x-request-id"}
+# Response headers holding a URL, which must not name a service instance (see public_url).
+_URL_HEADERS: frozenset[bytes] = frozenset({b"location", b"content-location"})
+# (host, port) -> True when that address is one of the gateway's upstream instances.
+InternalAddress = Callable[[str, int], bool]
 
 _ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 _TRACEPARENT = re.compile(rb"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
@@ -110,11 +121,15 @@ def valid_traceparent(value: bytes) -> bool:
 
 
 def forward_request_headers(
-    raw: Iterable[tuple[bytes, bytes]], *, client_host: str | None, scheme: str
+    raw: Iterable[tuple[bytes, bytes]],
+    *,
+    client_host: str | None,
+    scheme: str,
+    forwarding_secret: bytes | None = None,
 ) -> Forwarded:
     """Client headers -> upstream headers: hop-by-hop and identity headers dropped, X-Request-ID,
     X-Correlation-ID and traceparent kept when well formed (else created), the client's address
-    appended to X-Forwarded-For."""
+    appended to X-Forwarded-For, and the gateway's forwarding secret (never a client's) added."""
     headers: Headers = []
     replaced: dict[bytes, bytes] = {}
     forwarded_for: list[bytes] = []
@@ -169,6 +184,8 @@ def forward_request_headers(
     if host:
         headers.append((b"x-forwarded-host", host))
     headers.append((b"x-forwarded-proto", scheme.encode()))
+    if forwarding_secret:
+        headers.append((FORWARDING_SECRET, forwarding_secret))
     return Forwarded(
         headers=headers,
         request_id=rid,
@@ -179,13 +196,68 @@ def forward_request_headers(
     )
 
 
-def response_headers(raw: Iterable[tuple[bytes, bytes]], request_id: bytes) -> Headers:
-    """Upstream response headers -> client: hop-by-hop dropped, the gateway's X-Request-ID."""
+def is_loopback_host(host: str) -> bool:
+    """True for a host name or address that can only mean the machine it is used on."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def public_url(value: bytes, is_internal: InternalAddress) -> bytes | None:
+    """A Location-like header value as a client may see it: an absolute URL naming an internal
+    address (a service instance) becomes its path, which the gateway routes to the same
+    place; other values pass unchanged. None (drop the header) when the URL cannot be read."""
+    # Browsers read a backslash as a slash in http(s) URLs and drop tabs.
+    normal = value.replace(b"\\", b"/").replace(b"\t", b"").strip()
+    if b"//" not in normal:
+        return value  # a relative reference: names no host
+    try:
+        url = urlsplit(normal.decode("latin-1"))
+        host = url.hostname
+        port = url.port
+    except ValueError:
+        return None
+    if not url.netloc or host is None:
+        return value
+    if port is None:
+        port = 443 if url.scheme.lower() in ("https", "wss") else 80
+    if not (is_loopback_host(host) or is_internal(host, port)):
+        return value
+    path = url.path or "/"
+    if path.startswith("//"):
+        return None  # would read as a host again
+    relative = (
+        path + (f"?{url.query}" if url.query else "") + (f"#{url.fragment}" if url.fragment else "")
+    )
+    return relative.encode("latin-1")
+
+
+def _no_instances(host: str, port: int) -> bool:
+    return False
+
+
+def response_headers(
+    raw: Iterable[tuple[bytes, bytes]],
+    request_id: bytes,
+    is_internal: InternalAddress = _no_instances,
+) -> Headers:
+    """Upstream response headers -> client: hop-by-hop dropped, the gateway's X-Request-ID,
+    and no Location or Content-Location naming an internal address (``is_internal``, or a
+    loopback one): those become paths."""
     headers: Headers = []
     connection: bytes | None = None
     for name, value in raw:
         name = name.lower()  # noqa: PLW2901 - httpx keeps the upstream's spelling
         if name not in _DROPPED_RESPONSE:
+            if name in _URL_HEADERS:
+                public = public_url(value, is_internal)
+                if public is None:
+                    continue
+                value = public  # noqa: PLW2901
             headers.append((name, value))
         elif name == b"connection":
             connection = value

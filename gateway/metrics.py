@@ -59,6 +59,12 @@ TOKEN_REJECTIONS = Counter(
     "gateway_token_rejections_total",
     "Requests refused with 401 by the gateway's token check.",
 )
+LIMIT_REFUSALS = Counter(
+    "gateway_limit_refusals_total",
+    "Requests and connections refused by the gateway's client limits (gateway.limits), by "
+    "reason: header_size, body_size, header_timeout, body_timeout, client_connections, method.",
+    ["reason"],
+)
 
 UNMATCHED = "<unmatched>"
 

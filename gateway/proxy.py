@@ -26,6 +26,7 @@ from gateway.auth import TokenCheck, watching_key_changes
 from gateway.balancer import Balancer, InstanceSource
 from gateway.headers import Forwarded, Headers, forward_request_headers, response_headers
 from gateway.jwks import jwks_fetcher
+from gateway.limits import REFUSAL_EXTENSION
 from gateway.routes import Route, RouteTable, is_public, is_safe_path
 from gateway.settings import GatewaySettings
 from gateway.upstream import (
@@ -291,7 +292,12 @@ class Gateway:
             elif is_public(exchange.method, path) or await self._authenticate(exchange):
                 await self._forward(route, scope, receive, exchange)
         except ClientDisconnected:
-            exchange.status = 499  # nginx's code for "client closed request": nobody to answer
+            refused = refusal_of(scope)
+            if refused is not None:
+                # The connection's limits cut the request off (gateway.limits) and answered.
+                exchange.status, exchange.detail = refused
+            else:
+                exchange.status = 499  # nginx's "client closed request": nobody to answer
         except UpstreamStreamBroken:
             raise
         except Exception:
@@ -339,6 +345,9 @@ class Gateway:
             target += b"?" + scope["query_string"]
         attempts = instances[: 1 + self.settings.retry_attempts]
         retryable = exchange.method in IDEMPOTENT
+        # HEAD is asked as GET: the services' routes declare GET only, and HEAD must answer
+        # as GET does (RFC 9110 section 9.3.2); the body is not passed on (_stream_back).
+        method = "GET" if exchange.method == "HEAD" else exchange.method
         response: UpstreamResponse | None = None
         for index, instance in enumerate(attempts):
             exchange.instance = instance.instance_id
@@ -349,7 +358,7 @@ class Gateway:
                 response = await self.upstream.send(
                     host,
                     port,
-                    method=exchange.method,
+                    method=method,
                     target=target,
                     headers=forwarded.headers,
                     body=body,
@@ -394,11 +403,18 @@ class Gateway:
                     "type": "http.response.start",
                     "status": response.status,
                     "headers": response_headers(
-                        response.headers, exchange.forwarded.request_id.encode()
+                        response.headers,
+                        exchange.forwarded.request_id.encode(),
+                        self._is_instance_address,
                     ),
                 }
             )
             exchange.response_started = True
+            if exchange.method == "HEAD":
+                # Not read: the server sends no body for HEAD, and a GET's body may be an
+                # endless stream. release() closes the upstream connection instead.
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
             try:
                 async for data, more in response.body():
                     await send({"type": "http.response.body", "body": data, "more_body": more})
@@ -414,6 +430,16 @@ class Gateway:
             url = urlsplit(instance.base_url)
             address = self._addresses[instance.base_url] = (url.hostname or "", url.port or 80)
         return address
+
+    def _is_instance_address(self, host: str, port: int) -> bool:
+        """True when (host, port) is an instance of any routed service (only asked for
+        responses carrying a Location or Content-Location)."""
+        wanted = (host, port)
+        return any(
+            self._address(instance) == wanted
+            for service in self.routes.services
+            for instance in self.discovery.instances(service)
+        )
 
     def _upstream_failed(
         self, service: str, instance: ServiceInstance | None, exc: UpstreamError
@@ -496,6 +522,15 @@ class _Exchange:
         await self.send(start)
         self.response_started = True
         await self.send(body)
+
+
+def refusal_of(scope: Scope) -> tuple[int, str] | None:
+    """(status, detail) when the connection's limits refused the request mid-way (gateway.limits
+    records it in the scope's extensions), else None."""
+    refused = scope.get("extensions", {}).get(REFUSAL_EXTENSION)
+    if refused is None:
+        return None
+    return int(refused["status"]), str(refused["detail"])
 
 
 def is_api_path(path: str) -> bool:

@@ -65,6 +65,19 @@ class GatewaySettings(BaseSettings):
     # check runs once per token rather than once per request; 0 turns the cache off.
     token_cache_size: int = Field(default=10_000, ge=0)
 
+    # What one client may send (gateway/limits.py, enforced on the connection for every path):
+    # the request line and headers together (else 431), the body (413: before it is read when
+    # Content-Length is larger, the connection cut when a chunked body passes it), deadlines
+    # from the first byte of a head to its end and from there to the end of the body (408;
+    # trickling bytes do not extend them), and open connections per client address, an IPv6
+    # client counted per /64 (429 at accept; 0: no cap, for a gateway behind a load balancer,
+    # whose connections all come from a few addresses).
+    max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_connections_per_client: int = Field(default=256, ge=0)
+
     # How long SIGTERM waits for in-flight requests (long streams included) before closing.
     shutdown_timeout_seconds: float = Field(default=10.0, gt=0)
 
