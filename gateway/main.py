@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.types import Receive, Scope, Send
 
-from gateway.openapi import DESCRIPTION, TITLE, VERSION, public_openapi
+from gateway.openapi import DESCRIPTION, TITLE, VERSION, PublicApiDocs
 from gateway.proxy import Discovery, Gateway, Upstream, is_api_path
 from gateway.settings import GatewaySettings
 from gateway.webapp import WebAppSettings, create_web_app
@@ -37,14 +37,15 @@ class GatewayAPI(FastAPI):
     proxy, ahead of FastAPI's middleware stack (error, telemetry and body-limit layers that cost
     more per request than the proxy's own routing)."""
 
-    def __init__(self, gateway: Gateway, **kwargs: Any) -> None:
+    def __init__(self, gateway: Gateway, docs: PublicApiDocs, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.gateway = gateway
-        self._public_openapi = public_openapi()
+        self.docs = docs
 
     def openapi(self) -> dict[str, Any]:
-        """The public API behind the gateway (gateway.openapi), not the gateway's own routes."""
-        return self._public_openapi
+        """The public API behind the gateway, as the services publish it (gateway.openapi), not
+        the gateway's own routes."""
+        return self.docs.document()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Proxy /api requests; everything else (and the lifespan) is FastAPI's: its own routes,
@@ -77,13 +78,19 @@ def create_app(
         logging.getLogger("uvicorn.access").propagate = False
         _lighten_log_records()
         await gateway.start()
+        await docs.start()
         try:
             yield
         finally:
+            await docs.stop()
             await gateway.stop()
 
+    docs = PublicApiDocs(
+        settings.routes, gateway.discovery, refresh_seconds=settings.openapi_refresh_seconds
+    )
     app = GatewayAPI(
         gateway,
+        docs,
         title=TITLE,
         version=VERSION,
         description=DESCRIPTION,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from notification_service.api.schemas import Notification
 from notification_service.application import handlers
+from servicekit.api import Limit
 from servicekit.web import CurrentUser, SessionDep
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
@@ -17,7 +16,7 @@ router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 def list_notifications(
     user: CurrentUser,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
 ) -> list[Notification]:
     """The caller's notifications, newest first; a bare JSON list."""
     rows = handlers.list_notifications(session, user_id=user.user_id, limit=limit)

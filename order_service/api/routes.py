@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.responses import JSONResponse
 
 from order_service.adapters.catalog import CatalogUnavailable, fetch_products
@@ -21,9 +21,11 @@ from order_service.application.handlers import (
     IdempotencyConflict,
     MixedCurrencies,
     OrderDeps,
+    TotalTooLarge,
     UnknownProducts,
 )
 from order_service.domain.model import CannotCancel, OrderStatus
+from servicekit.api import NO_NUL_PATTERN, PageNumber, PageSize, errors
 from servicekit.web import CorrelationId, CurrentUser, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
@@ -37,11 +39,17 @@ async def get_deps(runtime: RuntimeDep) -> OrderDeps:
 
 DepsDep = Annotated[OrderDeps, Depends(get_deps)]
 IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=NO_NUL_PATTERN),
 ]
 
 
-@router.post("", status_code=202)
+_REPLAYED: dict[int | str, dict[str, Any]] = {
+    200: {"model": OrderAccepted, "description": "The order this Idempotency-Key made before."}
+}
+
+
+@router.post("", status_code=202, responses={**_REPLAYED, **errors(409)})
 def create_order(
     body: CreateOrderRequest,
     user: CurrentUser,
@@ -85,7 +93,7 @@ def create_order(
             order_id, created = create()
     except UnknownProducts as exc:
         raise HTTPException(422, str(exc)) from None
-    except MixedCurrencies as exc:
+    except (MixedCurrencies, TotalTooLarge) as exc:
         raise HTTPException(422, str(exc)) from None
     except IdempotencyConflict:
         raise HTTPException(409, "Idempotency-Key was already used for a different order") from None
@@ -116,8 +124,8 @@ def list_orders(
     user: CurrentUser,
     session: SessionDep,
     status: OrderStatus | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    size: Annotated[int, Query(ge=1, le=100)] = 20,
+    page: PageNumber = 1,
+    size: PageSize = 20,
 ) -> OrderPage:
     """The caller's orders (admin: all), newest first, optionally by status."""
     rows, total = handlers.list_orders(
@@ -128,7 +136,7 @@ def list_orders(
     )
 
 
-@router.get("/{order_id}")
+@router.get("/{order_id}", responses=errors(404))
 def get_order(order_id: UUID, user: CurrentUser, session: SessionDep) -> OrderView:
     """One order; another customer's order is 404."""
     order = handlers.get_order(session, str(order_id), user)
@@ -137,7 +145,7 @@ def get_order(order_id: UUID, user: CurrentUser, session: SessionDep) -> OrderVi
     return OrderView.model_validate(order)
 
 
-@router.post("/{order_id}/cancel", status_code=202)
+@router.post("/{order_id}/cancel", status_code=202, responses=errors(404, 409))
 def cancel_order(
     order_id: UUID,
     user: CurrentUser,
@@ -159,7 +167,7 @@ def cancel_order(
     return OrderAccepted(order_id=order.order_id, status=order.status.value)
 
 
-@router.get("/{order_id}/timeline")
+@router.get("/{order_id}/timeline", responses=errors(404))
 def order_timeline(order_id: UUID, user: CurrentUser, session: SessionDep) -> list[TimelineStep]:
     """Every saga step, oldest first."""
     steps = handlers.timeline(session, str(order_id), user)

@@ -6,32 +6,30 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
+
+from servicekit.api import RequestBody, Text
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class ItemRequest(_Strict):
+class ItemRequest(RequestBody):
     """One line of a new order."""
 
     product_id: UUID
     quantity: int = Field(ge=1, le=1000)
 
 
-class DeliveryAddress(_Strict):
+class DeliveryAddress(RequestBody):
     """Where to deliver."""
 
-    street: str = Field(min_length=1, max_length=200)
-    number: str = Field(min_length=1, max_length=20)
-    city: str = Field(min_length=1, max_length=100)
-    state: str = Field(min_length=1, max_length=100)
-    country: str = Field(min_length=2, max_length=100)
-    zipcode: str = Field(min_length=1, max_length=20)
+    street: Text = Field(min_length=1, max_length=200)
+    number: Text = Field(min_length=1, max_length=20)
+    city: Text = Field(min_length=1, max_length=100)
+    state: Text = Field(min_length=1, max_length=100)
+    country: Text = Field(min_length=2, max_length=100)
+    zipcode: Text = Field(min_length=1, max_length=20)
 
 
-class CreateOrderRequest(_Strict):
+class CreateOrderRequest(RequestBody):
     """POST /api/orders."""
 
     items: list[ItemRequest] = Field(min_length=1, max_length=50)

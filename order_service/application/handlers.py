@@ -36,7 +36,7 @@ from contracts.events import (
     ProductCreated,
     StockReserved,
 )
-from contracts.money import money_text
+from contracts.money import MAX_AMOUNT, money_text
 from order_service.adapters import repository
 from order_service.adapters.tables import order_items, order_timeline, orders, products
 from order_service.domain.model import (
@@ -102,6 +102,10 @@ class UnknownProducts(Exception):
 
 class MixedCurrencies(Exception):
     """422: an order is paid in one currency."""
+
+
+class TotalTooLarge(Exception):
+    """422: the order's total is above the largest amount the platform stores."""
 
 
 class IdempotencyConflict(Exception):
@@ -278,6 +282,8 @@ def create_order(
         currency = currencies.pop()
         lines = [Line(pid, qty, catalog[pid][0]) for pid, qty in items]
         total = sum((line.unit_price * line.quantity for line in lines), Decimal("0.00"))
+        if total > MAX_AMOUNT:
+            raise TotalTooLarge(f"the order total {total} is above the maximum of {MAX_AMOUNT}")
         deadline = datetime.now(UTC) + deps.saga_timeout
         # A savepoint only when a concurrent retry with the same key can collide.
         guard = session.begin_nested() if idempotency_key else contextlib.nullcontext()

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from contracts.money import money_text
 from payment_service.api.schemas import Payment
 from payment_service.application import handlers
+from servicekit.api import Limit
 from servicekit.web import CurrentUser, SessionDep
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
@@ -20,7 +21,7 @@ def list_payments(
     user: CurrentUser,
     session: SessionDep,
     order_id: Annotated[uuid.UUID | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
 ) -> list[Payment]:
     """The caller's payments, newest first (every payment for an admin); a bare JSON list.
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 
 from product_service.api.schemas import Product, ProductCreate, ProductPage, ProductUpdate
 from product_service.application import handlers
 from product_service.domain.errors import SkuTaken
+from servicekit.api import PageNumber, PageSize, SearchText, errors
 from servicekit.web import AdminUser, CorrelationId, SessionDep
 
 router = APIRouter(prefix="/api/products", tags=["products"])
@@ -20,16 +20,16 @@ NOT_FOUND = "product not found"
 @router.get("")
 def list_products(
     session: SessionDep,
-    q: Annotated[str | None, Query(max_length=100, description="part of a name or SKU")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
-    size: Annotated[int, Query(ge=1, le=100)] = 20,
+    q: SearchText = None,
+    page: PageNumber = 1,
+    size: PageSize = 20,
 ) -> ProductPage:
     """Public: the catalog, searched by name or SKU, paginated."""
     rows, total = handlers.list_products(session, q=(q or "").strip(), page=page, size=size)
     return ProductPage(items=[Product.from_row(r) for r in rows], page=page, size=size, total=total)
 
 
-@router.get("/{product_id}")
+@router.get("/{product_id}", responses=errors(404))
 def get_product(product_id: uuid.UUID, session: SessionDep) -> Product:
     """Public: one product."""
     row = handlers.get_product(session, str(product_id))
@@ -38,7 +38,7 @@ def get_product(product_id: uuid.UUID, session: SessionDep) -> Product:
     return Product.from_row(row)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(403, 409))
 def create_product(
     body: ProductCreate, _admin: AdminUser, session: SessionDep, correlation_id: CorrelationId
 ) -> Product:
@@ -59,7 +59,7 @@ def create_product(
     return Product.from_row(row)
 
 
-@router.patch("/{product_id}")
+@router.patch("/{product_id}", responses=errors(403, 404))
 def update_product(
     product_id: uuid.UUID,
     body: ProductUpdate,

@@ -2,45 +2,26 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any, Self
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     StrictInt,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from contracts.money import money_text
-from product_service.domain.model import (
-    MAX_STOCK,
-    SKU_PATTERN,
-    check_currency,
-    parse_price,
-)
+from product_service.domain.model import MAX_STOCK, SKU_PATTERN
+from servicekit.api import Currency, Price, RequestBody, Text
 
-Price = Annotated[
-    Decimal,
-    BeforeValidator(parse_price),
-    Field(description='decimal string, > 0, at most two places, e.g. "19.99"'),
-]
-Currency = Annotated[
-    str, AfterValidator(check_currency), Field(description="ISO 4217 code, e.g. EUR")
-]
 Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Description = Annotated[str, Field(max_length=2000)]
+Name = Annotated[Text, Field(min_length=1, max_length=200)]
+Description = Annotated[Text, Field(max_length=2000)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class ProductCreate(_Strict):
+class ProductCreate(RequestBody):
     """POST /api/products."""
 
     sku: str = Field(min_length=1, max_length=64, pattern=SKU_PATTERN)
@@ -51,17 +32,18 @@ class ProductCreate(_Strict):
     stock: Stock = Field(description="initial quantity available for orders")
 
 
-class ProductUpdate(_Strict):
+class ProductUpdate(RequestBody):
     """PATCH /api/products/{product_id}: only the fields given change.
 
     ``stock`` sets the quantity AVAILABLE for new orders; units held by open reservations or
     already sold are not affected (the change is recorded as a stock adjustment).
     """
 
-    name: Name | None = None
+    # Optional, but only description is nullable (null clears it); null elsewhere -> 422.
+    name: Name | SkipJsonSchema[None] = None
     description: Description | None = None
-    price: Price | None = None
-    stock: Stock | None = Field(default=None, description="new available quantity")
+    price: Price | SkipJsonSchema[None] = None
+    stock: Stock | SkipJsonSchema[None] = Field(default=None, description="new available quantity")
 
     @model_validator(mode="after")
     def no_null_for_required(self) -> Self:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 
+from servicekit.api import PageNumber, PageSize, errors
 from servicekit.web import AdminUser, CurrentUser, SessionDep
 from user_service.api.schemas import Profile, ProfilePage, ProfileUpdate
 from user_service.application import handlers
@@ -21,7 +22,7 @@ def _profile(row: Any) -> Profile:
     )
 
 
-@router.get("/me")
+@router.get("/me", responses=errors(404))
 def me(user: CurrentUser, session: SessionDep) -> Profile:
     """The caller's profile."""
     row = handlers.get_profile(session, user.user_id)
@@ -30,7 +31,7 @@ def me(user: CurrentUser, session: SessionDep) -> Profile:
     return _profile(row)
 
 
-@router.patch("/me")
+@router.patch("/me", responses=errors(404))
 def update_me(body: ProfileUpdate, user: CurrentUser, session: SessionDep) -> Profile:
     """Change the caller's name, phone or addresses."""
     changes = body.model_dump(exclude_unset=True, mode="json")
@@ -42,12 +43,12 @@ def update_me(body: ProfileUpdate, user: CurrentUser, session: SessionDep) -> Pr
     return _profile(row)
 
 
-@router.get("")
+@router.get("", responses=errors(403))
 def list_users(
     _admin: AdminUser,
     session: SessionDep,
-    page: Annotated[int, Query(ge=1)] = 1,
-    size: Annotated[int, Query(ge=1, le=100)] = 20,
+    page: PageNumber = 1,
+    size: PageSize = 20,
 ) -> ProfilePage:
     """Admin: every profile, paginated."""
     rows, total = handlers.list_profiles(session, page=page, size=size)

@@ -2,28 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
+
+from servicekit.api import RequestBody, Text
 
 
-class Address(BaseModel):
+class Address(RequestBody):
     """A delivery address."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    street: str = Field(min_length=1, max_length=200)
-    number: str = Field(min_length=1, max_length=20)
-    city: str = Field(min_length=1, max_length=100)
-    state: str = Field(min_length=1, max_length=100)
-    country: str = Field(min_length=2, max_length=100)
-    zipcode: str = Field(min_length=1, max_length=20)
+    street: Text = Field(min_length=1, max_length=200)
+    number: Text = Field(min_length=1, max_length=20)
+    city: Text = Field(min_length=1, max_length=100)
+    state: Text = Field(min_length=1, max_length=100)
+    country: Text = Field(min_length=2, max_length=100)
+    zipcode: Text = Field(min_length=1, max_length=20)
 
 
-class ProfileUpdate(BaseModel):
+class ProfileUpdate(RequestBody):
     """PATCH /api/users/me: only the fields given change."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    full_name: str | None = Field(default=None, min_length=1, max_length=200)
+    # Optional, but not nullable: a name can be changed, never cleared (null -> 422).
+    full_name: Text | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=200)
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()\-]{6,20}$")
     addresses: list[Address] | None = Field(default=None, max_length=10)
 
