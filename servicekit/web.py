@@ -236,7 +236,9 @@ def create_service_app(
             database.dispose()
             log.info("service_stopped")
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    # No redirect from /path/ to /path: the redirect names this instance's own address (the
+    # Host the gateway sent), which must never reach a client. A trailing slash is a 404.
+    app = FastAPI(title=title, lifespan=lifespan, redirect_slashes=False)
     app.add_middleware(RequestContextMiddleware, service=name)
     install_error_handlers(app)
     for router in routers:
