@@ -3,6 +3,7 @@ Pure Python: no framework imports."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -47,9 +48,22 @@ class Line:
 
 _SIGNATURE = "\n-- \nOrder Platform\nThis message was sent automatically; replies are not read.\n"
 
+# C0 and C1 control characters (CR, LF and NUL among them), DEL, the Unicode line and paragraph
+# separators and the bidirectional overrides. In text a customer chose (the full name) they could
+# only break the mail's lines, smuggle in what looks like headers or a forged paragraph, or make
+# the text read differently from what it is; no name needs them.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+
+
+def _one_line(text: str) -> str:
+    """``text`` as one plain line: each run of control characters becomes a space, runs of
+    whitespace one space, none at either end."""
+    return " ".join(_CONTROLS.sub(" ", text).split())
+
 
 def _greeting(full_name: str | None) -> str:
-    return f"Hello {full_name}," if full_name else "Hello,"
+    name = _one_line(full_name) if full_name else ""
+    return f"Hello {name}," if name else "Hello,"
 
 
 def welcome_mail(full_name: str) -> Mail:
@@ -73,8 +87,11 @@ def order_confirmed_mail(
     lines: Sequence[Line],
 ) -> Mail:
     """The order is paid for and its stock is held."""
+    order_id, total, currency = _one_line(order_id), _one_line(total), _one_line(currency)
     items = "\n".join(
-        f"  - {line.quantity} x {line.product_id} at {line.unit_price} {currency}" for line in lines
+        f"  - {line.quantity} x {_one_line(line.product_id)} at {_one_line(line.unit_price)}"
+        f" {currency}"
+        for line in lines
     )
     return Mail(
         subject=f"Your order {order_id} is confirmed",
@@ -90,6 +107,7 @@ def order_confirmed_mail(
 
 def order_ended_mail(*, kind: Kind, order_id: str, full_name: str | None, reason: str) -> Mail:
     """The order was cancelled or rejected; nothing is charged."""
+    order_id, reason = _one_line(order_id), _one_line(reason)
     if kind == Kind.ORDER_CANCELLED:
         subject, status, what = (
             f"Your order {order_id} was cancelled",

@@ -4,7 +4,11 @@ send for the EmailMessage, and anything the email package would rewrite is left 
 from __future__ import annotations
 
 import copy
+import email
+import email.message
+import email.policy
 import io
+import unicodedata
 import uuid
 from datetime import UTC, datetime
 from email.generator import BytesGenerator
@@ -119,3 +123,95 @@ def test_anything_the_email_package_would_rewrite_is_left_to_it(recipient: str, 
         date=SENT_AT,
     )
     assert written is None
+
+
+# -- text a customer chose -------------------------------------------------------------------
+
+HOSTILE_NAMES = {
+    "crlf-header": ("Ada\r\nBcc: victim@example.com", "Ada Bcc: victim@example.com"),
+    "lf-blank-line": ("Ada\n\nSubject: forged\n", "Ada Subject: forged"),
+    "bare-cr": ("Ada\rLovelace", "Ada Lovelace"),
+    "nul": ("Ada\x00Lovelace", "Ada Lovelace"),
+    "escape-sequence": ("\x1b[2J\x1b[31mAda", "[2J [31mAda"),
+    "c1-next-line-and-csi": ("Ada\x85Lovelace\x9b31m", "Ada Lovelace 31m"),
+    "unicode-line-separators": ("Ada\u2028Love\u2029lace", "Ada Love lace"),
+    "bidi-override": ("Ada \u202egpj.exe", "Ada gpj.exe"),
+    "smtp-end-of-data": (
+        "Ada\r\n.\r\nMAIL FROM:<x@example.com>",
+        "Ada . MAIL FROM:<x@example.com>",
+    ),
+    "nothing-but-controls": ("\r\n\x00\t", None),
+}
+
+
+def greeting_of(mail: Mail) -> str:
+    """The first line of the body, asserting the blank line that follows it is still there."""
+    first, blank, *_ = mail.body.split("\n")
+    assert blank == "", mail.body
+    return first
+
+
+def parsed(mail: Mail) -> email.message.EmailMessage:
+    """The message as a mail client reads it, from the bytes the sender would write."""
+    message_id = str(uuid.uuid4())
+    written = plain_message_bytes(
+        mail_from=MAIL_FROM,
+        recipient="ada@example.com",
+        mail=mail,
+        message_id=message_id,
+        date=SENT_AT,
+    ) or as_send_message_writes(MAIL_FROM, "ada@example.com", mail, message_id)
+    return email.message_from_bytes(written, policy=email.policy.default)
+
+
+@pytest.mark.parametrize(("name", "shown"), HOSTILE_NAMES.values(), ids=HOSTILE_NAMES)
+def test_control_characters_in_a_name_neither_add_headers_nor_break_the_body(
+    name: str, shown: str | None
+) -> None:
+    mails = [
+        welcome_mail(name),
+        order_confirmed_mail(
+            order_id=ORDER_ID,
+            full_name=name,
+            total="20.00",
+            currency="EUR",
+            lines=[Line("p-1", 2, "10.00")],
+        ),
+        order_ended_mail(
+            kind=Kind.ORDER_CANCELLED, order_id=ORDER_ID, full_name=name, reason="declined"
+        ),
+    ]
+    for mail in mails:
+        assert greeting_of(mail) == (f"Hello {shown}," if shown else "Hello,")
+        # The only control character left anywhere is the line feed between lines.
+        assert [c for c in mail.body if unicodedata.category(c) == "Cc" and c != "\n"] == []
+        message = parsed(mail)
+        assert sorted(message.keys()) == sorted(
+            [
+                "From",
+                "To",
+                "Subject",
+                "Date",
+                "Message-ID",
+                "Auto-Submitted",
+                "Content-Type",
+                "Content-Transfer-Encoding",
+                "MIME-Version",
+            ]
+        )
+        assert message["To"] == "ada@example.com"
+        assert message["Subject"] == mail.subject
+        body = message.get_content()
+        assert body.replace("\r\n", "\n") == mail.body
+
+
+def test_control_characters_in_event_fields_stay_on_their_line() -> None:
+    mail = order_ended_mail(
+        kind=Kind.ORDER_REJECTED,
+        order_id=f"{ORDER_ID}\r\nBcc: x@example.com",
+        full_name="Ada",
+        reason="out of stock\r\n\r\nClick here",
+    )
+    assert "\r" not in mail.subject and "\n" not in mail.subject
+    assert "Reason: out of stock Click here\n" in mail.body
+    assert "Bcc" not in parsed(mail)
