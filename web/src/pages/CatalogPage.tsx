@@ -133,9 +133,8 @@ export function ProductCard({ product }: { product: Product }) {
           cart.add(product);
           setAdded(true);
         }}
-        aria-label={`Add ${product.name} to cart`}
       >
-        Add to cart
+        Add to cart<span className="visually-hidden">: {product.name}</span>
       </button>
       <span className="added" role="status">
         {added ? "Added to cart" : ""}

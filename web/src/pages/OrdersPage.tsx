@@ -57,7 +57,7 @@ export function OrdersPage() {
         </Empty>
       ) : (
         <>
-          <table className="table">
+          <table className="table table-stack">
             <caption className="visually-hidden">Your orders, newest first</caption>
             <thead>
               <tr>
