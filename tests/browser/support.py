@@ -172,9 +172,11 @@ def assert_accessible(driver: WebDriver, page: str) -> None:
 
 def assert_no_csp_violations(driver: Chrome) -> None:
     """The browser's console shows no Content-Security-Policy refusal."""
+    # selenium leaves get_log untyped; it returns the console's entries as dicts.
+    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
     refused = [
         entry["message"]
-        for entry in driver.get_log("browser")
+        for entry in entries
         if "Content Security Policy" in entry.get("message", "")
     ]
     assert refused == [], refused
