@@ -295,7 +295,7 @@ PORTS = {
     "kafka": "localhost:9092 (controller 9093)",
     "eureka": "http://127.0.0.1:8761",
     "mailsink": f"smtp://127.0.0.1:{layout.MAILSINK_PORT} (Maildir)",
-    "sms_sink": f"http://127.0.0.1:{layout.SMS_SINK_PORT} (GET /messages)",
+    "sms_sink": f"http://127.0.0.1:{layout.SMS_SINK_PORT}",
     "payment_provider": f"http://127.0.0.1:{layout.PAYMENT_PROVIDER_PORT}",
     "prometheus": prometheus.URL,
     "outbox_relay": f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}",
