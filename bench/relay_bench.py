@@ -5,7 +5,9 @@
 2. ``database_ceiling``: the relay's own read query and position update alone, no Kafka;
 3. ``relay``: the relay draining the whole backlog end to end, with production settings.
 
-Prints JSON with events/s for each and ``ratio`` = relay / min(ceilings).
+Prints JSON with events/s for each and ``ratio`` = relay / min(ceilings), and the CPU the relay
+and its PostgreSQL backend spent per event (steadier than rates on a machine shared with other
+work).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -125,13 +128,33 @@ def database_ceiling(url: str, batch_size: int) -> float:
     return done / elapsed
 
 
-def relay_throughput(url: str, settings: RelaySettings, kafka: KafkaSettings) -> float:
+def backend_cpu_seconds(probe: Any, application_name: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backend of the connection named so."""
+    with probe.cursor() as cur:
+        cur.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application_name,)
+        )
+        row = cur.fetchone()
+    if row is None:
+        return 0.0
+    raw = Path(f"/proc/{row[0]}/stat").read_text()
+    utime, stime = (int(x) for x in raw[raw.rindex(")") + 2 :].split()[11:13])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def relay_throughput(
+    url: str, settings: RelaySettings, kafka: KafkaSettings
+) -> tuple[float, float, float]:
+    """Events/s, and CPU microseconds per event of the relay (this process: the publishing
+    thread and librdkafka's) and of its PostgreSQL backend. CPU time, unlike the rate, hardly
+    moves when other work shares the cores."""
     reset_position(url)
     relay = DatabaseRelay("bench", url, settings, kafka, producer_config(kafka, client_id="bench"))
     probe = psycopg2.connect(url)
     probe.autocommit = True
     stop = threading.Event()
     thread = threading.Thread(target=relay.run, args=(stop,))
+    cpu_before = time.process_time()
     start = time.perf_counter()
     thread.start()
     with probe.cursor() as cur:
@@ -142,10 +165,12 @@ def relay_throughput(url: str, settings: RelaySettings, kafka: KafkaSettings) ->
                 break
             time.sleep(0.005)  # sampling the finish line, not synchronising the work
     elapsed = time.perf_counter() - start
+    relay_cpu = time.process_time() - cpu_before
+    database_cpu = backend_cpu_seconds(probe, "outbox_relay:bench")
     stop.set()
     thread.join()
     probe.close()
-    return EVENTS / elapsed
+    return EVENTS / elapsed, relay_cpu * 1e6 / EVENTS, database_cpu * 1e6 / EVENTS
 
 
 def main() -> None:
@@ -162,7 +187,7 @@ def main() -> None:
         producer = producer_ceiling(kafka, f"{aggregate}ceiling.events", rows)
         del rows
         database = database_ceiling(url, settings.batch_size)
-        relay = relay_throughput(url, settings, kafka)
+        relay, relay_cpu_us, database_cpu_us = relay_throughput(url, settings, kafka)
     result = {
         "benchmark": "outbox_relay",
         "events": EVENTS,
@@ -174,6 +199,8 @@ def main() -> None:
         "database_ceiling_events_per_s": round(database),
         "relay_events_per_s": round(relay),
         "ratio": round(relay / min(producer, database), 3),
+        "relay_cpu_us_per_event": round(relay_cpu_us, 2),
+        "relay_database_backend_cpu_us_per_event": round(database_cpu_us, 2),
         "targets": {"relay_events_per_s": 20_000, "ratio": 0.5},
     }
     print(json.dumps(result, indent=2))
