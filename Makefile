@@ -24,6 +24,7 @@ logs: ## follow every log (make logs P="outbox_relay kafka" for some)
 # Tests run the stack with a short saga timeout so the timeout test does not wait 30 s.
 test: export SAGA_TIMEOUT ?= 15
 test: up ## the whole suite against the real engines
+	@npm --prefix web test -- --run
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: bootstrap ## unit tests only: no engines needed

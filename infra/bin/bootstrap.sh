@@ -14,6 +14,10 @@ command -v envsubst >/dev/null || apt_missing+=(gettext-base)
 command -v runuser >/dev/null || apt_missing+=(util-linux)
 command -v wrk >/dev/null || apt_missing+=(wrk)  # load generator of bench/gateway_bench.py
 { command -v prometheus && command -v promtool; } >/dev/null || apt_missing+=(prometheus)
+command -v node >/dev/null || apt_missing+=(nodejs npm)  # builds the web app (web/)
+# The browser tests drive Debian's Chromium through its chromedriver (tests/browser/).
+command -v chromium >/dev/null || apt_missing+=(chromium)
+command -v chromedriver >/dev/null || apt_missing+=(chromium-driver)
 
 if ((${#apt_missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
@@ -46,3 +50,33 @@ if ! command -v uv >/dev/null; then
 fi
 uv sync --frozen --quiet
 echo "bootstrap: python environment ready in .venv"
+
+# The web app: `npm ci` only when web/node_modules is missing or the lock file changed, and a build
+# only when its sources changed since the last one (their hash is kept in web/dist/.build-hash),
+# so a second `make up` does neither.
+web_sources_hash() {
+  (cd web && find src public index.html package.json package-lock.json tsconfig.json \
+    vite.config.ts -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum | cut -d' ' -f1
+}
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+    process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' 2>/dev/null; then
+  echo "bootstrap: the web app needs Node.js >= 20.19 (found $(node --version 2>/dev/null ||
+    echo none)): not built; the gateway answers / with a page saying so" >&2
+else
+  lock_hash=$(sha256sum web/package-lock.json | cut -d' ' -f1)
+  if [[ "$(cat web/node_modules/.lock-sha256 2>/dev/null)" != "$lock_hash" ]]; then
+    echo "bootstrap: installing the web app's dependencies (npm ci)"
+    npm --prefix web ci --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$lock_hash" >web/node_modules/.lock-sha256
+  fi
+  sources_hash=$(web_sources_hash)
+  if [[ "$(cat web/dist/.build-hash 2>/dev/null)" != "$sources_hash" ]]; then
+    echo "bootstrap: building the web app (npm run build)"
+    if ! build_output=$(npm --prefix web run build 2>&1); then
+      echo "$build_output" >&2
+      exit 1
+    fi
+    echo "$sources_hash" >web/dist/.build-hash
+  fi
+  echo "bootstrap: web app built in web/dist"
+fi
