@@ -1,4 +1,4 @@
-"""``python -m auth_service [serve|rotate-key|retire-old-keys]``."""
+"""``python -m auth_service [serve|rotate-key|retire-old-keys|rotate-kek]``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import sys
 
 from servicekit.serve import serve
 
+COMMANDS = "serve | rotate-key | retire-old-keys | rotate-kek"
+
 
 def main() -> None:
-    """Serve the app, or manage signing keys."""
+    """Serve the app, or manage signing keys and the key-encryption key."""
     command = sys.argv[1] if len(sys.argv) > 1 else "serve"
     from auth_service.settings import AuthSettings
 
@@ -16,17 +18,27 @@ def main() -> None:
     if command == "serve":
         serve("auth_service.main:create_app", settings, name="auth-service")
         return
+    if command not in COMMANDS.split(" | "):
+        raise SystemExit(f"unknown command {command!r}: {COMMANDS}")
     from auth_service.adapters import keys
+    from auth_service.adapters.key_encryption import KeyEncryptionError, KeyEncryptionKeys
     from servicekit.db import Database
 
     database = Database(settings.database_url, application_name="auth-keys")
-    with database.sessions() as session, session.begin():
-        if command == "rotate-key":
-            print(f"new signing key {keys.add_key(session)}; old keys stay published")
-        elif command == "retire-old-keys":
-            print(f"retired {keys.retire_all_but_newest(session)} keys")
-        else:
-            raise SystemExit(f"unknown command {command!r}: serve | rotate-key | retire-old-keys")
+    try:
+        kek = KeyEncryptionKeys.from_setting(settings.key_encryption_key)
+        with database.sessions() as session, session.begin():
+            if command == "rotate-key":
+                print(f"new signing key {keys.add_key(session, kek)}; old keys stay published")
+            elif command == "retire-old-keys":
+                print(f"retired {keys.retire_all_but_newest(session)} keys")
+            else:
+                count = keys.reencrypt_all(session, kek)
+                print(f"re-encrypted {count} signing keys under the first key-encryption key")
+    except KeyEncryptionError as exc:
+        raise SystemExit(f"auth_service {command}: {exc}") from None
+    finally:
+        database.dispose()
 
 
 main()

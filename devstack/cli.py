@@ -46,6 +46,16 @@ def infra_programs() -> list[Program]:
 PASS_THROUGH = ("SAGA_TIMEOUT", "PAYMENT_DECLINE_ABOVE", "ADMIN_EMAIL", "ADMIN_PASSWORD")
 
 
+# Each secret goes only to the processes that use it.
+SECRETS = {
+    "auth_service": {
+        "AUTH_KEY_ENCRYPTION_KEY": layout.KEY_ENCRYPTION_KEY,
+        "FORWARDING_SECRET": layout.FORWARDING_SECRET,
+    },
+    "gateway": {"FORWARDING_SECRET": layout.FORWARDING_SECRET},
+}
+
+
 def common_environment() -> dict[str, str]:
     """Settings every platform process gets."""
     return {
@@ -73,6 +83,7 @@ def service_programs() -> list[Program]:
                     **common_environment(),
                     f"{prefix}_PORT": str(service.port),
                     f"{prefix}_DATABASE_URL": layout.database_url(service.database),
+                    **SECRETS.get(service.package, {}),
                 },
             )
         )
@@ -101,7 +112,11 @@ def app_programs() -> list[Program]:
                 "gateway",
                 f"{layout.PYTHON} -m gateway",
                 "apps",
-                environment={**common_environment(), "GATEWAY_PORT": str(layout.GATEWAY_PORT)},
+                environment={
+                    **common_environment(),
+                    "GATEWAY_PORT": str(layout.GATEWAY_PORT),
+                    **SECRETS["gateway"],
+                },
             )
         ]
     # Not a platform service: no Eureka, no Kafka; the services call it by PAYMENT_PROVIDER_URL.

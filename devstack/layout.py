@@ -32,6 +32,13 @@ PG_PASSWORD = os.environ.get("POSTGRES_PASSWORD", "platform")
 KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
 EUREKA_URL = os.environ.get("EUREKA_URL", "http://127.0.0.1:8761/eureka")
 RELAY_HTTP_PORT = int(os.environ.get("RELAY_HTTP_PORT", "8190"))
+# Secrets with local defaults for `make up` only (.env.example marks them must-change): the key
+# that encrypts the auth service's signing keys, and the secret the gateway proves itself with
+# to the auth service (whose X-Forwarded-For is believed only then).
+KEY_ENCRYPTION_KEY = os.environ.get(
+    "AUTH_KEY_ENCRYPTION_KEY", "asiBT1nPRiC3LBQd2myu910UiixzmN2ihrvHgQIE9Y0="
+)
+FORWARDING_SECRET = os.environ.get("FORWARDING_SECRET", "local-forwarding-secret-change-me")
 GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT", "8080"))
 # The SMTP mail sink (aiosmtpd): every message lands in a Maildir under var/mail.
 MAILSINK_PORT = 1025

@@ -162,6 +162,7 @@ class Gateway:
         upstream: Upstream | None = None,
     ) -> None:
         self.settings = settings
+        self._forwarding_secret = settings.forwarding_secret.get_secret_value().encode() or None
         self.eureka = eureka
         self.routes = RouteTable(settings.routes)
         self.discovery: Discovery = discovery or EurekaDiscovery(
@@ -220,6 +221,7 @@ class Gateway:
                 issuer=settings.token_issuer,
                 audience=settings.token_audience,
                 leeway=settings.token_leeway_seconds,
+                max_lifetime_seconds=settings.token_max_lifetime_seconds,
                 min_refresh_interval=settings.jwks_min_refresh_seconds,
             )
             # Keys loaded before the first request; while they cannot be, tokens get 503 (not
@@ -278,7 +280,10 @@ class Gateway:
         path: str = scope["path"]
         client = scope.get("client")
         forwarded = forward_request_headers(
-            scope["headers"], client_host=client[0] if client else None, scheme=scope["scheme"]
+            scope["headers"],
+            client_host=client[0] if client else None,
+            scheme=scope["scheme"],
+            forwarding_secret=self._forwarding_secret,
         )
         structlog.contextvars.bind_contextvars(
             request_id=forwarded.request_id, correlation_id=forwarded.correlation_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.routes import DEFAULT_ROUTES, validate_routes
@@ -61,6 +61,25 @@ class GatewaySettings(BaseSettings):
     token_issuer: str = ISSUER
     token_audience: str = AUDIENCE
     token_leeway_seconds: float = Field(default=5.0, ge=0)
+    # Tokens that live longer (exp - iat) are refused: TOKEN_MAX_LIFETIME_SECONDS, the same
+    # limit every service applies.
+    token_max_lifetime_seconds: float = Field(
+        default=900,
+        gt=0,
+        validation_alias=AliasChoices(
+            "GATEWAY_TOKEN_MAX_LIFETIME_SECONDS",
+            "TOKEN_MAX_LIFETIME_SECONDS",
+            "token_max_lifetime_seconds",
+        ),
+    )
+    # Sent with every forwarded request, so the auth service believes the X-Forwarded-For the
+    # gateway writes (servicekit.forwarding); FORWARDING_SECRET, the auth service's value.
+    forwarding_secret: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices(
+            "GATEWAY_FORWARDING_SECRET", "FORWARDING_SECRET", "forwarding_secret"
+        ),
+    )
     # Tokens that verified are remembered (until exp, or until the JWKS changes) so the RS256
     # check runs once per token rather than once per request; 0 turns the cache off.
     token_cache_size: int = Field(default=10_000, ge=0)

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -80,6 +80,13 @@ class HttpServiceSettings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     # Where the auth service's public keys are; empty: found through Eureka (AUTH-SERVICE).
     jwks_url: str = ""
+    # Tokens that live longer (exp - iat) are refused whatever their signature. Shared by every
+    # service and the gateway (no prefix); at least the auth service's access-token TTL.
+    token_max_lifetime_seconds: float = Field(
+        default=900,
+        gt=0,
+        validation_alias=AliasChoices("TOKEN_MAX_LIFETIME_SECONDS", "token_max_lifetime_seconds"),
+    )
 
 
 @dataclass
@@ -190,7 +197,9 @@ def create_service_app(
             name=name,
             settings=settings,
             database=database,
-            verifier=TokenVerifier(fetch_jwks),
+            verifier=TokenVerifier(
+                fetch_jwks, max_lifetime_seconds=settings.token_max_lifetime_seconds
+            ),
         )
         if eureka.enabled:
             runtime.discovery = EurekaDiscovery(

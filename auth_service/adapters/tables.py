@@ -1,9 +1,11 @@
-"""Auth service tables (SQLAlchemy Core); created by migrations/versions/0002_accounts.py."""
+"""Auth service tables (SQLAlchemy Core); created by the revisions in migrations/versions/."""
 
 from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
+    Integer,
     MetaData,
     Table,
     Text,
@@ -42,17 +44,42 @@ signing_keys = Table(
     "signing_keys",
     metadata,
     Column("kid", Text, primary_key=True),
-    Column("private_pem", Text, nullable=False),
+    # Only in databases written before keys were encrypted, until the next start encrypts it.
+    Column("private_pem", Text),
+    # The PKCS#8 PEM as a Fernet token under AUTH_KEY_ENCRYPTION_KEY (auth_0005).
+    Column("private_key_encrypted", Text),
     Column("public_jwk", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("active", Boolean, nullable=False, server_default="true"),
     Column("retired_at", DateTime(timezone=True)),
 )
 
-login_failures = Table(
-    "login_failures",
+# Login throttling (auth_0006; domain/throttle.py has the rules). Emails are stored normalised,
+# addresses as the client address the request was counted under.
+login_account_lockouts = Table(
+    "login_account_lockouts",
     metadata,
-    Column("email", Text, nullable=False, index=True),
-    Column("address", Text, nullable=False, index=True),
-    Column("failed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("email", Text, primary_key=True),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("last_failure_at", DateTime(timezone=True)),
+)
+
+login_known_addresses = Table(
+    "login_known_addresses",
+    metadata,
+    Column("email", Text, primary_key=True),
+    Column("address", Text, primary_key=True),
+    Column("last_login_at", DateTime(timezone=True), nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("last_failure_at", DateTime(timezone=True)),
+)
+
+login_address_buckets = Table(
+    "login_address_buckets",
+    metadata,
+    Column("address", Text, primary_key=True),
+    Column("level", Double, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

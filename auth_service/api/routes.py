@@ -23,6 +23,7 @@ from auth_service.domain.errors import (
     InvalidRefreshToken,
     TooManyAttempts,
 )
+from servicekit.forwarding import FORWARDING_SECRET_HEADER, ClientAddresses
 from servicekit.web import CorrelationId, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -43,13 +44,16 @@ def _tokens(pair: TokenPair) -> TokenResponse:
     )
 
 
-def client_address(request: Request, deps: AuthDeps) -> str:
-    """The caller's address: the gateway's X-Forwarded-For entry when the peer is a proxy."""
+def client_address(request: Request, runtime: RuntimeDep) -> str:
+    """The caller's address: the gateway's X-Forwarded-For entry when the gateway proved it is
+    the peer (servicekit.forwarding), else the peer itself."""
+    addresses: ClientAddresses = runtime.extras["client_addresses"]
     peer = request.client.host if request.client else "unknown"
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded and peer in deps.settings.trusted_proxies:
-        return forwarded.split(",")[-1].strip() or peer
-    return peer
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
+    return addresses.client(peer, forwarded, request.headers.get(FORWARDING_SECRET_HEADER))
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED)
@@ -72,7 +76,7 @@ def register(
 
 
 @router.post("/login")
-def login(body: LoginRequest, request: Request, session: SessionDep, deps: DepsDep) -> Any:
+def login(body: LoginRequest, address: ClientAddress, session: SessionDep, deps: DepsDep) -> Any:
     """Exchange email and password for a token pair."""
     try:
         pair = handlers.login(
@@ -80,7 +84,7 @@ def login(body: LoginRequest, request: Request, session: SessionDep, deps: DepsD
             deps,
             email=body.email,
             password=body.password,
-            address=client_address(request, deps),
+            address=address,
         )
     except BadCredentials:
         raise HTTPException(401, "invalid email or password") from None

@@ -1,4 +1,5 @@
-"""Auth use cases, one function per command; each runs in one transaction."""
+"""Auth use cases, one function per command; each runs in one transaction, but for login, which
+commits its throttle count before the password is checked."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from passlib.context import CryptContext
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from auth_service.adapters.tables import accounts, login_failures, refresh_tokens
+from auth_service.adapters import login_throttle as throttle_store
+from auth_service.adapters.tables import accounts, refresh_tokens
 from auth_service.application.tokens import TokenIssuer, hash_refresh_token, new_refresh_token
 from auth_service.domain.errors import (
     BadCredentials,
@@ -21,6 +24,13 @@ from auth_service.domain.errors import (
     TooManyAttempts,
 )
 from auth_service.domain.model import ADMIN, CUSTOMER, normalise_email
+from auth_service.domain.throttle import (
+    ThrottlePolicy,
+    admit_leak,
+    admit_lockout,
+    undo_leak,
+    undo_lockout,
+)
 from auth_service.settings import AuthSettings
 from contracts.events import CATALOG, AccountRegistered
 from servicekit.logging import get_logger
@@ -56,6 +66,7 @@ class AuthDeps:
     settings: AuthSettings
     passwords: CryptContext
     issuer: TokenIssuer
+    throttle: ThrottlePolicy
 
 
 def register(
@@ -126,45 +137,93 @@ def ensure_admin(session: Session, deps: AuthDeps) -> None:
         )
 
 
+def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
+    """The throttle's numbers from settings."""
+    return ThrottlePolicy(
+        free_failures=settings.login_max_failures_per_account,
+        lockout_base_seconds=settings.login_lockout_base_seconds,
+        lockout_max_seconds=settings.login_lockout_max_seconds,
+        window_seconds=settings.login_window_seconds,
+        max_failures_per_address=settings.login_max_failures_per_address,
+    )
+
+
+@dataclass(frozen=True)
+class _Admitted:
+    """What login keeps between admitting an attempt and settling it."""
+
+    known_address: bool
+    account: Row[Any] | None
+
+
+def _admit(session: Session, deps: AuthDeps, *, email: str, address: str) -> _Admitted:
+    """Count the attempt as a failure, in its own committed transaction, before any password is
+    checked; or raise TooManyAttempts with nothing written. The buckets' rows stay locked until
+    the commit, so concurrent attempts are admitted one by one and at most the free failures
+    reach the password check."""
+    policy = deps.throttle
+    with session.begin():
+        address_bucket = throttle_store.lock_address_bucket(session, address)
+        known_for = timedelta(days=deps.settings.login_known_address_days)
+        known = throttle_store.lock_known_address(session, email, address, known_for=known_for)
+        lockout = known if known is not None else throttle_store.lock_account(session, email)
+        now = throttle_store.database_now(session)
+        by_address, address_bucket = admit_leak(address_bucket, now, policy)
+        by_account, lockout = admit_lockout(lockout, now, policy)
+        refused = [a.retry_after_seconds for a in (by_address, by_account) if not a.allowed]
+        if refused:
+            log.warning(
+                "login_throttled",
+                by_address=not by_address.allowed,
+                by_account=not by_account.allowed,
+                known_address=known is not None,
+            )
+            raise TooManyAttempts(retry_after=max(refused))  # rolls back: nothing counted
+        throttle_store.save_address_bucket(session, address, address_bucket)
+        if known is not None:
+            throttle_store.save_known_address(session, email, address, lockout)
+        else:
+            throttle_store.save_account(session, email, lockout)
+        account = session.execute(select(accounts).where(accounts.c.email == email)).first()
+    return _Admitted(known is not None, account)
+
+
+def _settle_success(
+    session: Session, deps: AuthDeps, *, email: str, address: str, admitted: _Admitted
+) -> None:
+    """Take back the failure counted for a successful attempt, and remember the address.
+
+    The account's shared lockout only loses this attempt: a success proves nothing about other
+    clients' failures. The address becomes known, so its own slate is clean from now on."""
+    policy = deps.throttle
+    address_bucket = throttle_store.lock_address_bucket(session, address)
+    now = throttle_store.database_now(session)
+    throttle_store.save_address_bucket(session, address, undo_leak(address_bucket, now, policy))
+    if not admitted.known_address:
+        lockout = throttle_store.lock_account(session, email)
+        throttle_store.save_account(session, email, undo_lockout(lockout))
+    throttle_store.remember_address(session, email, address, now)
+
+
 def login(
     session: Session, deps: AuthDeps, *, email: str, password: str, address: str
 ) -> TokenPair:
     """Check credentials (throttled per account and per address) and issue a token pair."""
     email = normalise_email(email)
-    settings = deps.settings
-    window_start = datetime.now(UTC) - timedelta(seconds=settings.login_window_seconds)
-    with session.begin():
-        failures_email, failures_address = session.execute(
-            select(
-                func.count().filter(login_failures.c.email == email),
-                func.count().filter(login_failures.c.address == address),
-            ).where(
-                login_failures.c.failed_at > window_start,
-                (login_failures.c.email == email) | (login_failures.c.address == address),
-            )
-        ).one()
-        if (
-            failures_email >= settings.login_max_failures_per_account
-            or failures_address >= settings.login_max_failures_per_address
-        ):
-            log.warning("login_throttled", reason="too many failures")
-            raise TooManyAttempts(retry_after=settings.login_window_seconds)
-        account = session.execute(select(accounts).where(accounts.c.email == email)).first()
-    # Verify outside the transaction (slow by design); unknown emails cost the same time.
+    admitted = _admit(session, deps, email=email, address=address)
+    account = admitted.account
+    # Verify outside any transaction (slow by design); unknown emails cost the same time.
     if account is None:
         deps.passwords.dummy_verify()
         ok = False
     else:
         ok = deps.passwords.verify(password, account.password_hash)
     if not ok:
-        with session.begin():  # committed: the failure must count even though we raise
-            session.execute(insert(login_failures).values(email=email, address=address))
-            session.execute(delete(login_failures).where(login_failures.c.failed_at < window_start))
-        log.info("login_failed")
-        raise BadCredentials()
+        log.info("login_failed", known_address=admitted.known_address)
+        raise BadCredentials()  # already counted by _admit
+    assert account is not None  # only a known account's password can verify
     with session.begin():
-        session.execute(delete(login_failures).where(login_failures.c.email == email))
-        assert account is not None
+        _settle_success(session, deps, email=email, address=address, admitted=admitted)
         pair = _issue_pair(
             session,
             deps,
@@ -175,6 +234,16 @@ def login(
         )
     log.info("login_succeeded", user_id=str(account.user_id))
     return pair
+
+
+def purge_login_throttle(session: Session, settings: AuthSettings) -> int:
+    """Delete throttle rows that hold nothing back any more; returns how many."""
+    with session.begin():
+        return throttle_store.purge(
+            session,
+            window=timedelta(seconds=settings.login_window_seconds),
+            known_for=timedelta(days=settings.login_known_address_days),
+        )
 
 
 def refresh(session: Session, deps: AuthDeps, *, token: str) -> TokenPair:

@@ -12,17 +12,27 @@ from typing import Any
 import jwt
 from sqlalchemy.orm import Session, sessionmaker
 
+from auth_service.adapters.key_encryption import KeyEncryptionError, KeyEncryptionKeys
 from auth_service.adapters.keys import SigningKey, load_keys
+from servicekit.logging import get_logger
 from servicekit.tokens import ALGORITHM, AUDIENCE, ISSUER
+
+log = get_logger(__name__)
 
 
 class TokenIssuer:
     """Signs access tokens with the newest key; re-reads keys periodically (rotation)."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], *, access_ttl: int, reload_seconds: float
+        self,
+        sessions: sessionmaker[Session],
+        kek: KeyEncryptionKeys,
+        *,
+        access_ttl: int,
+        reload_seconds: float,
     ) -> None:
         self._sessions = sessions
+        self._kek = kek
         self.access_ttl = access_ttl
         self._reload_seconds = reload_seconds
         self._lock = threading.Lock()
@@ -33,8 +43,15 @@ class TokenIssuer:
     def _current(self) -> tuple[SigningKey, dict[str, Any]]:
         with self._lock:
             if self._key is None or time.monotonic() - self._loaded_at > self._reload_seconds:
-                with self._sessions() as session:
-                    self._key, self._jwks = load_keys(session)
+                try:
+                    with self._sessions() as session:
+                        self._key, self._jwks = load_keys(session, self._kek)
+                except KeyEncryptionError as exc:
+                    if self._key is None:
+                        raise
+                    # E.g. another instance re-encrypted the keys under a KEK this one does not
+                    # have yet: keep signing with the keys already opened, and say so.
+                    log.error("signing_keys_reload_failed", error=str(exc))
                 self._loaded_at = time.monotonic()
             return self._key, self._jwks
 

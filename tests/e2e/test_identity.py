@@ -15,7 +15,9 @@ import psycopg2
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import SecretStr
 
+from auth_service.adapters.key_encryption import KeyEncryptionKeys
 from devstack import layout
 from tests.e2e.conftest import User, login, register, unique_email
 from tests.support import wait_for
@@ -161,13 +163,16 @@ def _hs256_with(secret: str, kid: str, claims: dict[str, object]) -> str:
 
 
 def _real_signing_key() -> tuple[str, object, str]:
+    """The auth service's signing key, read from its database and decrypted with the local KEK
+    `make up` gives it: what an attacker with both would hold."""
     with psycopg2.connect(layout.libpq_url("auth_service")) as conn, conn.cursor() as cur:
         cur.execute(
-            "SELECT kid, private_pem FROM signing_keys WHERE retired_at IS NULL "
+            "SELECT kid, private_key_encrypted FROM signing_keys WHERE retired_at IS NULL "
             "ORDER BY created_at DESC LIMIT 1"
         )
-        kid, pem = cur.fetchone()
-    private = serialization.load_pem_private_key(pem.encode(), password=None)
+        kid, ciphertext = cur.fetchone()
+    kek = KeyEncryptionKeys.from_setting(SecretStr(layout.KEY_ENCRYPTION_KEY))
+    private = serialization.load_pem_private_key(kek.decrypt(ciphertext), password=None)
     public_pem = (
         private.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -233,6 +238,28 @@ def test_forged_and_broken_tokens_are_refused(api: httpx.Client, customer: User)
         response = api.get("/api/users/me", headers=headers)
         assert response.status_code == 401, f"{name}: {response.status_code} {response.text}"
         assert response.json()["detail"], name
+
+
+def test_a_token_living_longer_than_the_issued_ttl_is_refused_everywhere(
+    api: httpx.Client, customer: User
+) -> None:
+    # Signed with the real key and otherwise valid: only its lifetime (exp - iat) is wrong, as
+    # a stolen key would mint it to last. The gateway and every service refuse it.
+    kid, private, _ = _real_signing_key()
+    now = int(time.time())
+
+    def bearer(lifetime: int) -> dict[str, str]:
+        claims = _claims(customer, iat=now, exp=now + lifetime)
+        token = jwt.encode(claims, private, algorithm="RS256", headers={"kid": kid})
+        return {"Authorization": f"Bearer {token}"}
+
+    assert api.get("/api/users/me", headers=bearer(900)).status_code == 200
+    too_long = bearer(24 * 3600)
+    through_gateway = api.get("/api/users/me", headers=too_long)
+    assert through_gateway.status_code == 401, through_gateway.text
+    assert "lifetime" in through_gateway.json()["detail"]
+    direct = f"http://127.0.0.1:{next(s.port for s in layout.SERVICES if s.name == 'user')}"
+    assert httpx.get(f"{direct}/api/users/me", headers=too_long).status_code == 401
 
 
 def test_calling_a_service_port_directly_needs_a_token_too(customer: User) -> None:

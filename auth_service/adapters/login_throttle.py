@@ -1,0 +1,140 @@
+"""Where the login throttle's buckets live. Every ``lock_*`` reads a bucket with its row locked
+until the transaction ends (created first when missing: ``INSERT ... ON CONFLICT DO UPDATE
+... RETURNING`` locks a new row and an existing one alike), so concurrent attempts on the same
+bucket are admitted one after the other. Rows are always locked in the same order, address
+bucket first, then the account's, so two attempts never wait for each other in a cycle."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from auth_service.adapters.tables import (
+    login_account_lockouts,
+    login_address_buckets,
+    login_known_addresses,
+)
+from auth_service.domain.throttle import Leak, Lockout
+
+
+def database_now(session: Session) -> datetime:
+    """The database's clock, read after the locks were granted: one clock for every instance."""
+    now: datetime = session.execute(select(func.clock_timestamp())).scalar_one()
+    return now
+
+
+def lock_address_bucket(session: Session, address: str) -> Leak:
+    """The client address's bucket, locked."""
+    table = login_address_buckets
+    statement = pg_insert(table).values(address=address, level=0.0)
+    row = session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.address], set_={"level": table.c.level}
+        ).returning(table.c.level, table.c.updated_at)
+    ).one()
+    return Leak(row.level, row.updated_at)
+
+
+def save_address_bucket(session: Session, address: str, bucket: Leak) -> None:
+    """Store the address bucket locked by ``lock_address_bucket``."""
+    table = login_address_buckets
+    session.execute(
+        table.update()
+        .where(table.c.address == address)
+        .values(level=bucket.level, updated_at=bucket.updated_at)
+    )
+
+
+def lock_known_address(
+    session: Session, email: str, address: str, *, known_for: timedelta
+) -> Lockout | None:
+    """The lockout of an address the account logged in from within ``known_for``, locked;
+    None when the account does not know the address."""
+    table = login_known_addresses
+    row = session.execute(
+        select(table.c.failures, table.c.locked_until, table.c.last_failure_at)
+        .where(
+            table.c.email == email,
+            table.c.address == address,
+            table.c.last_login_at > func.clock_timestamp() - known_for,
+        )
+        .with_for_update()
+    ).first()
+    return None if row is None else Lockout(row.failures, row.locked_until, row.last_failure_at)
+
+
+def save_known_address(session: Session, email: str, address: str, bucket: Lockout) -> None:
+    """Store a known address's lockout."""
+    table = login_known_addresses
+    session.execute(
+        table.update()
+        .where(table.c.email == email, table.c.address == address)
+        .values(
+            failures=bucket.failures,
+            locked_until=bucket.locked_until,
+            last_failure_at=bucket.last_failure_at,
+        )
+    )
+
+
+def remember_address(session: Session, email: str, address: str, now: datetime) -> None:
+    """The account logged in from this address: it is known from now on, with a clean slate."""
+    table = login_known_addresses
+    values = {"last_login_at": now, "failures": 0, "locked_until": None, "last_failure_at": None}
+    session.execute(
+        pg_insert(table)
+        .values(email=email, address=address, **values)
+        .on_conflict_do_update(index_elements=[table.c.email, table.c.address], set_=values)
+    )
+
+
+def lock_account(session: Session, email: str) -> Lockout:
+    """The account's lockout for addresses it does not know, locked."""
+    table = login_account_lockouts
+    row = session.execute(
+        pg_insert(table)
+        .values(email=email)
+        .on_conflict_do_update(index_elements=[table.c.email], set_={"failures": table.c.failures})
+        .returning(table.c.failures, table.c.locked_until, table.c.last_failure_at)
+    ).one()
+    return Lockout(row.failures, row.locked_until, row.last_failure_at)
+
+
+def save_account(session: Session, email: str, bucket: Lockout) -> None:
+    """Store the account lockout locked by ``lock_account``."""
+    table = login_account_lockouts
+    session.execute(
+        table.update()
+        .where(table.c.email == email)
+        .values(
+            failures=bucket.failures,
+            locked_until=bucket.locked_until,
+            last_failure_at=bucket.last_failure_at,
+        )
+    )
+
+
+_PURGES = (
+    # Idle for a window and not locked: admitting the next attempt would start from zero anyway.
+    """DELETE FROM login_account_lockouts
+       WHERE (last_failure_at IS NULL OR last_failure_at < clock_timestamp() - :window)
+         AND (locked_until IS NULL OR locked_until < clock_timestamp())""",
+    # A full bucket drains completely in one window.
+    "DELETE FROM login_address_buckets WHERE updated_at < clock_timestamp() - :window",
+    """DELETE FROM login_known_addresses
+       WHERE last_login_at < clock_timestamp() - :known_for
+         AND (locked_until IS NULL OR locked_until < clock_timestamp())""",
+)
+
+
+def purge(session: Session, *, window: timedelta, known_for: timedelta) -> int:
+    """Delete rows that no longer hold anything back: idle lockouts past the window, drained
+    address buckets, addresses not logged in from for ``known_for``. Returns how many went."""
+    deleted = 0
+    for statement in _PURGES:
+        result = session.execute(text(statement), {"window": window, "known_for": known_for})
+        deleted += int(result.rowcount)  # type: ignore[attr-defined]
+    return deleted
