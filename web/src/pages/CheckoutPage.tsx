@@ -1,6 +1,6 @@
 // Checkout: where to deliver, how to pay, and one click that places the order. The order's own
 // page then follows it live.
-import { useMutation, useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { Link, useNavigate } from "react-router";
 
@@ -30,6 +30,7 @@ export function CheckoutPage() {
   const session = useSession();
   const cart = useCart();
   const navigate = useNavigate();
+  const queryClient = useQueryClient();
   const [address, setAddress] = useState<Address>(EMPTY_ADDRESS);
   const [touched, setTouched] = useState(false);
   const [method, setMethod] = useState<PaymentMethod>("card");
@@ -60,6 +61,7 @@ export function CheckoutPage() {
   const place = useMutation({
     mutationFn: () => api.orders.place(order, idempotencyKey),
     onSuccess: (accepted) => {
+      void queryClient.invalidateQueries({ queryKey: ["orders"] });
       cart.clear();
       navigate(`/orders/${accepted.order_id}`);
     },

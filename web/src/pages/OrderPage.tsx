@@ -1,6 +1,6 @@
 // One order, live: its status, fulfilment, payment (with the pix QR while it waits), timeline and
 // a cancel button while the API still allows it.
-import { useMutation, useQueries, useQuery } from "@tanstack/react-query";
+import { useMutation, useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useParams } from "react-router";
 
@@ -24,6 +24,7 @@ export function OrderPage() {
   useTitle(`Order ${shortId(orderId)}`);
   const api = useApi();
   const session = useSession();
+  const queryClient = useQueryClient();
   const order = useQuery({ queryKey: orderKey(orderId), queryFn: () => api.orders.get(orderId) });
   const live = useOrderStream(orderId, order.isSuccess && !isFinal(order.data));
   const timeline = useQuery({
@@ -38,7 +39,10 @@ export function OrderPage() {
   });
   const cancel = useMutation({
     mutationFn: () => api.orders.cancel(orderId),
-    onSettled: () => order.refetch(),
+    onSettled: () => {
+      void order.refetch();
+      void queryClient.invalidateQueries({ queryKey: ["orders"] });
+    },
   });
 
   if (order.isPending) return <Loading label="Loading the order…" />;
@@ -64,9 +68,16 @@ export function OrderPage() {
         <Link to="/orders">← My orders</Link>
       </p>
       <h1>Order {shortId(current.order_id)}</h1>
-      <p className="stream-state" role="status" aria-live="polite">
-        {streamLabel}
-      </p>
+      <div className="stream-line">
+        <p className="stream-state" role="status" aria-live="polite">
+          {streamLabel}
+        </p>
+        {live.state === "failed" && !isFinal(current) && (
+          <button type="button" className="secondary" onClick={() => order.refetch()} disabled={order.isFetching}>
+            Check for changes
+          </button>
+        )}
+      </div>
       <dl className="facts">
         <dt>Status</dt>
         <dd>

@@ -48,11 +48,17 @@ export function StaffBoardPage() {
           const column = columns[index];
           // Each column shows only orders at its step, whatever else the API returned.
           const orders = column?.data?.items.filter((order) => fulfilmentOf(order) === step) ?? [];
+          // When the API filtered the column, its total may be more than one page shows.
+          const total =
+            column?.data && orders.length === column.data.items.length ? column.data.total : orders.length;
           const headingId = `board-${step}`;
           return (
             <section key={step} className="board-column" aria-labelledby={headingId}>
               <h2 id={headingId}>
-                {humanize(step)} <span className="muted">({orders.length})</span>
+                {humanize(step)}{" "}
+                <span className="muted">
+                  ({total > orders.length ? `${orders.length} of ${total}` : orders.length})
+                </span>
               </h2>
               {!column || column.isPending ? (
                 <Loading />
