@@ -65,7 +65,7 @@ function Trace({ orderId }: { orderId: string }) {
   if (trace.isPending) return <Loading label="Reading the order's messages…" />;
   if (trace.isError) {
     if (trace.error instanceof ApiError && trace.error.status === 404) {
-      return <p>No order with this id.</p>;
+      return <p>No trace for this order ({trace.error.message}).</p>;
     }
     return <ErrorMessage error={trace.error} />;
   }
