@@ -8,6 +8,7 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from auth_service.adapters.key_encryption import KeyEncryptionError, KeyEncryptionKeys
+from auth_service.adapters.keys import generate_key
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 
@@ -45,3 +46,10 @@ def test_an_altered_ciphertext_is_refused() -> None:
     token[-5] = ord("A") if token[-5] != ord("A") else ord("B")
     with pytest.raises(KeyEncryptionError):
         ring.decrypt(token.decode())
+
+
+def test_a_new_signing_key_leaves_only_as_ciphertext_and_a_public_jwk() -> None:
+    kid, ciphertext, jwk = generate_key(keys(NEW))
+    assert "PRIVATE KEY" not in ciphertext
+    assert b"BEGIN PRIVATE KEY" in keys(NEW).decrypt(ciphertext)
+    assert jwk["kid"] == kid and jwk["kty"] == "RSA" and "d" not in jwk
