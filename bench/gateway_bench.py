@@ -150,7 +150,7 @@ def main() -> None:
         {
             "GATEWAY_PORT": str(gateway_port),
             "GATEWAY_ROUTES": json.dumps({"/api/echo": app}),
-            "GATEWAY_JWKS_URL": f"http://127.0.0.1:{upstream_port}/jwks.json",
+            "JWKS_URL": f"http://127.0.0.1:{upstream_port}/jwks.json",
             "EUREKA_URL": layout.EUREKA_URL,
         },
         logs / "gateway.log",

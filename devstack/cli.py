@@ -22,7 +22,18 @@ def infra_programs() -> list[Program]:
     return [
         Program("postgres", postgres.command(), "infra", user="postgres", stopsignal="INT"),
         Program("kafka", str(layout.INFRA_BIN / "run-kafka.sh"), "infra", stopwaitsecs=60),
-        Program("eureka", str(layout.INFRA_BIN / "run-eureka.sh"), "infra"),
+        Program(
+            "eureka",
+            str(layout.INFRA_BIN / "run-eureka.sh"),
+            "infra",
+            environment={
+                "EUREKA_USERNAME": layout.EUREKA_USERNAME,
+                "EUREKA_PASSWORD": layout.EUREKA_PASSWORD,
+                # Which build runs: a rebuilt jar changes the rendered config, so `make up`
+                # restarts the registry on it (run-eureka.sh runs a copy, never the build output).
+                "EUREKA_BUILD": eureka_build(),
+            },
+        ),
         Program(
             "mailsink",
             f"{layout.PYTHON} -m aiosmtpd -n -l 127.0.0.1:{layout.MAILSINK_PORT}"
@@ -43,6 +54,18 @@ def infra_programs() -> list[Program]:
     ]
 
 
+EUREKA_JAR = layout.REPO / "infra" / "eureka-server" / "target" / "eureka-server.jar"
+
+
+def eureka_build() -> str:
+    """Size and modification time of the built registry jar ("none" before the first build)."""
+    try:
+        stat = EUREKA_JAR.stat()
+    except FileNotFoundError:
+        return "none"
+    return f"{stat.st_size}-{stat.st_mtime_ns}"
+
+
 PASS_THROUGH = ("SAGA_TIMEOUT", "PAYMENT_DECLINE_ABOVE", "ADMIN_EMAIL", "ADMIN_PASSWORD")
 
 
@@ -61,6 +84,9 @@ def common_environment() -> dict[str, str]:
     return {
         "KAFKA_BOOTSTRAP_SERVERS": layout.KAFKA_BOOTSTRAP,
         "EUREKA_URL": layout.EUREKA_URL,
+        "EUREKA_USERNAME": layout.EUREKA_USERNAME,
+        "EUREKA_PASSWORD": layout.EUREKA_PASSWORD,
+        "JWKS_URL": layout.JWKS_URL,
         "PYTHONUNBUFFERED": "1",
         # Documented knobs that `make up` passes on when set (see .env.example).
         **{name: os.environ[name] for name in PASS_THROUGH if name in os.environ},
@@ -93,7 +119,7 @@ def service_programs() -> list[Program]:
 def app_programs() -> list[Program]:
     """The platform's own processes: relay, services, gateway."""
     relay_databases = {
-        service.name: layout.libpq_url(service.database) for service in layout.SERVICES
+        service.name: layout.relay_url(service.database) for service in layout.SERVICES
     }
     relay = Program(
         "outbox_relay",
@@ -243,16 +269,20 @@ def check_ports_free() -> None:
 
 
 def migrate() -> None:
-    """Create each service's database and run its Alembic migrations."""
+    """Create each service's role and database, run its Alembic migrations as that role, and
+    grant the relay what it needs."""
     from servicekit.migrations import upgrade
 
-    postgres.ensure_databases([service.database for service in layout.SERVICES])
-    postgres.ensure_extensions([service.database for service in layout.SERVICES])
+    databases = [service.database for service in layout.SERVICES]
+    postgres.ensure_roles({s.database: s.role for s in layout.SERVICES}, layout.RELAY_ROLE)
+    postgres.ensure_extensions(databases)
     for service in layout.SERVICES:
         upgrade(service.package, layout.database_url(service.database))
+    postgres.grant_relay(databases, layout.RELAY_ROLE)
     # The payment provider's own database (a stand-in for another company's: no outbox, no relay).
-    postgres.ensure_databases([layout.PAYMENT_PROVIDER_DATABASE])
-    upgrade("payment_provider", layout.database_url(layout.PAYMENT_PROVIDER_DATABASE))
+    provider = layout.PAYMENT_PROVIDER_DATABASE
+    postgres.ensure_roles({provider: layout.PAYMENT_PROVIDER_ROLE}, relay=None)
+    upgrade("payment_provider", layout.database_url(provider))
     print(f"postgres: migrations applied to {len(layout.SERVICES)} service databases")
 
 

@@ -6,6 +6,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("DEVSTACK_VAR", REPO / "var")).resolve()
@@ -27,10 +28,15 @@ INFRA_BIN = REPO / "infra" / "bin"
 
 PG_HOST = "127.0.0.1"
 PG_PORT = int(os.environ.get("POSTGRES_PORT", "5432"))
+# The bootstrap superuser: devstack creates the roles and databases with it (and the tests their
+# throw-away databases); no platform process connects as it (Role below).
 PG_USER = os.environ.get("POSTGRES_USER", "platform")
 PG_PASSWORD = os.environ.get("POSTGRES_PASSWORD", "platform")
 KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")
 EUREKA_URL = os.environ.get("EUREKA_URL", "http://127.0.0.1:8761/eureka")
+# What every registry client sends, and what the Eureka server accepts (the same two settings).
+EUREKA_USERNAME = os.environ.get("EUREKA_USERNAME", "eureka")
+EUREKA_PASSWORD = os.environ.get("EUREKA_PASSWORD", "eureka-local-password")
 RELAY_HTTP_PORT = int(os.environ.get("RELAY_HTTP_PORT", "8190"))
 # Secrets with local defaults for `make up` only (.env.example marks them must-change): the key
 # that encrypts the auth service's signing keys, and the secret the gateway proves itself with
@@ -49,6 +55,20 @@ PAYMENT_PROVIDER_PORT = 8201
 PAYMENT_PROVIDER_DATABASE = "payment_provider"
 SMS_SINK_PORT = 8202
 SMS_DIR = VAR / "sms"
+
+
+@dataclass(frozen=True)
+class Role:
+    """A PostgreSQL login role a platform process connects as: never a superuser, never able to
+    create databases or roles (devstack.postgres.ensure_roles)."""
+
+    name: str
+    password_setting: str  # the environment variable with its password
+
+    @property
+    def password(self) -> str:
+        """The password from its setting; the local default is for `make up` only."""
+        return os.environ.get(self.password_setting, f"{self.name}-local-password")
 
 
 @dataclass(frozen=True)
@@ -74,6 +94,11 @@ class Service:
         """Settings prefix: ``ORDER`` for order_service."""
         return self.name.upper()
 
+    @property
+    def role(self) -> Role:
+        """The role that owns the service's database, named after it; ORDER_DB_PASSWORD."""
+        return Role(self.database, f"{self.env_prefix}_DB_PASSWORD")
+
 
 SERVICES = (
     Service("auth_service", "auth_service", 8101),
@@ -88,11 +113,55 @@ SERVICES = (
 AGGREGATE_TYPES = ("account", "product", "order", "stock_reservation", "payment")
 
 
+# The relay reads and trims every service's outbox, and nothing else (devstack.postgres).
+RELAY_ROLE = Role("outbox_relay", "RELAY_DB_PASSWORD")
+# The payment provider owns its database the same way (no outbox: the relay never goes there).
+PAYMENT_PROVIDER_ROLE = Role(PAYMENT_PROVIDER_DATABASE, "PROVIDER_DB_PASSWORD")
+
+# Where every service and the gateway fetch the auth service's public keys: a fixed address,
+# never one found in Eureka.
+JWKS_URL = os.environ.get(
+    "JWKS_URL", f"http://127.0.0.1:{SERVICES[0].port}/api/auth/.well-known/jwks.json"
+)
+
+
+def owner_of(database: str) -> Role | None:
+    """The role that owns a service database (or the payment provider's); None for any other
+    (postgres, test databases)."""
+    if database == PAYMENT_PROVIDER_DATABASE:
+        return PAYMENT_PROVIDER_ROLE
+    return next((s.role for s in SERVICES if s.database == database), None)
+
+
+def _url(user: str, password: str, database: str, driver: str) -> str:
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    return f"{driver}://{credentials}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+def role_url(role: Role, database: str, *, driver: str = "postgresql") -> str:
+    """URL of one local database as ``role``."""
+    return _url(role.name, role.password, database, driver)
+
+
+def admin_url(database: str, *, driver: str = "postgresql") -> str:
+    """URL of one local database as the bootstrap superuser: creating roles and databases only."""
+    return _url(PG_USER, PG_PASSWORD, database, driver)
+
+
 def database_url(database: str, *, driver: str = "postgresql+psycopg2") -> str:
-    """SQLAlchemy URL of one local database."""
-    return f"{driver}://{PG_USER}:{PG_PASSWORD}@{PG_HOST}:{PG_PORT}/{database}"
+    """SQLAlchemy URL of one local database as its owner: a service database as the service's
+    role, any other (postgres, the tests' throw-away databases) as the bootstrap superuser."""
+    role = owner_of(database)
+    if role is None:
+        return admin_url(database, driver=driver)
+    return role_url(role, database, driver=driver)
 
 
 def libpq_url(database: str) -> str:
-    """libpq URL (psycopg2.connect) of one local database."""
+    """libpq URL (psycopg2.connect) of one local database, as its owner (database_url)."""
     return database_url(database, driver="postgresql")
+
+
+def relay_url(database: str) -> str:
+    """libpq URL the outbox relay reads a service database with."""
+    return role_url(RELAY_ROLE, database)

@@ -1,4 +1,5 @@
-"""The local PostgreSQL server: our own data directory under var/, run by the supervisor."""
+"""The local PostgreSQL server: our own data directory under var/, run by the supervisor; and the
+roles the platform connects as (the same code provisions docker compose: deploy/migrate.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from pathlib import Path
 
@@ -126,7 +129,7 @@ def command() -> str:
 
 def admin_connection(database: str = "postgres") -> psycopg2.extensions.connection:
     """An autocommit superuser connection over TCP."""
-    conn = psycopg2.connect(layout.libpq_url(database), connect_timeout=3)
+    conn = psycopg2.connect(layout.admin_url(database), connect_timeout=3)
     conn.autocommit = True
     return conn
 
@@ -173,3 +176,154 @@ def ensure_databases(names: list[str]) -> None:
             if name not in existing:
                 cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
                 print(f"postgres: created database {name}")
+
+
+# -- least privilege -------------------------------------------------------------------------------
+#
+# Each service database is owned by the service's own role, which its migrations run as too, so
+# that everything in it belongs to that role and to nobody else. No platform role is a superuser
+# or may create databases or roles; only the bootstrap superuser (POSTGRES_USER) does that, here.
+# Nobody but the owner and the relay may even connect to a service database.
+
+# An autocommit superuser connection to the named database.
+AdminConnect = Callable[[str], psycopg2.extensions.connection]
+
+# What the outbox relay does in every service database, and all it may do there: read the
+# outbox and delete what it published, read and move its position (servicekit/messaging/schema.py
+# has both tables). LISTEN and its advisory lock need no privilege.
+RELAY_PRIVILEGES: Mapping[str, tuple[str, ...]] = {
+    "outbox": ("SELECT", "DELETE"),
+    "outbox_relay_position": ("SELECT", "INSERT", "UPDATE"),
+}
+
+_ROLE_ATTRIBUTES = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
+
+# Every object of the database's own schemas not owned by ``role`` yet, as the ALTER statement
+# that hands it over. Objects of extensions stay with the extension; indexes, identity sequences
+# and triggers follow their table.
+_OBJECTS_TO_HAND_OVER = """
+WITH target AS (SELECT %(role)s::regrole AS oid),
+own_schemas AS (
+    SELECT oid, nspname, nspowner FROM pg_namespace
+    WHERE nspname <> 'information_schema' AND nspname NOT LIKE 'pg\\_%%'
+),
+from_extension AS (SELECT classid, objid FROM pg_depend WHERE deptype = 'e')
+SELECT format('ALTER SCHEMA %%I OWNER TO %%I', n.nspname, %(role)s)
+FROM own_schemas n, target
+WHERE n.nspowner NOT IN (target.oid, 'pg_database_owner'::regrole)
+  AND (n.nspname <> 'public' OR n.nspowner <> 'pg_database_owner'::regrole)
+  AND NOT EXISTS (SELECT FROM from_extension e
+                  WHERE e.classid = 'pg_namespace'::regclass AND e.objid = n.oid)
+UNION ALL
+SELECT format('ALTER %%s %%s OWNER TO %%I',
+              CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW'
+                             WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'f' THEN 'FOREIGN TABLE'
+                             ELSE 'TABLE' END,
+              c.oid::regclass, %(role)s)
+FROM pg_class c JOIN own_schemas n ON n.oid = c.relnamespace, target
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND c.relowner <> target.oid
+  AND NOT EXISTS (SELECT FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                    AND d.deptype IN ('e', 'a', 'i'))
+UNION ALL
+SELECT format('ALTER ROUTINE %%s OWNER TO %%I', p.oid::regprocedure, %(role)s)
+FROM pg_proc p JOIN own_schemas n ON n.oid = p.pronamespace, target
+WHERE p.prokind IN ('f', 'p') AND p.proowner <> target.oid
+  AND NOT EXISTS (SELECT FROM from_extension e
+                  WHERE e.classid = 'pg_proc'::regclass AND e.objid = p.oid)
+UNION ALL
+SELECT format('ALTER TYPE %%s OWNER TO %%I', t.oid::regtype, %(role)s)
+FROM pg_type t JOIN own_schemas n ON n.oid = t.typnamespace, target
+WHERE (t.typtype IN ('e', 'd', 'r')
+       OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))
+  AND t.typowner <> target.oid
+  AND NOT EXISTS (SELECT FROM from_extension e
+                  WHERE e.classid = 'pg_type'::regclass AND e.objid = t.oid)
+"""
+
+
+def ensure_role(cur: psycopg2.extensions.cursor, role: layout.Role) -> None:
+    """Create the login role, or bring an existing one back to exactly these attributes and its
+    current password (a changed setting takes effect on the next run)."""
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role.name,))
+    verb = "ALTER" if cur.fetchone() else "CREATE"
+    cur.execute(
+        sql.SQL("{} ROLE {} " + _ROLE_ATTRIBUTES + " PASSWORD {}").format(
+            sql.SQL(verb), sql.Identifier(role.name), sql.Literal(role.password)
+        )
+    )
+    if verb == "CREATE":
+        print(f"postgres: created role {role.name}")
+
+
+def ensure_roles(
+    owners: Mapping[str, layout.Role],
+    relay: layout.Role | None,
+    connect: AdminConnect = admin_connection,
+) -> None:
+    """Every database of ``owners`` (database -> its role) exists, belongs to its role with
+    everything in it, and admits only that role and the ``relay`` (if any). Idempotent: an
+    existing database whose objects the bootstrap superuser created (before roles existed) is
+    handed over in place. Run before the migrations, which then run as each database's role."""
+    with closing(connect("postgres")) as conn, conn.cursor() as cur:
+        for role in (*owners.values(), *([relay] if relay else [])):
+            ensure_role(cur, role)
+        cur.execute("SELECT datname FROM pg_database")
+        existing = {row[0] for row in cur.fetchall()}
+        for database, role in owners.items():
+            name = sql.Identifier(database)
+            if database not in existing:
+                cur.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(name, sql.Identifier(role.name))
+                )
+                print(f"postgres: created database {database}")
+            else:
+                cur.execute(
+                    sql.SQL("ALTER DATABASE {} OWNER TO {}").format(name, sql.Identifier(role.name))
+                )
+            cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(name))
+            if relay is not None:
+                cur.execute(
+                    sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                        name, sql.Identifier(relay.name)
+                    )
+                )
+    for database, role in owners.items():
+        _hand_over_objects(database, role, connect)
+
+
+def _hand_over_objects(database: str, role: layout.Role, connect: AdminConnect) -> None:
+    with closing(connect(database)) as conn, conn.cursor() as cur:
+        # A statement waiting for a table lock queues every later query on that table behind
+        # it: give up quickly and try again rather than stall whatever still uses the database.
+        cur.execute("SET lock_timeout = '5s'")
+        cur.execute(_OBJECTS_TO_HAND_OVER, {"role": role.name})
+        statements = [row[0] for row in cur.fetchall()]
+        for statement in statements:
+            for attempt in range(1, 7):
+                try:
+                    cur.execute(statement)
+                    break
+                except psycopg2.errors.LockNotAvailable:
+                    if attempt == 6:
+                        raise
+                    time.sleep(attempt)
+        if statements:
+            print(f"postgres: {database}: {len(statements)} objects now owned by {role.name}")
+
+
+def grant_relay(
+    databases: list[str], relay: layout.Role, connect: AdminConnect = admin_connection
+) -> None:
+    """The relay's privileges (RELAY_PRIVILEGES) in every service database; after the migrations,
+    which create the tables."""
+    for database in databases:
+        with closing(connect(database)) as conn, conn.cursor() as cur:
+            for table, privileges in RELAY_PRIVILEGES.items():
+                cur.execute(
+                    sql.SQL("GRANT {} ON TABLE {} TO {}").format(
+                        sql.SQL(", ").join(map(sql.SQL, privileges)),
+                        sql.Identifier(table),
+                        sql.Identifier(relay.name),
+                    )
+                )

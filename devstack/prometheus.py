@@ -1,21 +1,31 @@
 """The local Prometheus (Debian package): its config rendered from
-observability/prometheus/prometheus.local.yml into var/prometheus, its data beside it."""
+observability/prometheus/prometheus.local.yml into var/prometheus, its data beside it.
+
+It runs without the lifecycle and admin APIs (``/-/quit``, ``/-/reload``, deleting series): anyone
+who reaches its port could otherwise stop it or wipe its data. A changed config is applied with
+SIGHUP through the supervisor instead.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import urllib.error
 import urllib.request
+import xmlrpc.client
 from pathlib import Path
 from string import Template
 from urllib.parse import urlsplit
 
-from devstack import layout
+from devstack import layout, supervisor
 
 TEMPLATE = layout.REPO / "observability" / "prometheus" / "prometheus.local.yml"
 RULES = layout.REPO / "observability" / "prometheus" / "alerts.yml"
 HOME = layout.VAR / "prometheus"
 CONFIG = HOME / "prometheus.yml"
+# Eureka's password for service discovery, kept out of the config file (which the server shows
+# at /config, with secrets hidden anyway).
+EUREKA_PASSWORD_FILE = HOME / "eureka-password"
 DATA = HOME / "data"
 PORT = int(os.environ.get("PROMETHEUS_PORT", "9090"))
 LISTEN = f"127.0.0.1:{PORT}"
@@ -27,6 +37,8 @@ def render(template: Path = TEMPLATE, *, rules: Path = RULES) -> str:
     return Template(template.read_text()).substitute(
         RULES_FILE=str(rules),
         EUREKA_URL=layout.EUREKA_URL,
+        EUREKA_USERNAME=layout.EUREKA_USERNAME,
+        EUREKA_PASSWORD_FILE=str(EUREKA_PASSWORD_FILE),
         EUREKA_TARGET=urlsplit(layout.EUREKA_URL).netloc,
         RELAY_TARGET=f"127.0.0.1:{layout.RELAY_HTTP_PORT}",
         PROMETHEUS_TARGET=LISTEN,
@@ -34,23 +46,31 @@ def render(template: Path = TEMPLATE, *, rules: Path = RULES) -> str:
 
 
 def write_config() -> None:
-    """Write var/prometheus/prometheus.yml; a running server reloads it when it changed."""
+    """Write var/prometheus/prometheus.yml and the password file; a running server re-reads them
+    (SIGHUP) when either changed."""
     HOME.mkdir(parents=True, exist_ok=True)
-    text = render()
-    if CONFIG.exists() and CONFIG.read_text() == text:
-        return
-    CONFIG.write_text(text)
-    if is_ready():
-        reload = urllib.request.Request(f"{URL}/-/reload", method="POST")  # noqa: S310
-        with urllib.request.urlopen(reload, timeout=5):  # noqa: S310 - fixed local URL
-            pass
+    changed = _write_if_changed(EUREKA_PASSWORD_FILE, layout.EUREKA_PASSWORD, mode=0o600)
+    changed = _write_if_changed(CONFIG, render(), mode=0o644) or changed
+    if changed and supervisor.is_running():
+        # Not running (or not configured yet) is fine: it reads both files when it starts.
+        with contextlib.suppress(xmlrpc.client.Fault):
+            supervisor.rpc().signalProcess("prometheus", "HUP")
+
+
+def _write_if_changed(path: Path, text: str, *, mode: int) -> bool:
+    if path.exists() and path.read_text() == text:
+        return False
+    path.touch(mode=mode)
+    path.chmod(mode)
+    path.write_text(text)
+    return True
 
 
 def command() -> str:
     """The supervisor command line (the Debian package's binary, our config and data)."""
     return (
         f"prometheus --config.file={CONFIG} --storage.tsdb.path={DATA}"
-        f" --storage.tsdb.retention.time=7d --web.listen-address={LISTEN} --web.enable-lifecycle"
+        f" --storage.tsdb.retention.time=7d --web.listen-address={LISTEN}"
     )
 
 

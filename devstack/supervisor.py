@@ -75,6 +75,7 @@ def render(programs: list[Program]) -> bool:
     layout.RUN_DIR.mkdir(parents=True, exist_ok=True)
     new = layout.SUPERVISOR_CONF.with_suffix(".new")
     with new.open("w") as handle:
+        new.chmod(0o600)  # it holds every process's environment, database passwords included
         parser.write(handle)
     old = layout.SUPERVISOR_CONF.read_text() if layout.SUPERVISOR_CONF.exists() else None
     new.replace(layout.SUPERVISOR_CONF)

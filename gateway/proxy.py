@@ -39,7 +39,7 @@ from gateway.upstream import (
     UpstreamResponse,
     UpstreamTimeout,
 )
-from servicekit.discovery import EurekaDiscovery, EurekaRegistration, ServiceInstance
+from servicekit.discovery import EurekaRegistration, ServiceInstance
 from servicekit.logging import get_logger
 from servicekit.tokens import InvalidToken, KeysUnavailable, TokenVerifier, bearer_token
 from servicekit.web import EurekaSettings
@@ -165,9 +165,7 @@ class Gateway:
         self._forwarding_secret = settings.forwarding_secret.get_secret_value().encode() or None
         self.eureka = eureka
         self.routes = RouteTable(settings.routes)
-        self.discovery: Discovery = discovery or EurekaDiscovery(
-            eureka.url, refresh_interval=eureka.registry_refresh_seconds
-        )
+        self.discovery: Discovery = discovery or eureka.discovery()
         self.balancer = Balancer(
             self.discovery, cooldown_seconds=settings.instance_cooldown_seconds
         )
@@ -209,7 +207,6 @@ class Gateway:
             fetch = watching_key_changes(
                 jwks_fetcher(
                     url=settings.jwks_url,
-                    discovery=self.discovery,
                     client=self._jwks_client,
                     timeout=settings.jwks_fetch_timeout_seconds,
                 ),
@@ -229,14 +226,7 @@ class Gateway:
             await self.verifier.load_keys()
             self._jwks_task = asyncio.create_task(self._refresh_keys(), name="jwks-refresh")
         if self.eureka.enabled:
-            self.registration = EurekaRegistration(
-                self.eureka.url,
-                app_name=GATEWAY_APP,
-                host=self.eureka.instance_host,
-                port=settings.port,
-                renewal_interval=self.eureka.renewal_interval_seconds,
-                lease_duration=self.eureka.lease_duration_seconds,
-            )
+            self.registration = self.eureka.registration(app_name=GATEWAY_APP, port=settings.port)
             await self.registration.start()
         log.info("gateway_started", port=settings.port, routes=settings.routes)
 

@@ -1,5 +1,6 @@
-"""Everything the gateway reads from its environment (prefix ``GATEWAY_``); Eureka's address and
-this instance's announced host come from the shared ``EurekaSettings`` (prefix ``EUREKA_``)."""
+"""Everything the gateway reads from its environment (prefix ``GATEWAY_``); Eureka's address,
+credentials and this instance's announced host come from the shared ``EurekaSettings`` (prefix
+``EUREKA_``), and the auth service's keys from ``JWKS_URL``, which every service reads too."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.routes import DEFAULT_ROUTES, validate_routes
 from servicekit.tokens import AUDIENCE, ISSUER
+from servicekit.web import DEFAULT_JWKS_URL, JWKS_URL_SETTING, check_jwks_url
 
 
 class GatewaySettings(BaseSettings):
@@ -51,8 +53,8 @@ class GatewaySettings(BaseSettings):
     # An instance that refused a connection is tried last for this long.
     instance_cooldown_seconds: float = Field(default=5.0, ge=0)
 
-    # Where the auth service's public keys are; empty: an AUTH-SERVICE instance from Eureka.
-    jwks_url: str = ""
+    # Where the auth service's public keys are: JWKS_URL (no prefix), shared with the services.
+    jwks_url: str = Field(default=DEFAULT_JWKS_URL, validation_alias=JWKS_URL_SETTING)
     jwks_fetch_timeout_seconds: float = Field(default=3.0, gt=0)
     # A token with an unknown kid refreshes the JWKS, at most once per this interval.
     jwks_min_refresh_seconds: float = Field(default=5.0, ge=0)
@@ -104,3 +106,8 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _check_routes(cls, routes: dict[str, str]) -> dict[str, str]:
         return validate_routes(routes)
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _check_jwks_url(cls, url: str) -> str:
+        return check_jwks_url(url)

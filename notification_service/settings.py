@@ -13,9 +13,7 @@ class NotificationSettings(HttpServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="NOTIFICATION_", env_file=".env", extra="ignore")
 
-    database_url: str = (
-        "postgresql+psycopg2://platform:platform@127.0.0.1:5432/notification_service"
-    )
+    database_url: str = "postgresql+psycopg2://notification_service:notification_service-local-password@127.0.0.1:5432/notification_service"
     port: int = 8106
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=1025, ge=1, le=65535)

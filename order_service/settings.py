@@ -11,7 +11,7 @@ class OrderSettings(HttpServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="ORDER_", env_file=".env", extra="ignore")
 
-    database_url: str = "postgresql+psycopg2://platform:platform@127.0.0.1:5432/order_service"
+    database_url: str = "postgresql+psycopg2://order_service:order_service-local-password@127.0.0.1:5432/order_service"
     port: int = 8104
     # A saga not finished this long after the order was placed is cancelled with compensation;
     # the same deadline travels in order.created, so payment never charges after it.

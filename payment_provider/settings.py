@@ -18,7 +18,10 @@ class ProviderSettings(HttpServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="PROVIDER_", env_file=".env", extra="ignore")
 
-    database_url: str = "postgresql+psycopg2://platform:platform@127.0.0.1:5432/payment_provider"
+    database_url: str = (
+        "postgresql+psycopg2://payment_provider:payment_provider-local-password"
+        "@127.0.0.1:5432/payment_provider"
+    )
     port: int = 8201
     # The merchant's bearer token for POST /charges, GET /charges/..., refunds.
     api_key: SecretStr = SecretStr("local-provider-api-key")

@@ -18,7 +18,7 @@ class PaymentSettings(HttpServiceSettings):
         env_prefix="PAYMENT_", env_file=".env", extra="ignore", populate_by_name=True
     )
 
-    database_url: str = "postgresql+psycopg2://platform:platform@127.0.0.1:5432/payment_service"
+    database_url: str = "postgresql+psycopg2://payment_service:payment_service-local-password@127.0.0.1:5432/payment_service"
     port: int = 8105
     # Spelled out (API.md documents PAYMENT_DECLINE_ABOVE), so it never depends on the prefix.
     decline_above: Decimal = Field(

@@ -2,7 +2,9 @@
 
 The wire protocol comes from py-eureka-client (``py_eureka_client.eureka_basic``); the lifecycle is
 ours, as asyncio tasks inside the app's lifespan, so that shutdown deregisters exactly once and no
-background thread re-registers an instance that is going away.
+background thread re-registers an instance that is going away. The registry asks every caller for
+HTTP basic credentials (EUREKA_USERNAME / EUREKA_PASSWORD): an anonymous register or cancel is
+refused, so nobody on the network can announce a rogue instance or drop a real one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import ssl
 import time
 from dataclasses import dataclass
 from urllib.error import HTTPError, URLError
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import certifi
 import httpx
@@ -76,6 +79,20 @@ class _EurekaHttpClient(http_client.HttpClient):  # type: ignore[misc]
 http_client.set_http_client(_EurekaHttpClient())
 
 
+def authenticated_url(eureka_url: str, username: str, password: str) -> str:
+    """``eureka_url`` with the credentials as its user info, which is how py-eureka-client takes
+    them (it moves them into an Authorization header and sends the URL without them).
+
+    Both are percent-encoded whole, so any character is safe in either. Never log the result.
+    """
+    if not username:
+        return eureka_url
+    parts = urlsplit(eureka_url)
+    host = parts.netloc.rpartition("@")[2]
+    userinfo = f"{quote(username, safe='')}:{quote(password, safe='')}"
+    return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceInstance:
     """One UP instance of a service."""
@@ -97,8 +114,11 @@ class EurekaRegistration:
         instance_id: str | None = None,
         renewal_interval: float = 5.0,
         lease_duration: int = 15,
+        username: str = "",
+        password: str = "",
     ) -> None:
         self.eureka_url = eureka_url
+        self._server = authenticated_url(eureka_url, username, password)
         self.app_name = app_name.upper()
         self.host = host
         self.port = port
@@ -142,7 +162,7 @@ class EurekaRegistration:
 
     async def _register(self) -> None:
         try:
-            await eureka_basic.register(self.eureka_url, self._instance())
+            await eureka_basic.register(self._server, self._instance())
         except Exception as exc:  # noqa: BLE001 - Eureka down: retried at the next renewal
             self._set_registered(False)
             log.warning("eureka_register_failed", app=self.app_name, error=str(exc))
@@ -158,7 +178,7 @@ class EurekaRegistration:
                 continue
             try:
                 await eureka_basic.send_heartbeat(
-                    self.eureka_url, self.app_name, self.instance_id, self._dirty_timestamp
+                    self._server, self.app_name, self.instance_id, self._dirty_timestamp
                 )
             except HTTPError as exc:
                 if exc.code == 404:  # evicted (e.g. Eureka restarted): register again
@@ -176,7 +196,7 @@ class EurekaRegistration:
                 await self._task
         if self.registered:
             try:
-                await eureka_basic.cancel(self.eureka_url, self.app_name, self.instance_id)
+                await eureka_basic.cancel(self._server, self.app_name, self.instance_id)
                 log.info("eureka_deregistered", app=self.app_name, instance_id=self.instance_id)
             except Exception as exc:  # noqa: BLE001 - the lease then simply expires
                 log.warning("eureka_cancel_failed", app=self.app_name, error=str(exc))
@@ -190,8 +210,16 @@ class EurekaRegistration:
 class EurekaDiscovery:
     """Keeps a local copy of the registry (UP instances per app), refreshed every few seconds."""
 
-    def __init__(self, eureka_url: str, *, refresh_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        eureka_url: str,
+        *,
+        refresh_interval: float = 2.0,
+        username: str = "",
+        password: str = "",
+    ) -> None:
         self.eureka_url = eureka_url
+        self._server = authenticated_url(eureka_url, username, password)
         self.refresh_interval = refresh_interval
         self._instances: dict[str, list[ServiceInstance]] = {}
         self._cursors: dict[str, itertools.count[int]] = {}
@@ -206,7 +234,7 @@ class EurekaDiscovery:
     async def refresh(self) -> None:
         """Fetch the whole registry; keep the last good copy when Eureka does not answer."""
         try:
-            applications = await eureka_basic.get_applications(self.eureka_url)
+            applications = await eureka_basic.get_applications(self._server)
         except Exception as exc:  # noqa: BLE001 - stale routes beat no routes
             self.last_refresh_ok = False
             log.warning("eureka_fetch_failed", error=str(exc))

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -55,7 +55,7 @@ HTTP_DURATION = Histogram(
 
 
 class EurekaSettings(BaseSettings):
-    """Where Eureka is and how this instance announces itself."""
+    """Where Eureka is, the credentials it asks for, and how this instance announces itself."""
 
     model_config = SettingsConfigDict(env_prefix="EUREKA_", env_file=".env", extra="ignore")
 
@@ -70,6 +70,57 @@ class EurekaSettings(BaseSettings):
 
 class HttpServiceSettings(BaseSettings):
     """Fields of every HTTP service; each service subclasses with its own env prefix."""
+    # Every registry call sends these (HTTP basic); the Eureka server reads the same two names.
+    # The defaults are the local ones of .env.example: change both anywhere else.
+    username: str = "eureka"
+    password: SecretStr = SecretStr("eureka-local-password")
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> EurekaSettings:
+        # Discovery needs them as much as registration does (EUREKA_ENABLED only stops the latter).
+        if not (self.username and self.password.get_secret_value()):
+            raise ValueError("EUREKA_USERNAME and EUREKA_PASSWORD must both be set")
+        return self
+
+    def registration(
+        self, *, app_name: str, port: int, instance_id: str | None = None
+    ) -> EurekaRegistration:
+        """This instance's registration under ``app_name``, announced at instance_host:port."""
+        return EurekaRegistration(
+            self.url,
+            app_name=app_name,
+            host=self.instance_host,
+            port=port,
+            instance_id=instance_id,
+            renewal_interval=self.renewal_interval_seconds,
+            lease_duration=self.lease_duration_seconds,
+            username=self.username,
+            password=self.password.get_secret_value(),
+        )
+
+    def discovery(self) -> EurekaDiscovery:
+        """A registry view refreshed every registry_refresh_seconds."""
+        return EurekaDiscovery(
+            self.url,
+            refresh_interval=self.registry_refresh_seconds,
+            username=self.username,
+            password=self.password.get_secret_value(),
+        )
+
+
+# The auth service's public keys, for every service and the gateway: one fixed address from
+# configuration. Never looked up in Eureka: whoever could list an instance there would otherwise
+# choose the keys every token is checked against.
+JWKS_URL_SETTING = AliasChoices("JWKS_URL", "jwks_url")
+DEFAULT_JWKS_URL = "http://127.0.0.1:8101/api/auth/.well-known/jwks.json"
+
+
+def check_jwks_url(url: str) -> str:
+    """An absolute http(s) URL, or a ValueError naming JWKS_URL."""
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("http", "https") or not rest.strip("/"):
+        raise ValueError("JWKS_URL must be an absolute http(s) URL of the auth service's JWKS")
+    return url
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -78,8 +129,8 @@ class HttpServiceSettings(BaseSettings):
     port: int = 8000
     log_level: str = "INFO"
     db_pool_size: int = Field(default=10, ge=1)
-    # Where the auth service's public keys are; empty: found through Eureka (AUTH-SERVICE).
-    jwks_url: str = ""
+    # Where the auth service's public keys are: JWKS_URL, shared by every service (no prefix).
+    jwks_url: str = Field(default=DEFAULT_JWKS_URL, validation_alias=JWKS_URL_SETTING)
     # Tokens that live longer (exp - iat) are refused whatever their signature. Shared by every
     # service and the gateway (no prefix); at least the auth service's access-token TTL.
     token_max_lifetime_seconds: float = Field(
@@ -92,6 +143,11 @@ class HttpServiceSettings(BaseSettings):
 @dataclass
 class ServiceRuntime:
     """Everything the lifespan builds; routes reach it through ``request.app.state.runtime``."""
+    @field_validator("jwks_url")
+    @classmethod
+    def _check_jwks_url(cls, url: str) -> str:
+        return check_jwks_url(url)
+
 
     name: str
     settings: HttpServiceSettings
@@ -137,30 +193,17 @@ StartupHook = Callable[[ServiceRuntime], None]
 JwksFactory = Callable[[ServiceRuntime, httpx.AsyncClient], Callable[[], Any]]
 
 
-def discovered_jwks(runtime: ServiceRuntime, client: httpx.AsyncClient) -> Callable[[], Any]:
-    """JWKS fetcher: JWKS_URL if set, else any UP AUTH-SERVICE instance from Eureka."""
+def configured_jwks(runtime: ServiceRuntime, client: httpx.AsyncClient) -> Callable[[], Any]:
+    """JWKS fetcher: the document at JWKS_URL (never an address found in Eureka)."""
+    url = runtime.settings.jwks_url
 
     async def fetch() -> dict[str, Any]:
-        if runtime.settings.jwks_url:
-            urls = [runtime.settings.jwks_url]
-        else:
-            assert runtime.discovery is not None
-            if not runtime.discovery.instances("AUTH-SERVICE"):
-                await runtime.discovery.refresh()
-            urls = [
-                f"{instance.base_url}/api/auth/.well-known/jwks.json"
-                for instance in runtime.discovery.round_robin("AUTH-SERVICE")
-            ]
-        last_error: Exception = LookupError("no AUTH-SERVICE instance in Eureka")
-        for url in urls:
-            try:
-                response = await client.get(url, timeout=3.0)
-                response.raise_for_status()
-                jwks: dict[str, Any] = response.json()
-                return jwks
-            except httpx.HTTPError as exc:
-                last_error = exc
-        raise last_error
+        response = await client.get(url, timeout=3.0)
+        response.raise_for_status()
+        jwks = response.json()
+        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+            raise ValueError("JWKS_URL did not answer a JWKS document")
+        return jwks
 
     return fetch
 
@@ -174,7 +217,7 @@ def create_service_app(
     consumers: ConsumerFactory | None = None,
     workers: Sequence[Worker] = (),
     on_startup: StartupHook | None = None,
-    jwks: JwksFactory = discovered_jwks,
+    jwks: JwksFactory = configured_jwks,
     eureka: EurekaSettings | None = None,
     kafka: KafkaSettings | None = None,
 ) -> FastAPI:
@@ -202,9 +245,7 @@ def create_service_app(
             ),
         )
         if eureka.enabled:
-            runtime.discovery = EurekaDiscovery(
-                eureka.url, refresh_interval=eureka.registry_refresh_seconds
-            )
+            runtime.discovery = eureka.discovery()
         jwks_source = jwks(runtime, http)
         app.state.runtime = runtime
         if on_startup is not None:
@@ -221,13 +262,8 @@ def create_service_app(
         if runtime.discovery is not None:
             await runtime.discovery.start()
         if eureka.enabled:
-            runtime.registration = EurekaRegistration(
-                eureka.url,
-                app_name=name.replace("_", "-"),
-                host=eureka.instance_host,
-                port=settings.port,
-                renewal_interval=eureka.renewal_interval_seconds,
-                lease_duration=eureka.lease_duration_seconds,
+            runtime.registration = eureka.registration(
+                app_name=name.replace("_", "-"), port=settings.port
             )
             await runtime.registration.start()
         log.info("service_started", port=settings.port)

@@ -17,7 +17,6 @@ import signal
 
 import httptools
 
-from servicekit.discovery import EurekaRegistration
 from servicekit.logging import configure_logging
 from servicekit.web import EurekaSettings
 
@@ -86,9 +85,7 @@ async def main() -> None:
     server = await asyncio.start_server(
         lambda r, w: _serve_connection(r, w, port), "127.0.0.1", port
     )
-    registration = EurekaRegistration(
-        eureka.url, app_name=os.environ["DROP_APP_NAME"], host="127.0.0.1", port=port
-    )
+    registration = eureka.registration(app_name=os.environ["DROP_APP_NAME"], port=port)
     await registration.start()
     stopped = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopped.set)

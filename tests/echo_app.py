@@ -25,7 +25,6 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from servicekit.discovery import EurekaRegistration
 from servicekit.logging import configure_logging
 from servicekit.web import EurekaSettings
 
@@ -58,15 +57,7 @@ def create_app(*, app_name: str, port: int, instance: str, jwks: str | None) -> 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        registration = EurekaRegistration(
-            eureka.url,
-            app_name=app_name,
-            host=eureka.instance_host,
-            port=port,
-            instance_id=instance,
-            renewal_interval=eureka.renewal_interval_seconds,
-            lease_duration=eureka.lease_duration_seconds,
-        )
+        registration = eureka.registration(app_name=app_name, port=port, instance_id=instance)
         await registration.start()
         try:
             yield

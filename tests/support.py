@@ -57,12 +57,13 @@ def scratch_database(prefix: str = "t", *, migrations: str | None = None) -> Ite
     """A new database with the messaging tables, or at the head of a service package's
     ``migrations`` (which create them); dropped afterwards. Yields its libpq URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(layout.libpq_url("postgres"))
+    # Throw-away databases belong to the bootstrap superuser, as the tests that use them need.
+    admin = psycopg2.connect(layout.admin_url("postgres"))
     admin.autocommit = True
     try:
         with admin.cursor() as cur:
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        url = layout.libpq_url(name)
+        url = layout.admin_url(name)
         if migrations is not None:
             from servicekit.migrations import upgrade
 

@@ -1,6 +1,7 @@
 -- Run once by the postgres image on an empty data volume (/docker-entrypoint-initdb.d): one
--- database per service on one server, as `make up` does. Each service only ever connects to its
--- own; deploy/migrate.py then brings every one to its Alembic head.
+-- database per service on one server, as `make up` does. deploy/migrate.py then hands each to
+-- its service's own role (which alone, with the relay, may connect to it) and brings every one
+-- to its Alembic head as that role; it creates any database missing here too.
 CREATE DATABASE auth_service;
 CREATE DATABASE user_service;
 CREATE DATABASE product_service;

@@ -3,7 +3,7 @@ register in the real Eureka: routing and round robin, instances leaving graceful
 timeouts, header hygiene, token checks and streaming.
 
 One gateway serves the module; every test has its own Eureka app names, so tests never see each
-other's instances. The JWKS comes from an echo instance (GATEWAY_JWKS_URL), holding the public
+other's instances. The JWKS comes from an echo instance (JWKS_URL), holding the public
 half of a key the test generates, so the test mints its own access tokens.
 """
 
@@ -41,6 +41,8 @@ from tests.support import ManagedProcess, TcpForwarder, free_port, wait_for
 pytestmark = pytest.mark.integration
 
 READ_TIMEOUT = 1.0  # the gateway's upstream read timeout in these tests
+# The registry refuses anonymous calls.
+EUREKA_AUTH = (layout.EUREKA_USERNAME, layout.EUREKA_PASSWORD)
 KID = "test-key-1"
 
 
@@ -129,7 +131,7 @@ def stop_all(*processes: ManagedProcess) -> None:
 
 def eureka_answers() -> bool:
     try:
-        return httpx.get(f"{layout.EUREKA_URL}/apps", timeout=2).status_code == 200
+        return httpx.get(f"{layout.EUREKA_URL}/apps", auth=EUREKA_AUTH, timeout=2).is_success
     except httpx.HTTPError:
         return False
 
@@ -176,7 +178,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         {
             "GATEWAY_PORT": str(port),
             "GATEWAY_ROUTES": json.dumps(routes),
-            "GATEWAY_JWKS_URL": f"http://127.0.0.1:{instances[0].http_port}/jwks.json",
+            "JWKS_URL": f"http://127.0.0.1:{instances[0].http_port}/jwks.json",
             "GATEWAY_UPSTREAM_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT),
             # Long enough that a dead instance stays in cool-down for the whole test.
             "GATEWAY_INSTANCE_COOLDOWN_SECONDS": "60",
@@ -500,7 +502,7 @@ def test_keys_that_cannot_be_fetched_answer_503_until_they_can(stack: Stack) -> 
         {
             "GATEWAY_PORT": str(port),
             "GATEWAY_ROUTES": json.dumps(routes),
-            "GATEWAY_JWKS_URL": f"http://127.0.0.1:{keys_server.http_port}/jwks.json",
+            "JWKS_URL": f"http://127.0.0.1:{keys_server.http_port}/jwks.json",
             "EUREKA_URL": layout.EUREKA_URL,
             "EUREKA_REGISTRY_REFRESH_SECONDS": "0.5",
         },
@@ -538,7 +540,7 @@ def test_gateway_started_while_eureka_is_down_answers_503_then_serves(stack: Sta
         {
             "GATEWAY_PORT": str(port),
             "GATEWAY_ROUTES": json.dumps({**DEFAULT_ROUTES, "/api/echo": stack.echo}),
-            "GATEWAY_JWKS_URL": f"http://127.0.0.1:{stack.echo_instances[0].http_port}/jwks.json",
+            "JWKS_URL": f"http://127.0.0.1:{stack.echo_instances[0].http_port}/jwks.json",
             "EUREKA_URL": f"http://127.0.0.1:{eureka.port}/eureka",
             "EUREKA_REGISTRY_REFRESH_SECONDS": "0.5",
             "EUREKA_ENABLED": "false",
@@ -687,7 +689,10 @@ def test_health_docs_metrics_and_registration(stack: Stack) -> None:
     assert "gateway_upstream_duration_seconds_bucket" in metrics
 
     registered = httpx.get(
-        f"{layout.EUREKA_URL}/apps/GATEWAY", headers={"Accept": "application/json"}, timeout=5
+        f"{layout.EUREKA_URL}/apps/GATEWAY",
+        headers={"Accept": "application/json"},
+        auth=EUREKA_AUTH,
+        timeout=5,
     ).json()["application"]["instance"]
     port = stack.gateway.http_port
     assert f"127.0.0.1:gateway:{port}" in [i["instanceId"] for i in registered]

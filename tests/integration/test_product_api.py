@@ -71,7 +71,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductService
             {
                 "PRODUCT_PORT": str(port),
                 "PRODUCT_DATABASE_URL": sqlalchemy_url(url),
-                "PRODUCT_JWKS_URL": JWKS_URL,
+                "JWKS_URL": JWKS_URL,
                 "PRODUCT_CONSUMERS_ENABLED": "false",
                 "EUREKA_ENABLED": "false",
                 "KAFKA_BOOTSTRAP_SERVERS": layout.KAFKA_BOOTSTRAP,
