@@ -101,7 +101,9 @@ def create_app(
     )
     app.state.gateway = gateway
 
-    @app.get("/health", include_in_schema=False)
+    # HEAD answers as GET does (FastAPI's @app.get takes GET only, and HEAD would fall through
+    # to the web app's index page).
+    @app.api_route("/health", methods=["GET", "HEAD"], include_in_schema=False)
     async def health() -> JSONResponse:
         ok = gateway.healthy
         return JSONResponse(
@@ -109,7 +111,7 @@ def create_app(
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.api_route("/metrics", methods=["GET", "HEAD"], include_in_schema=False)
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 

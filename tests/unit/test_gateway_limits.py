@@ -6,8 +6,10 @@ Also the response side: no Location naming an instance, HEAD asked upstream as G
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
@@ -22,9 +24,11 @@ from gateway.limits import (
     limited_protocol,
     refusal,
 )
+from gateway.main import create_app
 from gateway.proxy import Gateway, refusal_of
 from gateway.routes import DEFAULT_ROUTES
 from gateway.settings import GatewaySettings
+from gateway.webapp import WebAppSettings
 from servicekit.discovery import ServiceInstance
 from servicekit.web import EurekaSettings
 from tests.unit.test_gateway_routing import FakeRegistry
@@ -482,3 +486,20 @@ def test_head_is_asked_upstream_as_get_and_its_body_is_not_read() -> None:
     assert headers[b"content-length"] == b"2"
     # The instance's own address in Location became a path.
     assert headers[b"location"] == b"/api/products/9"
+
+
+def test_the_gateways_own_health_and_metrics_answer_head_as_get(tmp_path: Path) -> None:
+    app = create_app(GatewaySettings(), web=WebAppSettings(web_dist=tmp_path))
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return [
+                await client.request(m, p) for p in ("/health", "/metrics") for m in ("GET", "HEAD")
+            ]
+
+    get_health, head_health, get_metrics, head_metrics = asyncio.run(run())
+    assert head_health.status_code == get_health.status_code  # 503 here: no Eureka in unit tests
+    assert head_health.headers["content-type"] == "application/json"
+    assert head_metrics.status_code == get_metrics.status_code == 200
+    assert head_metrics.headers["content-type"] == get_metrics.headers["content-type"]
