@@ -7,6 +7,9 @@ archive, the trace) join these once those endpoints exist."""
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
+import httpx
 import pytest
 from selenium.webdriver import Chrome as WebDriver
 from selenium.webdriver.common.by import By
@@ -205,3 +208,46 @@ def test_every_other_page_passes_axe(browser: WebDriver, web_app: str, path: str
     )
     assert_accessible(browser, path)
     assert_no_csp_violations(browser)
+
+
+def test_the_served_html_has_no_inline_script_or_style(web_app: str) -> None:
+    """What the Content-Security-Policy forbids is not in the page in the first place."""
+    response = httpx.get(f"{web_app}/orders", timeout=10)
+    assert response.status_code == 200
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    found = InlineFinder()
+    found.feed(response.text)
+    assert found.scripts, "the page loads no script"
+    assert found.inline == [], found.inline
+
+
+class InlineFinder(HTMLParser):
+    """Collects scripts and any inline script, <style> or style attribute of an HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[str] = []
+        self.inline: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """Note each script's source, and whatever is inline."""
+        attributes = dict(attrs)
+        if "style" in attributes:
+            self.inline.append(f"style attribute on <{tag}>")
+        if tag == "style":
+            self.inline.append("<style>")
+        if tag == "script":
+            self._in_script = True
+            if attributes.get("src"):
+                self.scripts.append(attributes["src"] or "")
+
+    def handle_endtag(self, tag: str) -> None:
+        """Leave a script."""
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        """Text inside <script> is an inline script."""
+        if self._in_script and data.strip():
+            self.inline.append(f"inline script: {data.strip()[:40]}")

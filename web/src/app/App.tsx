@@ -1,18 +1,12 @@
 // The route table: storefront and account pages, the staff board, and the admin pages.
-import type { ReactElement } from "react";
+import { lazy, Suspense, type ReactElement } from "react";
 import { Link, Route, Routes } from "react-router";
 
 import { CartProvider } from "../cart/cart";
 import { RequireRole, RequireSession } from "../components/guards";
 import { Layout } from "../components/Layout";
-import { useTitle } from "../components/ui";
+import { Loading, useTitle } from "../components/ui";
 import { AccountPage } from "../pages/AccountPage";
-import { AdminCategoriesPage } from "../pages/admin/AdminCategoriesPage";
-import { AdminDlqPage } from "../pages/admin/AdminDlqPage";
-import { AdminHomePage } from "../pages/admin/AdminHomePage";
-import { AdminProductsPage } from "../pages/admin/AdminProductsPage";
-import { AdminTracePage } from "../pages/admin/AdminTracePage";
-import { AdminUsersPage } from "../pages/admin/AdminUsersPage";
 import { CartPage } from "../pages/CartPage";
 import { CatalogPage } from "../pages/CatalogPage";
 import { CheckoutPage } from "../pages/CheckoutPage";
@@ -22,7 +16,19 @@ import { OrderPage } from "../pages/OrderPage";
 import { OrdersPage } from "../pages/OrdersPage";
 import { ProductPage } from "../pages/ProductPage";
 import { RegisterPage } from "../pages/RegisterPage";
-import { StaffBoardPage } from "../pages/StaffBoardPage";
+
+// Staff and admin pages load on first use: a customer's browser never downloads them.
+const StaffBoardPage = lazy(() => import("../pages/StaffBoardPage").then((m) => ({ default: m.StaffBoardPage })));
+const AdminHomePage = lazy(() => import("../pages/admin/AdminHomePage").then((m) => ({ default: m.AdminHomePage })));
+const AdminProductsPage = lazy(() =>
+  import("../pages/admin/AdminProductsPage").then((m) => ({ default: m.AdminProductsPage })),
+);
+const AdminCategoriesPage = lazy(() =>
+  import("../pages/admin/AdminCategoriesPage").then((m) => ({ default: m.AdminCategoriesPage })),
+);
+const AdminUsersPage = lazy(() => import("../pages/admin/AdminUsersPage").then((m) => ({ default: m.AdminUsersPage })));
+const AdminTracePage = lazy(() => import("../pages/admin/AdminTracePage").then((m) => ({ default: m.AdminTracePage })));
+const AdminDlqPage = lazy(() => import("../pages/admin/AdminDlqPage").then((m) => ({ default: m.AdminDlqPage })));
 
 function NotFoundPage() {
   useTitle("Not found");
@@ -37,7 +43,8 @@ function NotFoundPage() {
 }
 
 const session = (page: ReactElement) => <RequireSession>{page}</RequireSession>;
-const admin = (page: ReactElement) => <RequireRole roles={["admin"]}>{page}</RequireRole>;
+const later = (page: ReactElement) => <Suspense fallback={<Loading />}>{page}</Suspense>;
+const admin = (page: ReactElement) => <RequireRole roles={["admin"]}>{later(page)}</RequireRole>;
 
 export function App() {
   return (
@@ -54,7 +61,7 @@ export function App() {
           <Route path="orders" element={session(<OrdersPage />)} />
           <Route path="orders/:orderId" element={session(<OrderPage />)} />
           <Route path="notifications" element={session(<NotificationsPage />)} />
-          <Route path="staff" element={<RequireRole roles={["staff", "admin"]}><StaffBoardPage /></RequireRole>} />
+          <Route path="staff" element={<RequireRole roles={["staff", "admin"]}>{later(<StaffBoardPage />)}</RequireRole>} />
           <Route path="admin" element={admin(<AdminHomePage />)} />
           <Route path="admin/products" element={admin(<AdminProductsPage />)} />
           <Route path="admin/categories" element={admin(<AdminCategoriesPage />)} />
