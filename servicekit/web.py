@@ -66,10 +66,6 @@ class EurekaSettings(BaseSettings):
     renewal_interval_seconds: float = Field(default=5.0, gt=0)
     lease_duration_seconds: int = Field(default=15, ge=1)
     registry_refresh_seconds: float = Field(default=2.0, gt=0)
-
-
-class HttpServiceSettings(BaseSettings):
-    """Fields of every HTTP service; each service subclasses with its own env prefix."""
     # Every registry call sends these (HTTP basic); the Eureka server reads the same two names.
     # The defaults are the local ones of .env.example: change both anywhere else.
     username: str = "eureka"
@@ -122,6 +118,10 @@ def check_jwks_url(url: str) -> str:
         raise ValueError("JWKS_URL must be an absolute http(s) URL of the auth service's JWKS")
     return url
 
+
+class HttpServiceSettings(BaseSettings):
+    """Fields of every HTTP service; each service subclasses with its own env prefix."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str = "postgresql+psycopg2://platform:platform@127.0.0.1:5432/postgres"
@@ -139,15 +139,15 @@ def check_jwks_url(url: str) -> str:
         validation_alias=AliasChoices("TOKEN_MAX_LIFETIME_SECONDS", "token_max_lifetime_seconds"),
     )
 
-
-@dataclass
-class ServiceRuntime:
-    """Everything the lifespan builds; routes reach it through ``request.app.state.runtime``."""
     @field_validator("jwks_url")
     @classmethod
     def _check_jwks_url(cls, url: str) -> str:
         return check_jwks_url(url)
 
+
+@dataclass
+class ServiceRuntime:
+    """Everything the lifespan builds; routes reach it through ``request.app.state.runtime``."""
 
     name: str
     settings: HttpServiceSettings
