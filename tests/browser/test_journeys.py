@@ -13,6 +13,7 @@ import httpx
 import pytest
 from selenium.webdriver import Chrome as WebDriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from tests.browser.conftest import DESKTOP, PHONE, use_viewport
 from tests.browser.support import (
@@ -208,6 +209,27 @@ def test_every_other_page_passes_axe(browser: WebDriver, web_app: str, path: str
     )
     assert_accessible(browser, path)
     assert_no_csp_violations(browser)
+
+
+def test_the_catalog_works_from_the_keyboard(browser: WebDriver, web_app: str) -> None:
+    product_in_stock(unique("Keyboard tea"))
+    browser.get(web_app)
+    wait_visible(browser, by_testid("product-card"))
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.text == "Skip to content"
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    assert browser.switch_to.active_element.get_attribute("id") == "main"
+    # Past the skip link the next stops are the page's own: search, then the products.
+    for _ in range(40):
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+        if browser.switch_to.active_element.get_attribute("data-testid") == "add-to-cart":
+            break
+    else:
+        pytest.fail("Tab never reached an Add to cart button")
+    assert browser.switch_to.active_element.get_attribute("data-testid") == "add-to-cart"
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    wait_text(browser, by_testid("cart-count"), "1")
 
 
 def test_the_served_html_has_no_inline_script_or_style(web_app: str) -> None:
