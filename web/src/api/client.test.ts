@@ -101,6 +101,31 @@ describe("token refresh", () => {
     expect(requests.filter((request) => request.path === "/api/auth/refresh")).toHaveLength(1);
   });
 
+  it("retries with a pair another call already renewed instead of refreshing again", async () => {
+    const fresh = pair({ sub: "u2" }, "refresh-2");
+    let releaseSlow!: () => void;
+    const slowAnswered = new Promise<void>((resolve) => {
+      releaseSlow = resolve;
+    });
+    const { api, requests } = client({
+      "GET /api/notifications": async (request) => {
+        if (request.headers.get("Authorization") === `Bearer ${fresh.access_token}`) return json([]);
+        await slowAnswered; // its 401 arrives after the other call's refresh is over
+        return json({ detail: "expired" }, 401);
+      },
+      "GET /api/categories": (request) =>
+        request.headers.get("Authorization") === `Bearer ${fresh.access_token}`
+          ? json([])
+          : json({ detail: "expired" }, 401),
+      "POST /api/auth/refresh": () => json(fresh),
+    });
+    const slow = api.notifications.list();
+    await api.categories.list();
+    releaseSlow();
+    await expect(slow).resolves.toEqual([]);
+    expect(requests.filter((request) => request.path === "/api/auth/refresh")).toHaveLength(1);
+  });
+
   it("ends the session when the refresh token is refused", async () => {
     const { api, tokens, onSessionExpired } = client({
       "GET /api/orders": () => json({ detail: "expired" }, 401),

@@ -250,7 +250,9 @@ export class ApiClient {
     const token = await this.freshAccessToken();
     const response = await this.send(url, init, token);
     if (response.status !== 401 || token === null) return response;
-    if (!(await this.refresh())) return response;
+    // Another call may have renewed the pair while this one was on its way: use that.
+    const renewed = this.tokens.accessToken !== null && this.tokens.accessToken !== token;
+    if (!renewed && !(await this.refresh())) return response;
     const retried = await this.send(url, init, this.tokens.accessToken);
     if (retried.status === 401) this.expireSession();
     return retried;
