@@ -167,17 +167,6 @@ def ensure_extensions(names: list[str]) -> None:
             cur.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
 
 
-def ensure_databases(names: list[str]) -> None:
-    """CREATE DATABASE for every name that does not exist yet."""
-    with closing(admin_connection()) as conn, conn.cursor() as cur:
-        cur.execute("SELECT datname FROM pg_database")
-        existing = {row[0] for row in cur.fetchall()}
-        for name in names:
-            if name not in existing:
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-                print(f"postgres: created database {name}")
-
-
 # -- least privilege -------------------------------------------------------------------------------
 #
 # Each service database is owned by the service's own role, which its migrations run as too, so
