@@ -78,6 +78,12 @@ export function OrderPage() {
           </button>
         )}
       </div>
+      {session.user?.isGuest && (
+        <Notice>
+          You are ordering as a guest: <Link to="/register">register</Link> to keep this order after you
+          close this tab.
+        </Notice>
+      )}
       <dl className="facts">
         <dt>Status</dt>
         <dd>
