@@ -86,6 +86,10 @@ class GatewaySettings(BaseSettings):
     # check runs once per token rather than once per request; 0 turns the cache off.
     token_cache_size: int = Field(default=10_000, ge=0)
 
+    # The services' OpenAPI documents, merged into the gateway's /openapi.json, are fetched
+    # again on this period (every 2 s until each service has answered once).
+    openapi_refresh_seconds: float = Field(default=60.0, gt=0)
+
     # What one client may send (gateway/limits.py, enforced on the connection for every path):
     # the request line and headers together (else 431), the body (413: before it is read when
     # Content-Length is larger, the connection cut when a chunked body passes it), deadlines

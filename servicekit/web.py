@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import threading
 import time
 import uuid
@@ -15,17 +16,20 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from servicekit.api import declare_common_errors
 from servicekit.context import bound
 from servicekit.db import Database
 from servicekit.discovery import EurekaDiscovery, EurekaRegistration
@@ -289,6 +293,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.include_router(operations_router())
+    declare_common_errors(app)
     return app
 
 
@@ -351,6 +356,17 @@ class RequestContextMiddleware:
 def install_error_handlers(app: FastAPI) -> None:
     """Errors as ``{"detail": ...}`` with an honest status, never a stack trace."""
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route matching the path only;
+            # a path served by several routes (GET and POST /api/orders) allows them all.
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        if exc.status_code in (204, 304):
+            return Response(status_code=exc.status_code, headers=headers)
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=headers)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's default body echoes the input back: that would return passwords and tokens.
@@ -376,6 +392,22 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", error_type=type(exc).__name__)
         return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API document declares for this request's path (and HEAD with GET).
+
+    Read from the OpenAPI paths rather than the router, whose routes FastAPI wraps in private
+    types: the document is what clients see, so Allow agrees with it by construction.
+    """
+    document = request.app.openapi()
+    allowed: set[str] = set()
+    for template, operations in document.get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), request.url.path):
+            allowed.update(method.upper() for method in operations)
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return sorted(allowed)
 
 
 def operations_router() -> APIRouter:
@@ -439,7 +471,16 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-async def get_principal(request: Request, runtime: RuntimeDep) -> Principal:
+# Declares the bearer scheme in the OpenAPI document; the token itself is read below, so that
+# a malformed Authorization header gets our 401 rather than the scheme's 403.
+_BEARER = HTTPBearer(auto_error=False, description="access_token from POST /api/auth/login")
+
+
+async def get_principal(
+    request: Request,
+    runtime: RuntimeDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+) -> Principal:
     """The verified caller, or 401. Identity never comes from client-set headers."""
     token = bearer_token(request.headers.get("authorization"))
     if token is None:

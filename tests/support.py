@@ -231,10 +231,12 @@ def committed_offsets(group: str, topic: str, partitions: int) -> dict[int, int]
 
 class TcpForwarder:
     """A TCP port that forwards to ``target`` once opened: a dependency that is down (nothing
-    listens on the port yet) and comes back (``open()``), without stopping the shared engine."""
+    listens on the port yet) and comes back (``open()``), without stopping the shared engine;
+    or, with ``source`` (another loopback address), a client the target sees as another host."""
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, target: tuple[str, int], *, source: str | None = None) -> None:
         self.target = target
+        self.source = source  # the address the target sees the connections come from
         self.port = free_port()
         self._listener: socket.socket | None = None
 
@@ -257,7 +259,8 @@ class TcpForwarder:
             except OSError:
                 return
             try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                source = (self.source, 0) if self.source else None
+                upstream = socket.create_connection(self.target, timeout=5, source_address=source)
             except OSError:
                 client.close()
                 continue

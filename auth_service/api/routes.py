@@ -23,6 +23,7 @@ from auth_service.domain.errors import (
     InvalidRefreshToken,
     TooManyAttempts,
 )
+from servicekit.api import errors
 from servicekit.forwarding import FORWARDING_SECRET_HEADER, ClientAddresses
 from servicekit.web import CorrelationId, RuntimeDep, SessionDep
 
@@ -56,7 +57,7 @@ def client_address(request: Request, runtime: RuntimeDep) -> str:
 ClientAddress = Annotated[str, Depends(client_address)]
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED)
+@router.post("/register", status_code=status.HTTP_201_CREATED, responses=errors(409))
 def register(
     body: RegisterRequest, session: SessionDep, deps: DepsDep, correlation_id: CorrelationId
 ) -> RegisterResponse:
@@ -75,7 +76,7 @@ def register(
     return RegisterResponse(user_id=user_id, email=str(body.email).lower())
 
 
-@router.post("/login")
+@router.post("/login", responses=errors(401, 429))
 def login(body: LoginRequest, address: ClientAddress, session: SessionDep, deps: DepsDep) -> Any:
     """Exchange email and password for a token pair."""
     try:
@@ -95,7 +96,7 @@ def login(body: LoginRequest, address: ClientAddress, session: SessionDep, deps:
     return _tokens(pair)
 
 
-@router.post("/refresh")
+@router.post("/refresh", responses=errors(401))
 def refresh(body: RefreshRequest, session: SessionDep, deps: DepsDep) -> TokenResponse:
     """Rotate a refresh token."""
     try:

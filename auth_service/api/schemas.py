@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, EmailStr, Field, ValidationInfo, field_validator
 
 from auth_service.domain.model import MAX_PASSWORD_LENGTH, password_problems
+from servicekit.api import RequestBody, Text
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class RegisterRequest(_Strict):
+class RegisterRequest(RequestBody):
     """POST /api/auth/register."""
 
     email: EmailStr
-    password: str = Field(max_length=MAX_PASSWORD_LENGTH)
-    full_name: str = Field(min_length=1, max_length=200)
+    password: Text = Field(max_length=MAX_PASSWORD_LENGTH)
+    full_name: Text = Field(min_length=1, max_length=200)
 
     @field_validator("password")
     @classmethod
@@ -37,17 +34,17 @@ class RegisterResponse(BaseModel):
     email: str
 
 
-class LoginRequest(_Strict):
+class LoginRequest(RequestBody):
     """POST /api/auth/login."""
 
-    email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    email: Text = Field(min_length=3, max_length=320)
+    password: Text = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
 
-class RefreshRequest(_Strict):
+class RefreshRequest(RequestBody):
     """POST /api/auth/refresh and /api/auth/logout."""
 
-    refresh_token: str = Field(min_length=10, max_length=200)
+    refresh_token: Text = Field(min_length=10, max_length=200)
 
 
 class TokenResponse(BaseModel):

@@ -678,10 +678,8 @@ def test_health_docs_metrics_and_registration(stack: Stack) -> None:
     with stack.client() as client:
         health = client.get("/health")
         assert (health.status_code, health.json()["status"]) == (200, "ok")
-        document = client.get("/openapi.json").json()
-        for path in ("/api/auth/login", "/api/orders", "/api/orders/{order_id}", "/api/payments"):
-            assert path in document["paths"], path
-        assert document["paths"]["/api/products"]["get"]["security"] == []
+        # The document itself is the services' (tests/e2e/test_public_api_docs.py).
+        assert client.get("/openapi.json").json()["info"]["title"] == "Order platform API"
         assert client.get("/docs").status_code == 200
         metrics = client.get("/metrics").text
     assert f'gateway_upstream_instances{{service="{stack.echo}"}} 2.0' in metrics

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
@@ -23,7 +25,7 @@ class ProfileUpdate(RequestBody):
     """PATCH /api/users/me: only the fields given change."""
 
     # Optional, but not nullable: a name can be changed, never cleared (null -> 422).
-    full_name: Text | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=200)
+    full_name: Annotated[Text, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()\-]{6,20}$")
     addresses: list[Address] | None = Field(default=None, max_length=10)
 
