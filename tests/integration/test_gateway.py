@@ -182,6 +182,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "GATEWAY_UPSTREAM_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT),
             # Long enough that a dead instance stays in cool-down for the whole test.
             "GATEWAY_INSTANCE_COOLDOWN_SECONDS": "60",
+            # Room for the 32 MiB upload of test_large_bodies_stream_through_intact (the limits
+            # themselves: test_gateway_limits.py).
+            "GATEWAY_MAX_BODY_BYTES": str(64 * 1024 * 1024),
             "GATEWAY_ACCESS_LOG": "all",
             "EUREKA_URL": layout.EUREKA_URL,
             "EUREKA_REGISTRY_REFRESH_SECONDS": "0.5",
