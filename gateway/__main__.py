@@ -22,6 +22,7 @@ def main() -> None:
         # httptools, with the client limits (header and body size, read deadlines, connections
         # per client, TRACE/CONNECT refused) enforced on the connection, for every path.
         http=limited_protocol(ConnectionLimits.from_settings(settings)),
+        ws="none",  # nothing behind the gateway speaks WebSocket: an upgrade is plain HTTP
         lifespan="on",
         log_config=None,  # keep servicekit's JSON handler
         access_log=False,  # the gateway writes its own access line, without the query string

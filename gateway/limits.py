@@ -335,6 +335,20 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         super().on_message_complete()
 
+    def handle_websocket_upgrade(self) -> None:
+        """Hand over to a WebSocket protocol (only when uvicorn runs with one): this connection
+        leaves the limits, so it is uncounted now; its connection_lost never comes."""
+        self._disarm()
+        if self._client_key is not None:
+            self.clients.release(self._client_key)
+            self._client_key = None
+        super().handle_websocket_upgrade()
+
+    def _unsupported_upgrade_warning(self) -> None:
+        # uvicorn's warning blames a missing WebSocket library; the gateway offers no upgrade
+        # at all and answers the request as plain HTTP.
+        log.info("upgrade_not_supported")
+
     def shutdown(self) -> None:
         """Server shutdown: a refused connection is closed at once, the rest as uvicorn does."""
         if self._refused:

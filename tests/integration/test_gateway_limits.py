@@ -38,6 +38,7 @@ MARGIN = 5.0
 # Another address of this machine (all of 127/8 is loopback): its connections count apart.
 OTHER_CLIENT = "127.0.0.2"
 THIRD_CLIENT = "127.0.0.3"
+FOURTH_CLIENT = "127.0.0.4"
 
 
 @dataclass
@@ -367,6 +368,24 @@ def test_connections_beyond_the_cap_from_one_address_are_429(stack: Stack, tmp_p
             return response.startswith(b"HTTP/1.1 200")
 
     wait_for(admitted_again, what="connections from the address to be admitted again")
+
+
+def test_upgrade_requests_are_plain_http_and_leave_the_count_as_it_was(stack: Stack) -> None:
+    upgrade = b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+    upgrade += b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    statuses = []
+    for _ in range(MAX_CONNECTIONS_PER_CLIENT + 2):  # one after another, each closed
+        with connect(stack, FOURTH_CLIENT) as sock:
+            sock.sendall(request("GET", "/api/products/upgrade", upgrade))
+            statuses.append(read_response(sock)[0])
+    assert statuses == [200] * (MAX_CONNECTIONS_PER_CLIENT + 2)
+
+    def admitted() -> bool:
+        with connect(stack, FOURTH_CLIENT) as sock:
+            sock.sendall(request("GET", "/api/products/after-upgrades"))
+            return read_response(sock)[0] == 200
+
+    wait_for(admitted, what="a connection from the address after its upgrade requests")
 
 
 # -- methods ---------------------------------------------------------------------------------
