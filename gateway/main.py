@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.types import Receive, Scope, Send
 
+from gateway.docs import docs_router
 from gateway.openapi import DESCRIPTION, TITLE, VERSION, PublicApiDocs
 from gateway.proxy import Discovery, Gateway, Upstream, is_api_path
 from gateway.settings import GatewaySettings
@@ -95,7 +96,7 @@ def create_app(
         version=VERSION,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # gateway.docs: Swagger UI without a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -116,5 +117,6 @@ def create_app(
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     # Last, so /docs, /health and /metrics keep their routes; the web app takes every other path.
+    app.include_router(docs_router())
     app.mount("/", create_web_app(web))
     return app
