@@ -31,7 +31,8 @@ maintenance_work_mem = 64MB
 wal_level = replica
 max_wal_size = 2GB
 checkpoint_timeout = 15min
-# A forgotten open transaction holds back every outbox relay on this server; end it.
+# A forgotten open transaction holds back vacuum (and keeps its locks): end it. The relays do not
+# wait for it any more (docs/relay.md).
 idle_in_transaction_session_timeout = '120s'
 log_destination = 'stderr'
 log_line_prefix = '%m [%p] %q%u@%d '
