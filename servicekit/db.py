@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import select
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, create_engine, text
-from sqlalchemy.exc import ProgrammingError, SQLAlchemyError
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicekit.logging import get_logger
@@ -112,6 +113,23 @@ def _prepare(connection: Connection, statement: str, prepared: _Prepared) -> boo
         return False
 
 
+def _drop_if_closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled connection the server has already closed, so the pool opens a new one.
+
+    A restarted or failed-over PostgreSQL ends every backend: each idle pooled connection then
+    has the server's goodbye (or just EOF) waiting on its socket. An idle connection of ours
+    has nothing to read otherwise (none of them LISTENs), so readable means gone; checking
+    costs one poll() call, not the round trip of a pre-ping. Without it, the first request on
+    each stale connection answered 503 after every database restart.
+    """
+    if dbapi_connection.closed:
+        raise DisconnectionError("connection closed")
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed the connection while it was idle")
+
+
 class Database:
     """Engine plus session factory; sessions never commit by themselves (the unit of work does)."""
 
@@ -130,8 +148,8 @@ class Database:
             pool_size=pool_size,
             max_overflow=max_overflow,
             pool_timeout=pool_timeout,
-            # No pre-ping: it costs a round trip per checkout; a dead connection fails its
-            # statement, SQLAlchemy invalidates the pool, and callers retry (the inbox does).
+            # No pre-ping: it costs a round trip per checkout. _drop_if_closed_by_server
+            # catches what a restart leaves behind without one.
             pool_pre_ping=False,
             pool_recycle=1800,
             connect_args={
@@ -146,6 +164,7 @@ class Database:
                 ),
             },
         )
+        event.listen(self.engine, "checkout", _drop_if_closed_by_server)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
 
     def ping(self) -> bool:

@@ -79,3 +79,35 @@ def test_a_statement_postgresql_will_not_prepare_still_runs_in_the_same_transact
     assert value == "still answered"
     assert count == 1, "the refused PREPARE must not have aborted the transaction"
     engine.dispose()
+
+
+def test_pooled_connections_the_server_ended_are_replaced_without_an_error(
+    scratch_db: str,
+) -> None:
+    """What a PostgreSQL restart does to a service's pool: every idle connection's backend is
+    gone. The next checkouts get fresh connections; no request sees the dead ones."""
+    import psycopg2
+
+    from devstack import layout
+    from servicekit.db import Database
+
+    database = Database(sqlalchemy_url(scratch_db), pool_size=2, max_overflow=0)
+    try:
+        with database.sessions() as first, first.begin():
+            pids = {sql(first, "SELECT pg_backend_pid()").scalar_one()}
+            with database.sessions() as second, second.begin():
+                pids.add(sql(second, "SELECT pg_backend_pid()").scalar_one())
+        assert len(pids) == 2  # both pooled connections are idle now
+        admin = psycopg2.connect(layout.admin_url("postgres"))
+        admin.autocommit = True
+        with admin.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (list(pids),)
+            )
+        admin.close()
+        for _ in range(4):
+            with database.sessions() as session, session.begin():
+                pid = sql(session, "SELECT pg_backend_pid()").scalar_one()
+                assert pid not in pids
+    finally:
+        database.dispose()
