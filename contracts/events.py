@@ -6,18 +6,20 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from servicekit.messaging.envelope import EventRegistry
+from servicekit.messaging.envelope import Event, EventRegistry
 
 CATALOG = EventRegistry()
 
 
 class _Payload(BaseModel):
+    """A part of an event's payload (a line, an address)."""
+
     # Unknown fields are kept: a newer producer may add optional fields before consumers know them.
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
-@CATALOG.register("account.registered")
-class AccountRegistered(_Payload):
+@CATALOG.register("account.registered", aggregate="account", key="user_id")
+class AccountRegistered(Event):
     """auth -> user (create profile), notification (welcome)."""
 
     user_id: str
@@ -30,8 +32,8 @@ class AccountRegistered(_Payload):
 # -- catalog ---------------------------------------------------------------------------------
 
 
-@CATALOG.register("product.created")
-class ProductCreated(_Payload):
+@CATALOG.register("product.created", aggregate="product", key="product_id")
+class ProductCreated(Event):
     """product -> order (read model of products)."""
 
     product_id: str
@@ -41,8 +43,8 @@ class ProductCreated(_Payload):
     currency: str
 
 
-@CATALOG.register("product.updated")
-class ProductUpdated(_Payload):
+@CATALOG.register("product.updated", aggregate="product", key="product_id")
+class ProductUpdated(Event):
     """product -> order (read model): the product's current name and price."""
 
     product_id: str
@@ -70,8 +72,8 @@ class PricedLine(_Payload):
     unit_price: str
 
 
-@CATALOG.register("order.created")
-class OrderCreated(_Payload):
+@CATALOG.register("order.created", aggregate="order", key="order_id")
+class OrderCreated(Event):
     """order -> product (reserve stock). deadline_at: when the saga times out."""
 
     order_id: str
@@ -81,8 +83,8 @@ class OrderCreated(_Payload):
     deadline_at: datetime
 
 
-@CATALOG.register("stock.reserved")
-class StockReserved(_Payload):
+@CATALOG.register("stock.reserved", aggregate="stock_reservation", key="order_id")
+class StockReserved(Event):
     """product -> order, payment (authorize). Every line reserved, at these prices."""
 
     order_id: str
@@ -93,8 +95,8 @@ class StockReserved(_Payload):
     deadline_at: datetime
 
 
-@CATALOG.register("stock.reservation_failed")
-class StockReservationFailed(_Payload):
+@CATALOG.register("stock.reservation_failed", aggregate="stock_reservation", key="order_id")
+class StockReservationFailed(Event):
     """product -> order: nothing was reserved, and why."""
 
     order_id: str
@@ -102,8 +104,8 @@ class StockReservationFailed(_Payload):
     reason: str
 
 
-@CATALOG.register("stock.released")
-class StockReleased(_Payload):
+@CATALOG.register("stock.released", aggregate="stock_reservation", key="order_id")
+class StockReleased(Event):
     """product -> order (timeline): a reservation was given back."""
 
     order_id: str
@@ -111,16 +113,16 @@ class StockReleased(_Payload):
     reason: str
 
 
-@CATALOG.register("stock.committed")
-class StockCommitted(_Payload):
+@CATALOG.register("stock.committed", aggregate="stock_reservation", key="order_id")
+class StockCommitted(Event):
     """product -> order: reserved stock became sold (after order.confirmed)."""
 
     order_id: str
     items: list[OrderLine]
 
 
-@CATALOG.register("payment.authorized")
-class PaymentAuthorized(_Payload):
+@CATALOG.register("payment.authorized", aggregate="payment", key="order_id")
+class PaymentAuthorized(Event):
     """payment -> order."""
 
     order_id: str
@@ -130,8 +132,8 @@ class PaymentAuthorized(_Payload):
     currency: str
 
 
-@CATALOG.register("payment.declined")
-class PaymentDeclined(_Payload):
+@CATALOG.register("payment.declined", aggregate="payment", key="order_id")
+class PaymentDeclined(Event):
     """payment -> order: the provider said no (or the saga deadline had passed)."""
 
     order_id: str
@@ -142,8 +144,8 @@ class PaymentDeclined(_Payload):
     reason: str
 
 
-@CATALOG.register("payment.refunded")
-class PaymentRefunded(_Payload):
+@CATALOG.register("payment.refunded", aggregate="payment", key="order_id")
+class PaymentRefunded(Event):
     """payment -> order: an authorized payment was given back (order cancelled)."""
 
     order_id: str
@@ -154,8 +156,8 @@ class PaymentRefunded(_Payload):
     reason: str
 
 
-@CATALOG.register("payment.voided")
-class PaymentVoided(_Payload):
+@CATALOG.register("payment.voided", aggregate="payment", key="order_id")
+class PaymentVoided(Event):
     """payment -> order: the order was cancelled before any charge; none will be made."""
 
     order_id: str
@@ -164,8 +166,8 @@ class PaymentVoided(_Payload):
     reason: str
 
 
-@CATALOG.register("order.confirmed")
-class OrderConfirmed(_Payload):
+@CATALOG.register("order.confirmed", aggregate="order", key="order_id")
+class OrderConfirmed(Event):
     """order -> product (commit reservation), notification."""
 
     order_id: str
@@ -175,8 +177,8 @@ class OrderConfirmed(_Payload):
     currency: str
 
 
-@CATALOG.register("order.cancelled")
-class OrderCancelled(_Payload):
+@CATALOG.register("order.cancelled", aggregate="order", key="order_id")
+class OrderCancelled(Event):
     """order -> product (release), payment (refund or void), notification."""
 
     order_id: str
@@ -184,8 +186,8 @@ class OrderCancelled(_Payload):
     reason: str
 
 
-@CATALOG.register("order.rejected")
-class OrderRejected(_Payload):
+@CATALOG.register("order.rejected", aggregate="order", key="order_id")
+class OrderRejected(Event):
     """order -> product (release, if anything is held), payment (void), notification."""
 
     order_id: str

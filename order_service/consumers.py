@@ -1,35 +1,37 @@
-"""The events order_service consumes, and from which topics."""
+"""The events order_service consumes, each with its handler: the one table of subscriptions."""
 
 from __future__ import annotations
 
-from order_service.application.handlers import event_handlers
-from servicekit.messaging.inbox import InboxConsumer, locks_by_payload
-from servicekit.settings import KafkaSettings
-from servicekit.web import ServiceRuntime, inbox_consumer
+from contracts.events import (
+    PaymentAuthorized,
+    PaymentDeclined,
+    PaymentRefunded,
+    PaymentVoided,
+    ProductCreated,
+    ProductUpdated,
+    StockCommitted,
+    StockReleased,
+    StockReservationFailed,
+    StockReserved,
+)
+from order_service.adapters.repository import SqlOrderUnitOfWork
+from order_service.application import handlers
+from servicekit.messaging.inbox import locks_by_payload
+from servicekit.messaging.subscriptions import Subscriptions, on
 
-EVENTS = {
-    "product.events": ("product.created", "product.updated"),
-    "stock_reservation.events": (
-        "stock.reserved",
-        "stock.reservation_failed",
-        "stock.released",
-        "stock.committed",
-    ),
-    "payment.events": (
-        "payment.authorized",
-        "payment.declined",
-        "payment.refunded",
-        "payment.voided",
-    ),
-}
-
-
-def build_consumers(runtime: ServiceRuntime, kafka: KafkaSettings) -> list[InboxConsumer]:
-    """The ``order-service`` inbox consumer; its handlers need the saga settings."""
-    handlers = event_handlers(runtime.extras["orders"])
-    subscriptions = {topic: {t: handlers[t] for t in types} for topic, types in EVENTS.items()}
-    return [
-        inbox_consumer(
-            "order-service", subscriptions, runtime, kafka, batch_locks=locks_by_payload("order")
-        )
-    ]
+SUBSCRIPTIONS = Subscriptions(
+    "order-service",
+    on(ProductCreated, handlers.on_product_created),
+    on(ProductUpdated, handlers.on_product_updated),
+    on(StockReserved, handlers.on_stock_reserved),
+    on(StockReservationFailed, handlers.on_stock_reservation_failed),
+    on(StockReleased, handlers.on_stock_released),
+    on(StockCommitted, handlers.on_stock_committed),
+    on(PaymentAuthorized, handlers.on_payment_authorized),
+    on(PaymentDeclined, handlers.on_payment_declined),
+    on(PaymentRefunded, handlers.on_payment_refunded),
+    on(PaymentVoided, handlers.on_payment_voided),
+    unit_of_work=SqlOrderUnitOfWork.joining,
+    # Every handler locks the order its event is about, so several arrive in one transaction.
+    batch_locks=locks_by_payload("order"),
+)

@@ -1,17 +1,22 @@
-"""order_service app: ``create_app()`` only; ``python -m order_service`` serves it."""
+"""order_service app: ``create_app()`` wires the parts; ``python -m order_service`` serves it."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import timedelta
 
 from fastapi import FastAPI
 
+from order_service.adapters.catalog import fetch_products
+from order_service.adapters.repository import SqlOrderUnitOfWork
+from order_service.api.errors import ERROR_STATUSES
 from order_service.api.routes import router
-from order_service.application.handlers import OrderDeps, sweep_timeouts
-from order_service.consumers import build_consumers
+from order_service.application.service import OrderService
+from order_service.consumers import SUBSCRIPTIONS
 from order_service.settings import OrderSettings
 from servicekit.logging import get_logger
+from servicekit.messaging.unit_of_work import transaction
 from servicekit.web import ServiceRuntime, create_service_app
 
 log = get_logger(__name__)
@@ -22,16 +27,20 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
     settings = settings or OrderSettings()
 
     def start(runtime: ServiceRuntime) -> None:
-        runtime.extras["orders"] = OrderDeps(
-            saga_timeout=timedelta(seconds=settings.saga_timeout_seconds)
+        runtime.extras["orders"] = OrderService(
+            functools.partial(transaction, runtime.database.sessions, SqlOrderUnitOfWork),
+            lookup_products=lambda ids: fetch_products(
+                runtime.discovery, ids, timeout=settings.product_lookup_timeout_seconds
+            ),
+            saga_timeout=timedelta(seconds=settings.saga_timeout_seconds),
         )
 
     def saga_timeouts(runtime: ServiceRuntime, stop: threading.Event) -> None:
         """Cancels stalled sagas; the deadline lives in the database, so it survives restarts."""
-        deps: OrderDeps = runtime.extras["orders"]
+        orders: OrderService = runtime.extras["orders"]
         while not stop.wait(settings.timeout_scan_seconds):
             try:
-                sweep_timeouts(runtime.database.sessions, deps)
+                orders.time_out_due()
             except Exception:  # the next sweep tries again
                 log.exception("saga_timeout_sweep_failed")
 
@@ -40,7 +49,8 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
         title="order_service",
         settings=settings,
         routers=[router],
-        consumers=build_consumers,
+        subscriptions=SUBSCRIPTIONS,
+        error_statuses=ERROR_STATUSES,
         workers=[saga_timeouts],
         on_startup=start,
     )

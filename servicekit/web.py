@@ -36,6 +36,7 @@ from servicekit.discovery import EurekaDiscovery, EurekaRegistration
 from servicekit.lifecycle import BackgroundThreads
 from servicekit.logging import configure_logging, get_logger
 from servicekit.messaging.inbox import AggregateLocks, Handler, InboxConsumer
+from servicekit.messaging.subscriptions import Subscriptions
 from servicekit.settings import KafkaSettings
 from servicekit.tokens import (
     InvalidToken,
@@ -165,12 +166,15 @@ class ServiceRuntime:
 
 
 ConsumerFactory = Callable[[ServiceRuntime, KafkaSettings], list[InboxConsumer]]
-Subscriptions = Mapping[str, Mapping[str, Handler]]  # topic -> event_type -> handler
+# What a service consumes: its Subscriptions table, built from the runtime (handlers may need
+# settings), or (until every service has one) a factory of consumers.
+SubscriptionsFactory = Callable[[ServiceRuntime], Subscriptions[Any]]
+LegacySubscriptions = Mapping[str, Mapping[str, Handler]]  # topic -> event_type -> handler
 
 
 def inbox_consumer(
     group: str,
-    subscriptions: Subscriptions,
+    subscriptions: LegacySubscriptions,
     runtime: ServiceRuntime,
     kafka: KafkaSettings,
     *,
@@ -188,6 +192,20 @@ def inbox_consumer(
         session_factory=runtime.database.sessions,
         kafka=kafka,
         batch_locks=batch_locks,
+    )
+
+
+def subscribed_consumer(
+    subscriptions: Subscriptions[Any], runtime: ServiceRuntime, kafka: KafkaSettings
+) -> InboxConsumer:
+    """The inbox consumer of a service's Subscriptions table."""
+    return InboxConsumer(
+        name=subscriptions.group,
+        topics=subscriptions.topics,
+        handlers=subscriptions.handlers(),
+        session_factory=runtime.database.sessions,
+        kafka=kafka,
+        batch_locks=subscriptions.batch_locks,
     )
 
 
@@ -219,6 +237,8 @@ def create_service_app(
     settings: HttpServiceSettings,
     routers: Sequence[APIRouter],
     consumers: ConsumerFactory | None = None,
+    subscriptions: Subscriptions[Any] | SubscriptionsFactory | None = None,
+    error_statuses: Mapping[type[Exception], int] | None = None,
     workers: Sequence[Worker] = (),
     on_startup: StartupHook | None = None,
     jwks: JwksFactory = configured_jwks,
@@ -257,10 +277,17 @@ def create_service_app(
         stop = threading.Event()
         # A loop that dies takes the process down, so the supervisor restarts it (lifecycle).
         threads = runtime.threads = BackgroundThreads(stop)
+        if subscriptions is not None:
+            table = (
+                subscriptions
+                if isinstance(subscriptions, Subscriptions)
+                else subscriptions(runtime)
+            )
+            runtime.consumers = [subscribed_consumer(table, runtime, kafka)]
         if consumers is not None:
             runtime.consumers = consumers(runtime, kafka)
-            for consumer in runtime.consumers:
-                threads.start(f"consumer-{consumer.name}", consumer.run)
+        for consumer in runtime.consumers:
+            threads.start(f"consumer-{consumer.name}", consumer.run)
         for worker in workers:
             threads.start(f"worker-{worker.__name__}", functools.partial(worker, runtime))
         if runtime.discovery is not None:
@@ -289,7 +316,7 @@ def create_service_app(
     # Host the gateway sent), which must never reach a client. A trailing slash is a 404.
     app = FastAPI(title=title, lifespan=lifespan, redirect_slashes=False)
     app.add_middleware(RequestContextMiddleware, service=name)
-    install_error_handlers(app)
+    install_error_handlers(app, error_statuses or {})
     for router in routers:
         app.include_router(router)
     app.include_router(operations_router())
@@ -353,8 +380,19 @@ class RequestContextMiddleware:
                 )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Errors as ``{"detail": ...}`` with an honest status, never a stack trace."""
+def install_error_handlers(
+    app: FastAPI, statuses: Mapping[type[Exception], int] | None = None
+) -> None:
+    """Errors as ``{"detail": ...}`` with an honest status, never a stack trace. ``statuses``
+    maps a service's domain errors to the status each answers with, the message as detail, so
+    routes need no try/except."""
+
+    async def domain_error(_: Request, exc: Exception) -> JSONResponse:
+        status = next(code for kind, code in (statuses or {}).items() if isinstance(exc, kind))
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    for kind in statuses or {}:
+        app.add_exception_handler(kind, domain_error)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

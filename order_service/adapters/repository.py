@@ -1,23 +1,35 @@
-"""The saga's hot statements, in plain SQL (see ``servicekit.db.sql`` for why not Core).
+"""The SQL side of the order use cases: the repositories behind application/ports.py and the
+unit of work that holds them.
 
-Every consumed event and every placed order runs these; the read-only API queries stay on the
-Core tables in tables.py. Statements here are written to need one round trip each.
+The saga's statements are hand-written SQL (see ``servicekit.db.sql`` for why not Core), each
+needing one round trip: the order row is locked and read with its lines in one statement, the
+unit prices of all lines change in one, every timeline step of a unit of work goes in one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from order_service.domain.model import InventoryStatus, Line, Order, OrderStatus, PaymentStatus
+from contracts.events import ProductCreated, ProductUpdated
+from order_service.application.ports import DuplicateIdempotencyKey, IdempotentOrder
+from order_service.application.timeline import step
+from order_service.domain.model import (
+    InventoryStatus,
+    Line,
+    Order,
+    OrderStatus,
+    PaymentStatus,
+    Price,
+)
 from servicekit.db import sql
+from servicekit.messaging.unit_of_work import Cause, Published, SqlUnitOfWork
 
-# The order row locked, with its lines (ordered by product) in the same round trip.
 _LOAD_FOR_UPDATE = """
 SELECT o.customer_id::text, o.status, o.payment_status, o.inventory_status, o.currency,
        o.failure_reason, o.created_at,
@@ -37,23 +49,11 @@ SET status = %(status)s, payment_status = %(payment_status)s,
 WHERE order_id = %(order_id)s::uuid
 """
 
-# Unit prices arrive with stock.reserved: all lines in one statement.
 _SAVE_PRICES = """
 UPDATE order_items i
 SET unit_price = p.unit_price
 FROM unnest(%(product_ids)s::uuid[], %(unit_prices)s::numeric[]) AS p(product_id, unit_price)
 WHERE i.order_id = %(order_id)s::uuid AND i.product_id = p.product_id
-"""
-
-_APPEND_TIMELINE = """
-INSERT INTO order_timeline (order_id, step, event_type, service, event_id)
-SELECT (s->>'order_id')::uuid, s->>'step', s->>'event_type', s->>'service',
-       (s->>'event_id')::uuid
-FROM jsonb_array_elements(%(steps)s::jsonb) AS s
-"""
-
-_KNOWN_PRODUCTS = """
-SELECT product_id::text, price, currency FROM products WHERE product_id = ANY(%(ids)s::uuid[])
 """
 
 _INSERT_ORDER = """
@@ -70,78 +70,208 @@ SELECT %(order_id)s::uuid, * FROM unnest(%(product_ids)s::uuid[], %(quantities)s
                                          %(unit_prices)s::numeric[])
 """
 
+_BY_IDEMPOTENCY_KEY = """
+SELECT order_id::text, status, request_hash FROM orders
+WHERE customer_id = %(customer_id)s::uuid AND idempotency_key = %(key)s
+"""
 
-def load_for_update(session: Session, order_id: str) -> tuple[Order, datetime] | None:
-    """The order, row-locked until commit, and when it was placed; None if unknown."""
-    row = sql(session, _LOAD_FOR_UPDATE, {"order_id": order_id}).first()
-    if row is None:
-        return None
-    customer_id, status, payment, inventory, currency, reason, created_at, lines = tuple(row)
-    order = Order(
-        order_id=order_id,
-        customer_id=customer_id,
-        status=OrderStatus(status),
-        payment_status=PaymentStatus(payment),
-        inventory_status=InventoryStatus(inventory),
-        lines=[Line(pid, qty, Decimal(price)) for pid, qty, price in lines or []],
-        currency=currency,
-        failure_reason=reason,
-    )
-    return order, created_at
+_DUE_FOR_TIMEOUT = """
+SELECT order_id::text FROM orders
+WHERE status IN ('PENDING', 'STOCK_RESERVED') AND deadline_at < now()
+ORDER BY deadline_at LIMIT %(limit)s
+"""
+
+_PRICES = """
+SELECT product_id::text, price, currency FROM products WHERE product_id = ANY(%(ids)s::uuid[])
+"""
+
+_REMEMBER = """
+INSERT INTO products (product_id, sku, name, price, currency)
+VALUES (%(product_id)s::uuid, %(sku)s, %(name)s, %(price)s, %(currency)s)
+ON CONFLICT (product_id) DO UPDATE
+SET sku = EXCLUDED.sku, name = EXCLUDED.name, price = EXCLUDED.price,
+    currency = EXCLUDED.currency, updated_at = now()
+"""
+
+_APPEND_TIMELINE = """
+INSERT INTO order_timeline (order_id, step, event_type, service, event_id)
+SELECT (s->>'order_id')::uuid, s->>'step', s->>'event_type', s->>'service',
+       (s->>'event_id')::uuid
+FROM jsonb_array_elements(%(steps)s::jsonb) AS s
+"""
 
 
-def save(session: Session, order: Order, *, prices_changed: bool) -> None:
-    """Write the order's statuses (and its lines' unit prices when they changed)."""
-    sql(
-        session,
-        _SAVE,
-        {
+class SqlOrders:
+    """Orders in PostgreSQL; every order loaded for change or added is tracked by the unit of
+    work, which publishes the events it recorded."""
+
+    def __init__(self, uow: SqlOrderUnitOfWork) -> None:
+        self._uow = uow
+        self._session = uow.session
+        self._lines_before: dict[str, list[Line]] = {}
+
+    def add(self, order: Order, *, idempotency_key: str | None, fingerprint: str) -> None:
+        """See Orders.add."""
+        self._uow.lock("order", order.order_id)
+        values = {
             "order_id": order.order_id,
+            "customer_id": order.customer_id,
             "status": order.status.value,
             "payment_status": order.payment_status.value,
             "inventory_status": order.inventory_status.value,
-            "failure_reason": order.failure_reason,
+            "currency": order.currency,
             "total": order.total,
-        },
-    )
-    if prices_changed:
+            "idempotency_key": idempotency_key,
+            "request_hash": fingerprint,
+            "deadline_at": order.deadline_at,
+        }
+        if idempotency_key is None:
+            sql(self._session, _INSERT_ORDER, values)
+        else:
+            # A savepoint only when a concurrent retry with the same key can collide.
+            try:
+                with self._session.begin_nested():
+                    sql(self._session, _INSERT_ORDER, values)
+            except IntegrityError:
+                raise DuplicateIdempotencyKey(idempotency_key) from None
         sql(
-            session,
-            _SAVE_PRICES,
+            self._session,
+            _INSERT_ITEMS,
             {
                 "order_id": order.order_id,
                 "product_ids": [line.product_id for line in order.lines],
+                "quantities": [line.quantity for line in order.lines],
                 "unit_prices": [line.unit_price for line in order.lines],
+            },
+        )
+        self._uow.track(order)
+
+    def get_for_update(self, order_id: str) -> Order | None:
+        """See Orders.get_for_update."""
+        self._uow.lock("order", order_id)
+        row = sql(self._session, _LOAD_FOR_UPDATE, {"order_id": order_id}).first()
+        if row is None:
+            return None
+        customer_id, status, payment, inventory, currency, reason, created_at, lines = tuple(row)
+        order = Order(
+            order_id=order_id,
+            customer_id=customer_id,
+            status=OrderStatus(status),
+            payment_status=PaymentStatus(payment),
+            inventory_status=InventoryStatus(inventory),
+            lines=[Line(pid, qty, Decimal(price)) for pid, qty, price in lines or []],
+            currency=currency,
+            failure_reason=reason,
+            placed_at=created_at,
+        )
+        self._lines_before[order_id] = list(order.lines)
+        self._uow.track(order)
+        return order
+
+    def save(self, order: Order) -> None:
+        """See Orders.save: the statuses, and the unit prices when they changed."""
+        sql(
+            self._session,
+            _SAVE,
+            {
+                "order_id": order.order_id,
+                "status": order.status.value,
+                "payment_status": order.payment_status.value,
+                "inventory_status": order.inventory_status.value,
+                "failure_reason": order.failure_reason,
+                "total": order.total,
+            },
+        )
+        if order.lines != self._lines_before.get(order.order_id, order.lines):
+            sql(
+                self._session,
+                _SAVE_PRICES,
+                {
+                    "order_id": order.order_id,
+                    "product_ids": [line.product_id for line in order.lines],
+                    "unit_prices": [line.unit_price for line in order.lines],
+                },
+            )
+            self._lines_before[order.order_id] = list(order.lines)
+
+    def by_idempotency_key(self, customer_id: str, key: str) -> IdempotentOrder | None:
+        """See Orders.by_idempotency_key."""
+        row = sql(
+            self._session, _BY_IDEMPOTENCY_KEY, {"customer_id": customer_id, "key": key}
+        ).first()
+        return IdempotentOrder(row[0], row[1], row[2]) if row is not None else None
+
+    def due_for_timeout(self, limit: int) -> list[str]:
+        """See Orders.due_for_timeout."""
+        return [row[0] for row in sql(self._session, _DUE_FOR_TIMEOUT, {"limit": limit})]
+
+
+class SqlCatalog:
+    """The catalog read model in PostgreSQL."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def prices(self, product_ids: Iterable[str]) -> dict[str, Price]:
+        """See Catalog.prices."""
+        rows = sql(self._session, _PRICES, {"ids": sorted(set(product_ids))})
+        return {product_id: (price, currency) for product_id, price, currency in rows}
+
+    def remember(self, product: ProductCreated | ProductUpdated) -> None:
+        """See Catalog.remember."""
+        sql(
+            self._session,
+            _REMEMBER,
+            {
+                "product_id": product.product_id,
+                "sku": product.sku,
+                "name": product.name,
+                "price": Decimal(product.price),
+                "currency": product.currency,
             },
         )
 
 
-def append_timeline(session: Session, steps: Sequence[Mapping[str, Any]]) -> None:
-    """Append saga steps, in one statement."""
-    if steps:
-        sql(session, _APPEND_TIMELINE, {"steps": orjson.dumps(list(steps)).decode()})
+class SqlTimeline:
+    """Saga steps, kept until the unit of work ends and then written in one statement."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._steps: list[dict[str, Any]] = []
+
+    def record(self, order_id: str, event_type: str, event_id: str | None) -> None:
+        """See Timeline.record."""
+        self._steps.append(step(order_id, event_type, event_id))
+
+    def write(self) -> None:
+        """Every step recorded so far, in one statement."""
+        if self._steps:
+            sql(self._session, _APPEND_TIMELINE, {"steps": orjson.dumps(self._steps).decode()})
+            self._steps.clear()
 
 
-def known_products(session: Session, product_ids: Iterable[str]) -> dict[str, tuple[Decimal, str]]:
-    """(price, currency) of each product the read model knows, by id."""
-    rows = sql(session, _KNOWN_PRODUCTS, {"ids": sorted(set(product_ids))})
-    return {product_id: (price, currency) for product_id, price, currency in rows.tuples()}
+class SqlOrderUnitOfWork(SqlUnitOfWork):
+    """The order service's unit of work on PostgreSQL: the repositories share its session, and
+    every event it publishes is a timeline step of its order."""
 
+    def __init__(
+        self, session: Session, *, owns_transaction: bool = True, cause: Cause | None = None
+    ) -> None:
+        super().__init__(session, owns_transaction=owns_transaction, cause=cause)
+        self.orders = SqlOrders(self)
+        self.catalog = SqlCatalog(session)
+        self.timeline = SqlTimeline(session)
 
-def insert_order(session: Session, values: Mapping[str, Any]) -> None:
-    """The new order row (columns as in _INSERT_ORDER)."""
-    sql(session, _INSERT_ORDER, values)
+    @classmethod
+    def joining(cls, session: Session, cause: Cause) -> SqlOrderUnitOfWork:
+        """One that joins the inbox consumer's transaction (consumed events)."""
+        return cls(session, owns_transaction=False, cause=cause)
 
-
-def insert_items(session: Session, order_id: str, lines: Sequence[Line]) -> None:
-    """All lines of a new order, in one statement."""
-    sql(
-        session,
-        _INSERT_ITEMS,
-        {
-            "order_id": order_id,
-            "product_ids": [line.product_id for line in lines],
-            "quantities": [line.quantity for line in lines],
-            "unit_prices": [line.unit_price for line in lines],
-        },
-    )
+    def after_write(self, published: list[Published]) -> None:
+        """Each published order event is a step of its order's timeline."""
+        for item in published:
+            if item.event.aggregate_type == "order":
+                self.timeline.record(
+                    item.event.aggregate_id, item.event.event_type, str(item.event_id)
+                )
+        self.timeline.write()

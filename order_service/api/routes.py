@@ -1,4 +1,5 @@
-"""Orders endpoints: validation here, state changes in application/handlers.py."""
+"""Orders endpoints: each one call to the application (application/service.py for changes,
+views.py for reads). Domain errors become statuses in api/errors.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.responses import JSONResponse
 
-from order_service.adapters.catalog import CatalogUnavailable, fetch_products
+from order_service import views
 from order_service.api.schemas import (
     CreateOrderRequest,
     OrderAccepted,
@@ -16,34 +17,27 @@ from order_service.api.schemas import (
     OrderView,
     TimelineStep,
 )
-from order_service.application import handlers
-from order_service.application.handlers import (
-    IdempotencyConflict,
-    MixedCurrencies,
-    OrderDeps,
-    TotalTooLarge,
-    UnknownProducts,
-)
-from order_service.domain.model import CannotCancel, OrderStatus
+from order_service.application.service import OrderService
+from order_service.domain.model import OrderStatus
 from servicekit.api import NO_NUL_PATTERN, PageNumber, PageSize, errors
-from servicekit.web import CorrelationId, CurrentUser, RuntimeDep, SessionDep
+from servicekit.web import CurrentUser, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 
-
-async def get_deps(runtime: RuntimeDep) -> OrderDeps:
-    """Order dependencies built at start-up."""
-    deps: OrderDeps = runtime.extras["orders"]
-    return deps
+NOT_FOUND = "order not found"
 
 
-DepsDep = Annotated[OrderDeps, Depends(get_deps)]
+async def get_orders(runtime: RuntimeDep) -> OrderService:
+    """The order use cases, wired at start-up (main.py)."""
+    service: OrderService = runtime.extras["orders"]
+    return service
+
+
+OrdersDep = Annotated[OrderService, Depends(get_orders)]
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=NO_NUL_PATTERN),
 ]
-
-
 _REPLAYED: dict[int | str, dict[str, Any]] = {
     200: {"model": OrderAccepted, "description": "The order this Idempotency-Key made before."}
 }
@@ -53,70 +47,21 @@ _REPLAYED: dict[int | str, dict[str, Any]] = {
 def create_order(
     body: CreateOrderRequest,
     user: CurrentUser,
-    session: SessionDep,
-    runtime: RuntimeDep,
-    deps: DepsDep,
-    correlation_id: CorrelationId,
+    orders: OrdersDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    """Place an order: 202 PENDING; the saga takes it from there."""
-    items = [(str(item.product_id), item.quantity) for item in body.items]
-    delivery = body.delivery_address.model_dump() if body.delivery_address else None
-    fingerprint = handlers.request_fingerprint(items, delivery)
-    if idempotency_key:
-        existing = handlers.find_by_idempotency_key(session, user.user_id, idempotency_key)
-        session.rollback()
-        if existing is not None:
-            if existing["request_hash"] != fingerprint:
-                raise HTTPException(409, "Idempotency-Key was already used for a different order")
-            return JSONResponse(
-                {"order_id": str(existing["order_id"]), "status": existing["status"]}, 200
-            )
-
-    def create() -> tuple[str, bool]:
-        return handlers.create_order(
-            session,
-            deps,
-            customer_id=user.user_id,
-            items=items,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
-            correlation_id=correlation_id,
-        )
-
-    try:
-        try:
-            order_id, created = create()
-        except UnknownProducts as exc:
-            # Maybe just created and not yet in the read model: ask product_service, retry once.
-            _learn_unknown_products(session, runtime, exc.product_ids)
-            order_id, created = create()
-    except UnknownProducts as exc:
-        raise HTTPException(422, str(exc)) from None
-    except (MixedCurrencies, TotalTooLarge) as exc:
-        raise HTTPException(422, str(exc)) from None
-    except IdempotencyConflict:
-        raise HTTPException(409, "Idempotency-Key was already used for a different order") from None
-    if not created:
-        order = handlers.get_order(session, order_id, user)
-        return JSONResponse({"order_id": order_id, "status": order["status"] if order else ""}, 200)
-    return OrderAccepted(order_id=order_id, status=OrderStatus.PENDING.value)
-
-
-def _learn_unknown_products(session: Any, runtime: Any, missing: list[str]) -> None:
-    """Products created moments ago may not have reached the read model: ask product_service."""
-    try:
-        found = fetch_products(
-            runtime.discovery,
-            missing,
-            timeout=runtime.settings.product_lookup_timeout_seconds,
-        )
-    except CatalogUnavailable as exc:
-        raise HTTPException(503, f"cannot check the products right now: {exc}") from None
-    with session.begin():
-        for product in found.values():
-            if product is not None:
-                handlers.remember_product(session, product)
+    """Place an order: 202 PENDING; the saga takes it from there. The same Idempotency-Key
+    again: 200 with the order it made."""
+    placed = orders.place(
+        customer_id=user.user_id,
+        items=[(str(item.product_id), item.quantity) for item in body.items],
+        delivery_address=body.delivery_address.model_dump() if body.delivery_address else None,
+        idempotency_key=idempotency_key,
+    )
+    accepted = OrderAccepted(order_id=placed.order_id, status=placed.status)
+    if not placed.created:
+        return JSONResponse(accepted.model_dump(), 200)
+    return accepted
 
 
 @router.get("")
@@ -128,7 +73,7 @@ def list_orders(
     size: PageSize = 20,
 ) -> OrderPage:
     """The caller's orders (admin: all), newest first, optionally by status."""
-    rows, total = handlers.list_orders(
+    rows, total = views.list_orders(
         session, user, status=status.value if status else None, page=page, size=size
     )
     return OrderPage(
@@ -139,38 +84,30 @@ def list_orders(
 @router.get("/{order_id}", responses=errors(404))
 def get_order(order_id: UUID, user: CurrentUser, session: SessionDep) -> OrderView:
     """One order; another customer's order is 404."""
-    order = handlers.get_order(session, str(order_id), user)
+    order = views.get_order(session, str(order_id), user)
     if order is None:
-        raise HTTPException(404, "order not found")
+        raise HTTPException(404, NOT_FOUND)
     return OrderView.model_validate(order)
 
 
 @router.post("/{order_id}/cancel", status_code=202, responses=errors(404, 409))
 def cancel_order(
-    order_id: UUID,
-    user: CurrentUser,
-    session: SessionDep,
-    deps: DepsDep,
-    correlation_id: CorrelationId,
+    order_id: UUID, user: CurrentUser, session: SessionDep, orders: OrdersDep
 ) -> OrderAccepted:
     """Cancel before CONFIRMED (409 after); compensation follows by events."""
-    if handlers.get_order(session, str(order_id), user) is None:
-        raise HTTPException(404, "order not found")
+    if views.get_order(session, str(order_id), user) is None:
+        raise HTTPException(404, NOT_FOUND)
     session.rollback()
-    try:
-        order = handlers.cancel_order(
-            session, deps, order_id=str(order_id), correlation_id=correlation_id
-        )
-    except CannotCancel as exc:
-        raise HTTPException(409, str(exc)) from None
-    assert order is not None
+    order = orders.cancel(str(order_id))
+    if order is None:
+        raise HTTPException(404, NOT_FOUND)
     return OrderAccepted(order_id=order.order_id, status=order.status.value)
 
 
 @router.get("/{order_id}/timeline", responses=errors(404))
 def order_timeline(order_id: UUID, user: CurrentUser, session: SessionDep) -> list[TimelineStep]:
     """Every saga step, oldest first."""
-    steps = handlers.timeline(session, str(order_id), user)
+    steps = views.timeline(session, str(order_id), user)
     if steps is None:
-        raise HTTPException(404, "order not found")
+        raise HTTPException(404, NOT_FOUND)
     return [TimelineStep.model_validate(step) for step in steps]

@@ -1,16 +1,35 @@
-"""The order and its saga state machine (ARCHITECTURE.md, "Order saga"). Pure Python.
+"""The order and its saga state machine (docs/architecture.md, "The order saga").
 
 Events reach the order from different topics in any order, and more than once. Every method is
 therefore written as "record what this event says, then see whether the order can move", so that
 ``stock.reserved`` then ``payment.authorized`` and the reverse both end CONFIRMED, and a late
-event for a finished order is recorded but never re-opens it.
+event for a finished order is recorded but never re-opens it. What the order decides is recorded
+as event objects of the catalog (``contracts.events``) in ``events``; the unit of work publishes
+them with the change. No framework, database or broker here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+
+from contracts.events import (
+    OrderCancelled,
+    OrderConfirmed,
+    OrderCreated,
+    OrderLine,
+    OrderRejected,
+    PricedLine,
+)
+from contracts.money import MAX_AMOUNT, money_text
+from order_service.domain.errors import CannotCancel, MixedCurrencies, TotalTooLarge
+from servicekit.messaging.envelope import Event
+
+# A catalog entry as the order sees it: (unit price, currency).
+Price = tuple[Decimal, str]
 
 
 class OrderStatus(StrEnum):
@@ -47,10 +66,6 @@ OPEN = frozenset({OrderStatus.PENDING, OrderStatus.STOCK_RESERVED})
 TERMINAL = frozenset({OrderStatus.CONFIRMED, OrderStatus.REJECTED, OrderStatus.CANCELLED})
 
 
-class CannotCancel(Exception):
-    """409: the order is confirmed or already finished."""
-
-
 @dataclass(frozen=True, slots=True)
 class Line:
     """One product line."""
@@ -62,7 +77,7 @@ class Line:
 
 @dataclass
 class Order:
-    """An order's saga state; methods return the event types the order must emit."""
+    """An order's saga state, and the events its changes recorded."""
 
     order_id: str
     customer_id: str
@@ -72,15 +87,59 @@ class Order:
     lines: list[Line]
     currency: str
     failure_reason: str | None = None
-    emitted: list[str] = field(default_factory=list)
+    placed_at: datetime | None = None
+    deadline_at: datetime | None = None
+    events: list[Event] = field(default_factory=list)
+
+    @classmethod
+    def place(
+        cls,
+        *,
+        order_id: str,
+        customer_id: str,
+        items: list[tuple[str, int]],
+        prices: Mapping[str, Price],
+        deadline_at: datetime,
+    ) -> Order:
+        """A new PENDING order at today's catalog prices (stock.reserved fixes them later)."""
+        currencies = {prices[product_id][1] for product_id, _ in items}
+        if len(currencies) != 1:
+            raise MixedCurrencies(f"all items must share one currency, got {sorted(currencies)}")
+        lines = [Line(pid, qty, prices[pid][0]) for pid, qty in items]
+        order = cls(
+            order_id=order_id,
+            customer_id=customer_id,
+            status=OrderStatus.PENDING,
+            payment_status=PaymentStatus.PENDING,
+            inventory_status=InventoryStatus.PENDING,
+            lines=lines,
+            currency=currencies.pop(),
+            deadline_at=deadline_at,
+        )
+        if order.total > MAX_AMOUNT:
+            raise TotalTooLarge(
+                f"the order total {order.total} is above the maximum of {MAX_AMOUNT}"
+            )
+        order.events.append(
+            OrderCreated(
+                order_id=order_id,
+                customer_id=customer_id,
+                items=[OrderLine(product_id=pid, quantity=qty) for pid, qty in items],
+                currency=order.currency,
+                deadline_at=deadline_at,
+            )
+        )
+        return order
 
     @property
     def total(self) -> Decimal:
         """Sum of quantity x unit price."""
         return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0.00"))
 
-    def _emit(self, event_type: str) -> None:
-        self.emitted.append(event_type)
+    @property
+    def finished(self) -> bool:
+        """True once the saga reached a final status."""
+        return self.status in TERMINAL
 
     def _confirm_if_ready(self) -> None:
         if (
@@ -88,12 +147,29 @@ class Order:
             and self.payment_status == PaymentStatus.AUTHORIZED
         ):
             self.status = OrderStatus.CONFIRMED
-            self._emit("order.confirmed")
+            self.events.append(
+                OrderConfirmed(
+                    order_id=self.order_id,
+                    customer_id=self.customer_id,
+                    items=[
+                        PricedLine(
+                            product_id=line.product_id,
+                            quantity=line.quantity,
+                            unit_price=money_text(line.unit_price),
+                        )
+                        for line in self.lines
+                    ],
+                    total=money_text(self.total),
+                    currency=self.currency,
+                )
+            )
 
     def _cancel(self, reason: str) -> None:
         self.status = OrderStatus.CANCELLED
         self.failure_reason = reason
-        self._emit("order.cancelled")
+        self.events.append(
+            OrderCancelled(order_id=self.order_id, customer_id=self.customer_id, reason=reason)
+        )
 
     def stock_reserved(self, priced: list[Line]) -> None:
         """Every line is held, at these prices."""
@@ -111,7 +187,9 @@ class Order:
         if self.status in OPEN:
             self.status = OrderStatus.REJECTED
             self.failure_reason = reason
-            self._emit("order.rejected")
+            self.events.append(
+                OrderRejected(order_id=self.order_id, customer_id=self.customer_id, reason=reason)
+            )
 
     def payment_authorized(self) -> None:
         """The money is held; confirm once the stock is too."""

@@ -11,10 +11,10 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 class EnvelopeError(ValueError):
@@ -120,6 +120,29 @@ def _iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+class Event(BaseModel):
+    """An integration event's payload, which also knows where it goes.
+
+    Subclasses are registered with :meth:`EventRegistry.register`, which sets the class
+    attributes: the event type and version, and the aggregate it belongs to (its topic is
+    ``<aggregate_type>.events``, its Kafka key the value of the ``aggregate_key`` field). The
+    domain records these objects; the unit of work writes them to the outbox.
+    """
+
+    # Unknown fields are kept: a newer producer may add optional fields before consumers know.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    event_type: ClassVar[str]
+    version: ClassVar[int] = 1
+    aggregate_type: ClassVar[str]
+    aggregate_key: ClassVar[str]
+
+    @property
+    def aggregate_id(self) -> str:
+        """The id of the aggregate this event is about (the Kafka key)."""
+        return str(getattr(self, self.aggregate_key))
+
+
 ModelT = TypeVar("ModelT", bound=type[BaseModel])
 
 
@@ -129,17 +152,41 @@ class EventRegistry:
     def __init__(self) -> None:
         self._models: dict[tuple[str, int], type[BaseModel]] = {}
 
-    def register(self, event_type: str, version: int = 1) -> Callable[[ModelT], ModelT]:
-        """Class decorator: ``@registry.register("order.created")`` on a payload model."""
+    def register(
+        self,
+        event_type: str,
+        version: int = 1,
+        *,
+        aggregate: str | None = None,
+        key: str | None = None,
+    ) -> Callable[[ModelT], ModelT]:
+        """Class decorator: ``@registry.register("order.created", aggregate="order",
+        key="order_id")`` on a payload model. For an :class:`Event` subclass, ``aggregate``
+        and ``key`` say which aggregate it is about and are required."""
 
         def decorate(model: ModelT) -> ModelT:
-            key = (event_type, version)
-            if key in self._models and self._models[key] is not model:
+            registered = (event_type, version)
+            if registered in self._models and self._models[registered] is not model:
                 raise ValueError(f"{event_type} v{version} is registered twice")
-            self._models[key] = model
+            if issubclass(model, Event):
+                if aggregate is None or key is None or key not in model.__pydantic_fields__:
+                    raise ValueError(f"{event_type}: name its aggregate and key field")
+                model.event_type = event_type
+                model.version = version
+                model.aggregate_type = aggregate
+                model.aggregate_key = key
+            self._models[registered] = model
             return model
 
         return decorate
+
+    def events(self) -> list[type[Event]]:
+        """Every registered Event class, by event type and version."""
+        return [
+            model
+            for _, model in sorted(self._models.items())
+            if isinstance(model, type) and issubclass(model, Event)
+        ]
 
     def model_for(self, event_type: str, version: int = 1) -> type[BaseModel]:
         """The payload model, or UnknownEventError."""

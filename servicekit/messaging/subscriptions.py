@@ -1,0 +1,105 @@
+"""What a service consumes, in one table: each event class to one named handler.
+
+    SUBSCRIPTIONS = Subscriptions(
+        "order-service",
+        on(StockReserved, handlers.on_stock_reserved),
+        on(PaymentAuthorized, handlers.on_payment_authorized),
+        unit_of_work=SqlOrderUnitOfWork.joining,
+    )
+
+A handler is ``on_<event>(event, uow)``: it receives the parsed, typed event and a unit of work
+that joins the inbox consumer's transaction (the inbox row and the handler's effect commit
+together). The topics follow from the events' aggregates; the inbox consumer gets, for each
+event type, an adapter that parses the payload with the event's class, builds the unit of work
+with the message as its cause, runs the handler and writes what it recorded to the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from servicekit.messaging.envelope import Envelope, EnvelopeError, Event, topic_for
+from servicekit.messaging.inbox import AggregateLocks, Handler
+from servicekit.messaging.unit_of_work import Cause, UnitOfWorkPort
+
+E = TypeVar("E", bound=Event)
+U = TypeVar("U", bound=UnitOfWorkPort)
+
+# Builds the unit of work a handler runs in, joined to the consumer's session.
+JoinedUnitOfWork = Callable[[Session, Cause], U]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription(Generic[E, U]):
+    """One consumed event class and its handler."""
+
+    event: type[E]
+    handler: Callable[[E, U], None]
+
+
+def on(event: type[E], handler: Callable[[E, U], None]) -> Subscription[E, U]:
+    """``handler`` applies every ``event`` this service consumes."""
+    return Subscription(event, handler)
+
+
+class Subscriptions(Generic[U]):
+    """A service's consumer group and the handler of each event it consumes."""
+
+    def __init__(
+        self,
+        group: str,
+        *subscriptions: Subscription[Any, U],
+        unit_of_work: JoinedUnitOfWork[U],
+        batch_locks: AggregateLocks | None = None,
+    ) -> None:
+        self.group = group
+        self.unit_of_work = unit_of_work
+        # Aggregates the handlers lock, per message: given, messages that arrive together are
+        # applied in one transaction (InboxConsumer._apply_batch).
+        self.batch_locks = batch_locks
+        self._by_type: dict[str, Subscription[Any, U]] = {}
+        for subscription in subscriptions:
+            event_type = subscription.event.event_type
+            if event_type in self._by_type:
+                raise ValueError(f"{group}: {event_type} has two handlers")
+            self._by_type[event_type] = subscription
+
+    @property
+    def events(self) -> list[type[Event]]:
+        """The consumed event classes."""
+        return [s.event for s in self._by_type.values()]
+
+    @property
+    def topics(self) -> list[str]:
+        """Every topic one of the events travels on."""
+        return sorted({topic_for(s.event.aggregate_type) for s in self._by_type.values()})
+
+    def handlers(self) -> dict[str, Handler]:
+        """event_type -> ``(session, envelope)`` handler, for the inbox consumer."""
+        return {event_type: self._adapter(s) for event_type, s in self._by_type.items()}
+
+    def _adapter(self, subscription: Subscription[Any, U]) -> Handler:
+        model, handler, build = subscription.event, subscription.handler, self.unit_of_work
+
+        def apply(session: Session, envelope: Envelope) -> None:
+            if envelope.version != model.version:
+                raise EnvelopeError(
+                    f"{envelope.event_type} v{envelope.version}: "
+                    f"this service reads v{model.version}"
+                )
+            try:
+                event = model.model_validate(envelope.payload)
+            except ValidationError as exc:
+                raise EnvelopeError(f"payload of {envelope.event_type} is invalid: {exc}") from exc
+            cause = Cause(envelope.correlation_id, str(envelope.event_id), envelope.event_type)
+            uow = build(session, cause)
+            handler(event, uow)
+            uow.commit()  # the events it recorded; the inbox consumer commits the transaction
+
+        apply.__name__ = handler.__name__
+        return apply
