@@ -1,36 +1,31 @@
-"""The events payment_service consumes, and from which topics."""
+"""The events payment_service consumes, each with its handler: the one table of subscriptions."""
 
 from __future__ import annotations
 
-import functools
+from contracts.events import OrderCancelled, OrderRejected, StockReserved
+from payment_service.adapters.repository import AGGREGATE
+from payment_service.application import handlers
+from payment_service.application.ports import PaymentUnitOfWork
+from servicekit.messaging.inbox import locks_by_payload
+from servicekit.messaging.subscriptions import JoinedUnitOfWork, Subscriptions, on
 
-from payment_service.adapters.provider import PaymentProvider
-from payment_service.application.handlers import AGGREGATE, on_order_ended, on_stock_reserved
-from servicekit.messaging.inbox import Handler, InboxConsumer, locks_by_payload
-from servicekit.settings import KafkaSettings
-from servicekit.web import ServiceRuntime, inbox_consumer
-
-
-def subscriptions(provider: PaymentProvider) -> dict[str, dict[str, Handler]]:
-    """topic -> event_type -> handler."""
-    return {
-        "stock_reservation.events": {
-            "stock.reserved": functools.partial(on_stock_reserved, provider=provider),
-        },
-        "order.events": {
-            "order.cancelled": on_order_ended,
-            "order.rejected": on_order_ended,
-        },
-    }
+SUBSCRIPTIONS = (
+    on(StockReserved, handlers.on_stock_reserved),
+    on(OrderCancelled, handlers.on_order_cancelled),
+    on(OrderRejected, handlers.on_order_rejected),
+)
 
 
-def build_consumers(
-    runtime: ServiceRuntime, kafka: KafkaSettings, *, provider: PaymentProvider
-) -> list[InboxConsumer]:
-    """The ``payment-service`` inbox consumer."""
-    locks = locks_by_payload(AGGREGATE)
-    return [
-        inbox_consumer(
-            "payment-service", subscriptions(provider), runtime, kafka, batch_locks=locks
-        )
-    ]
+def subscriptions(
+    unit_of_work: JoinedUnitOfWork[PaymentUnitOfWork],
+) -> Subscriptions[PaymentUnitOfWork]:
+    """The ``payment-service`` consumer group over SUBSCRIPTIONS. The units of work carry the
+    payment methods, which come from settings, so main.py builds them."""
+    return Subscriptions(
+        "payment-service",
+        *SUBSCRIPTIONS,
+        unit_of_work=unit_of_work,
+        # Every handler locks the payment of its event's order, so several arrive in one
+        # transaction.
+        batch_locks=locks_by_payload(AGGREGATE),
+    )

@@ -1,31 +1,26 @@
-"""The payment provider. Only a simulated one exists: it declines above a configured limit."""
+"""The simulated payment provider behind the ``card`` method: it answers at once, in process,
+and declines above a configured limit (``PAYMENT_DECLINE_ABOVE``)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Protocol
 
-
-class PaymentProvider(Protocol):
-    """Authorizes a charge, or says why not."""
-
-    def authorize(self, amount: Decimal, currency: str) -> tuple[bool, str | None]:
-        """``(True, None)`` when authorized, ``(False, reason)`` when declined."""
-        ...
+from payment_service.domain.model import Authorization, Authorized, Charge, Declined
 
 
 class SimulatedProvider:
-    """Declines amounts above ``decline_above`` (and nonsense amounts), authorizes the rest."""
+    """A PaymentMethod that declines amounts above ``decline_above`` (and nonsense amounts) and
+    authorizes the rest."""
 
     def __init__(self, decline_above: Decimal) -> None:
         self.decline_above = decline_above
 
-    def authorize(self, amount: Decimal, currency: str) -> tuple[bool, str | None]:
+    def authorize(self, charge: Charge) -> Authorization:
         """Authorize up to the limit."""
-        if amount < 0:
-            return False, "invalid amount"
-        if len(currency) != 3:
-            return False, "invalid currency"
-        if amount > self.decline_above:
-            return False, f"amount above the limit of {self.decline_above:.2f} {currency}"
-        return True, None
+        if charge.amount < 0:
+            return Declined("invalid amount")
+        if len(charge.currency) != 3:
+            return Declined("invalid currency")
+        if charge.amount > self.decline_above:
+            return Declined(f"amount above the limit of {self.decline_above:.2f} {charge.currency}")
+        return Authorized()

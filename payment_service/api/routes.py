@@ -1,4 +1,4 @@
-"""Payments endpoints."""
+"""Payments endpoints: each one call to views.py (payments change only through consumed events)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from contracts.money import money_text
+from payment_service import views
 from payment_service.api.schemas import Payment
-from payment_service.application import handlers
 from servicekit.api import Limit
 from servicekit.web import CurrentUser, SessionDep
 
@@ -27,22 +26,7 @@ def list_payments(
 
     Another customer's order simply yields an empty list: nothing tells whether it exists.
     """
-    rows = handlers.list_payments(
-        session,
-        customer_id=None if user.is_admin else user.user_id,
-        order_id=str(order_id) if order_id is not None else None,
-        limit=limit,
+    found = views.list_payments(
+        session, user, order_id=str(order_id) if order_id is not None else None, limit=limit
     )
-    return [
-        Payment(
-            payment_id=str(row["payment_id"]),
-            order_id=str(row["order_id"]),
-            amount=money_text(row["amount"]),
-            currency=row["currency"],
-            status=row["status"],
-            reason=row["reason"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
-        for row in rows
-    ]
+    return [Payment.model_validate(payment) for payment in found]

@@ -19,10 +19,11 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.adapters.provider import SimulatedProvider
+from payment_service.adapters.repository import SqlPaymentUnitOfWork
 from payment_service.adapters.tables import payments
 from payment_service.api.routes import router
-from payment_service.application.handlers import on_order_ended, on_stock_reserved
-from payment_service.domain.model import net_charge
+from payment_service.consumers import subscriptions
+from payment_service.domain.model import Method, net_charge
 from payment_service.settings import PaymentSettings
 from servicekit.messaging.envelope import Envelope
 from servicekit.messaging.outbox import outbox_table
@@ -33,6 +34,8 @@ from tests.support import scratch_database, sqlalchemy_url
 pytestmark = pytest.mark.integration
 
 PROVIDER = SimulatedProvider(decline_above=Decimal("5000.00"))
+# event_type -> (session, envelope) handler, exactly what the inbox consumer is given.
+HANDLERS = subscriptions(SqlPaymentUnitOfWork.joining({Method.CARD: PROVIDER})).handlers()
 
 
 @pytest.fixture
@@ -78,12 +81,8 @@ def order_ended(order_id: str, customer_id: str, event_type: str = "order.cancel
 
 def deliver(sessions: sessionmaker[Session], envelope: Envelope) -> None:
     """One delivery, as InboxConsumer runs a handler: in a transaction the handler never commits."""
-    handler: Any = on_stock_reserved if envelope.event_type == "stock.reserved" else on_order_ended
     with sessions() as session, session.begin():
-        if handler is on_stock_reserved:
-            handler(session, envelope, provider=PROVIDER)
-        else:
-            handler(session, envelope)
+        HANDLERS[envelope.event_type](session, envelope)
 
 
 def rows(sessions: sessionmaker[Session], order_id: str) -> list[Any]:
