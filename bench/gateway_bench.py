@@ -1,11 +1,12 @@
 """What the gateway costs: the same authenticated GET straight to an upstream and through the
 gateway, measured in one run.
 
-The upstream is tests/echo_app.py (FastAPI under uvicorn, like the services), one instance,
-registered in the real Eureka; the gateway runs as ``python -m gateway`` with its production
-settings (only port, route and JWKS URL set) and checks a real RS256 token on every request: its
-signature is verified once, then the token is served from the gateway's cache of verified
-tokens, as in production (GATEWAY_TOKEN_CACHE_SIZE=0 verifies the signature every time).
+The upstream is tests/gateway/integration/echo_app.py (FastAPI under uvicorn, like the
+services), one instance, registered in the real Eureka; the gateway runs as ``python -m gateway``
+with its production settings (only port, route and JWKS URL set) and checks a real RS256 token on
+every request: its signature is verified once, then the token is served from the gateway's cache
+of verified tokens, as in production (GATEWAY_TOKEN_CACHE_SIZE=0 verifies the signature every
+time).
 
 Load comes from wrk (Debian package; C, event loop, keep-alive, loopback only), bounded in time:
 - latency: 1 connection, so each request waits for the previous one: p50/p99 with no queueing,
@@ -137,7 +138,7 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     upstream_port, gateway_port = free_port(), free_port()
     upstream = ManagedProcess(
-        [sys.executable, "-m", "tests.echo_app"],
+        [sys.executable, "-m", "tests.gateway.integration.echo_app"],
         {
             "ECHO_APP_NAME": app,
             "ECHO_PORT": str(upstream_port),

@@ -1,7 +1,8 @@
 """Stock reservations against the real PostgreSQL: all or nothing, release and commit exactly
 once, no overselling and no deadlock under concurrent orders, stock conserved, and the events
-each step leaves in the outbox. Handlers are called the way InboxConsumer calls them: inside
-``with session.begin()``; the last test runs them behind a real InboxConsumer over Kafka."""
+each step leaves in the outbox. Handlers are called the way InboxConsumer calls them: through
+the subscriptions table, inside ``with session.begin()``; the last test runs them behind a real
+InboxConsumer over Kafka."""
 
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import CATALOG
 from devstack import layout
-from product_service.application import handlers
+from product_service.adapters.repository import SqlProductUnitOfWork
+from product_service.application import commands
 from product_service.consumers import SUBSCRIPTIONS
+from product_service.domain.model import Product, ProductChanges
 from servicekit.messaging.envelope import Envelope, topic_for
 from servicekit.messaging.inbox import InboxConsumer
 from servicekit.messaging.kafka import ensure_topics
+from servicekit.messaging.unit_of_work import run
 from servicekit.settings import KafkaSettings
 from tests.support import scratch_database, sqlalchemy_url, wait_for
 
@@ -54,28 +58,35 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def apply(
-    sessions: sessionmaker[Session], handler: Callable[[Session, Envelope], None], event: Envelope
-) -> None:
-    """One handler call in its own transaction, as the inbox consumer runs it."""
+HANDLERS = SUBSCRIPTIONS.handlers()
+
+
+def apply(sessions: sessionmaker[Session], event: Envelope) -> None:
+    """The event's handler (by type, from the subscriptions table) in its own transaction, as
+    the inbox consumer runs it."""
     with sessions() as session, session.begin():
-        handler(session, event)
+        HANDLERS[event.event_type](session, event)
 
 
 def add_product(
     sessions: sessionmaker[Session], stock: int, price: str = "10.00", currency: str = "EUR"
 ) -> str:
-    with sessions() as session:
-        row = handlers.create_product(
-            session,
-            sku=f"SKU-{uuid.uuid4().hex[:10]}",
-            name="Test product",
-            description=None,
-            price=Decimal(price),
-            currency=currency,
-            stock=stock,
-        )
-    return str(row["product_id"])
+    command = commands.CreateProduct(
+        sku=f"SKU-{uuid.uuid4().hex[:10]}",
+        name="Test product",
+        description=None,
+        price=Decimal(price),
+        currency=currency,
+        stock=stock,
+    )
+    product = run(sessions, SqlProductUnitOfWork, lambda uow: commands.create_product(command, uow))
+    return product.product_id
+
+
+def set_stock(sessions: sessionmaker[Session], product_id: str, available: int) -> Product:
+    """An admin sets the available quantity."""
+    command = commands.UpdateProduct(product_id, ProductChanges(stock=available), actor="admin-1")
+    return run(sessions, SqlProductUnitOfWork, lambda uow: commands.update_product(command, uow))
 
 
 def envelope(event_type: str, order_id: str, **payload: Any) -> Envelope:
@@ -198,7 +209,7 @@ def test_reserves_every_line_and_emits_stock_reserved(
     created = order_created([(a, 2), (b, 3), (a, 1)])
     order_id = created.payload["order_id"]
 
-    apply(sessions, handlers.on_order_created, created)
+    apply(sessions, created)
 
     assert stock(engine, a) == {
         "initial": 10,
@@ -251,7 +262,7 @@ def test_one_short_line_reserves_nothing(engine: Engine, sessions: sessionmaker[
     created = order_created([(a, 4), (b, 3)])
     order_id = created.payload["order_id"]
 
-    apply(sessions, handlers.on_order_created, created)
+    apply(sessions, created)
 
     assert stock(engine, a)["available"] == 10 and stock(engine, a)["reserved"] == 0
     assert stock(engine, b)["available"] == 2 and stock(engine, b)["reserved"] == 0
@@ -297,7 +308,7 @@ def test_refusals_say_why_and_hold_nothing(
     unknown = str(uuid.uuid4())
     created = order_created(lines(a, unknown), currency=currency)
 
-    apply(sessions, handlers.on_order_created, created)
+    apply(sessions, created)
 
     [row] = events(engine, created.payload["order_id"])
     assert row["event_type"] == "stock.reservation_failed"
@@ -317,8 +328,8 @@ def test_a_repeated_order_created_reserves_once(
         "order.created", order_id, **{k: v for k, v in first.payload.items() if k != "order_id"}
     )
 
-    apply(sessions, handlers.on_order_created, first)
-    apply(sessions, handlers.on_order_created, again)
+    apply(sessions, first)
+    apply(sessions, again)
 
     assert stock(engine, a)["reserved"] == 4
     assert [e["event_type"] for e in events(engine, order_id)] == ["stock.reserved"]
@@ -332,14 +343,14 @@ def test_release_gives_units_back_once(engine: Engine, sessions: sessionmaker[Se
     b = add_product(sessions, 10)
     created = order_created([(a, 3), (b, 1)])
     order_id = created.payload["order_id"]
-    apply(sessions, handlers.on_order_created, created)
+    apply(sessions, created)
     cancelled = order_cancelled(order_id, reason="saga timed out")
 
-    apply(sessions, handlers.on_order_cancelled, cancelled)
+    apply(sessions, cancelled)
     # Duplicates (new event ids) and late events for the released reservation change nothing.
-    apply(sessions, handlers.on_order_cancelled, order_cancelled(order_id))
-    apply(sessions, handlers.on_order_rejected, order_rejected(order_id))
-    apply(sessions, handlers.on_order_confirmed, order_confirmed(order_id))
+    apply(sessions, order_cancelled(order_id))
+    apply(sessions, order_rejected(order_id))
+    apply(sessions, order_confirmed(order_id))
 
     assert stock(engine, a) == {
         "initial": 10,
@@ -374,9 +385,9 @@ def test_rejection_releases_too(engine: Engine, sessions: sessionmaker[Session])
     a = add_product(sessions, 4)
     created = order_created([(a, 4)])
     order_id = created.payload["order_id"]
-    apply(sessions, handlers.on_order_created, created)
+    apply(sessions, created)
 
-    apply(sessions, handlers.on_order_rejected, order_rejected(order_id))
+    apply(sessions, order_rejected(order_id))
 
     assert stock(engine, a)["available"] == 4
     released = events(engine, order_id)[-1]
@@ -388,12 +399,12 @@ def test_commit_sells_reserved_units_once(engine: Engine, sessions: sessionmaker
     a = add_product(sessions, 10)
     created = order_created([(a, 6)])
     order_id = created.payload["order_id"]
-    apply(sessions, handlers.on_order_created, created)
+    apply(sessions, created)
     confirmed = order_confirmed(order_id)
 
-    apply(sessions, handlers.on_order_confirmed, confirmed)
-    apply(sessions, handlers.on_order_confirmed, order_confirmed(order_id))
-    apply(sessions, handlers.on_order_cancelled, order_cancelled(order_id))
+    apply(sessions, confirmed)
+    apply(sessions, order_confirmed(order_id))
+    apply(sessions, order_cancelled(order_id))
 
     assert stock(engine, a) == {
         "initial": 10,
@@ -420,13 +431,13 @@ def test_nothing_to_settle_without_a_held_reservation(
     a = add_product(sessions, 1)
     failed = order_created([(a, 2)])
     failed_id = failed.payload["order_id"]
-    apply(sessions, handlers.on_order_created, failed)
+    apply(sessions, failed)
     never_seen = str(uuid.uuid4())
 
-    apply(sessions, handlers.on_order_cancelled, order_cancelled(never_seen))
-    apply(sessions, handlers.on_order_confirmed, order_confirmed(never_seen))
-    apply(sessions, handlers.on_order_rejected, order_rejected(failed_id))
-    apply(sessions, handlers.on_order_cancelled, order_cancelled(failed_id))
+    apply(sessions, order_cancelled(never_seen))
+    apply(sessions, order_confirmed(never_seen))
+    apply(sessions, order_rejected(failed_id))
+    apply(sessions, order_cancelled(failed_id))
 
     assert reservation(engine, never_seen) is None
     assert [e["event_type"] for e in events(engine)] == ["stock.reservation_failed"]
@@ -442,11 +453,10 @@ def test_setting_available_stock_keeps_conservation(
 ) -> None:
     a = add_product(sessions, 10)
     created = order_created([(a, 3)])
-    apply(sessions, handlers.on_order_created, created)
+    apply(sessions, created)
 
-    with sessions() as session:
-        row = handlers.update_product(session, a, changes={"stock": 20}, actor="admin-1")
-    assert row is not None and row["stock_available"] == 20
+    product = set_stock(sessions, a, 20)
+    assert product is not None and product.stock.available == 20
     assert stock(engine, a) == {
         "initial": 10,
         "adjusted": 13,
@@ -454,9 +464,8 @@ def test_setting_available_stock_keeps_conservation(
         "reserved": 3,
         "sold": 0,
     }
-    with sessions() as session:
-        handlers.update_product(session, a, changes={"stock": 0}, actor="admin-1")
-    apply(sessions, handlers.on_order_cancelled, order_cancelled(created.payload["order_id"]))
+    set_stock(sessions, a, 0)
+    apply(sessions, order_cancelled(created.payload["order_id"]))
 
     assert stock(engine, a) == {
         "initial": 10,
@@ -564,9 +573,7 @@ def test_fifty_concurrent_orders_for_ten_units(
     orders = [order_created([(a, 1)]) for _ in range(50)]
 
     with AvailableWatcher(engine, [a]) as watcher:
-        errors = run_concurrently(
-            [lambda o=o: apply(sessions, handlers.on_order_created, o) for o in orders]
-        )
+        errors = run_concurrently([lambda o=o: apply(sessions, o) for o in orders])
 
     assert errors == []
     assert watcher.samples > 0 and watcher.lowest is not None and watcher.lowest >= 0
@@ -597,12 +604,12 @@ def test_orders_locking_products_in_opposite_orders_never_deadlock(
     orders = [order_created([(a, 2), (b, 3)] if i % 2 else [(b, 3), (a, 2)]) for i in range(40)]
 
     def lifecycle(index: int, created: Envelope) -> None:
-        apply(sessions, handlers.on_order_created, created)
+        apply(sessions, created)
         order_id = created.payload["order_id"]
         if index % 4 < 2:  # half the orders are confirmed, half cancelled, both line orders
-            apply(sessions, handlers.on_order_confirmed, order_confirmed(order_id))
+            apply(sessions, order_confirmed(order_id))
         else:
-            apply(sessions, handlers.on_order_cancelled, order_cancelled(order_id))
+            apply(sessions, order_cancelled(order_id))
 
     with AvailableWatcher(engine, [a, b]) as watcher:
         errors = run_concurrently([lambda i=i, o=o: lifecycle(i, o) for i, o in enumerate(orders)])
@@ -635,11 +642,9 @@ def test_concurrent_settlements_of_one_order_apply_once(
     a = add_product(sessions, 10)
     created = order_created([(a, 5)])
     order_id = created.payload["order_id"]
-    apply(sessions, handlers.on_order_created, created)
+    apply(sessions, created)
 
-    errors = run_concurrently(
-        [lambda: apply(sessions, handlers.on_order_cancelled, order_cancelled(order_id))] * 10
-    )
+    errors = run_concurrently([lambda: apply(sessions, order_cancelled(order_id))] * 10)
 
     assert errors == []
     assert stock(engine, a)["available"] == 10
@@ -666,7 +671,7 @@ def test_the_subscriptions_over_kafka_apply_a_redelivered_order_once(
     consumer = InboxConsumer(
         name=f"product-service-test-{uuid.uuid4().hex[:8]}",
         topics=[topic],
-        handlers=SUBSCRIPTIONS["order.events"],
+        handlers=SUBSCRIPTIONS.handlers(),
         session_factory=sessions,
         kafka=KafkaSettings(),
     )

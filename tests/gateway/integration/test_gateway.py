@@ -1,6 +1,7 @@
-"""The gateway as a real process, in front of real upstream processes (tests/echo_app.py) that
-register in the real Eureka: routing and round robin, instances leaving gracefully or dying,
-timeouts, header hygiene, token checks and streaming.
+"""The gateway as a real process, in front of real upstream processes
+(tests/gateway/integration/echo_app.py) that register in the real Eureka: routing and round
+robin, instances leaving gracefully or dying, timeouts, header hygiene, token checks and
+streaming.
 
 One gateway serves the module; every test has its own Eureka app names, so tests never see each
 other's instances. The JWKS comes from an echo instance (JWKS_URL), holding the public
@@ -35,7 +36,7 @@ from jwt.algorithms import RSAAlgorithm
 from devstack import layout
 from gateway.routes import DEFAULT_ROUTES
 from servicekit.tokens import AUDIENCE, ISSUER
-from tests.echo_app import stream_chunk
+from tests.gateway.integration.echo_app import stream_chunk
 from tests.support import ManagedProcess, TcpForwarder, free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -110,7 +111,7 @@ def echo_process(app_name: str, log_dir: Path, *, jwks: dict[str, Any] | None = 
     if jwks is not None:
         env["ECHO_JWKS"] = json.dumps(jwks)
     process = ManagedProcess(
-        [sys.executable, "-m", "tests.echo_app"], env, log_dir / f"echo-{port}.log", http_port=port
+        [sys.executable, "-m", "tests.gateway.integration.echo_app"], env, log_dir / f"echo-{port}.log", http_port=port
     )
     process.instance_id = env["ECHO_INSTANCE"]  # type: ignore[attr-defined]
     return process
@@ -332,7 +333,7 @@ def test_upstream_that_drops_a_kept_alive_connection_costs_no_later_request(
     request arrives: that request is sent again on a fresh connection, never answered 502."""
     port = free_port()
     upstream = ManagedProcess(
-        [sys.executable, "-m", "tests.dropping_upstream"],
+        [sys.executable, "-m", "tests.gateway.integration.dropping_upstream"],
         {
             "DROP_APP_NAME": stack.apps["drop"],
             "DROP_PORT": str(port),

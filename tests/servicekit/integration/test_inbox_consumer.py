@@ -21,7 +21,7 @@ from servicekit.messaging.envelope import Envelope
 from servicekit.messaging.inbox import InboxConsumer, RetryPolicy, no_locks
 from servicekit.messaging.kafka import ensure_topics
 from servicekit.settings import KafkaSettings
-from tests.consumer_app import EFFECTS_DDL, record
+from tests.servicekit.integration.consumer_app import EFFECTS_DDL, record
 from tests.support import (
     ManagedProcess,
     TopicReader,
@@ -200,7 +200,7 @@ def consumer_process(
         "KAFKA_BOOTSTRAP_SERVERS": layout.KAFKA_BOOTSTRAP,
         "SERVICEKIT_FAILPOINTS": failpoints,
     }
-    return ManagedProcess([sys.executable, "-m", "tests.consumer_app"], env, log)
+    return ManagedProcess([sys.executable, "-m", "tests.servicekit.integration.consumer_app"], env, log)
 
 
 def test_kill_9_between_db_commit_and_offset_commit_applies_once(

@@ -20,7 +20,7 @@ from devstack import layout
 from devstack import prometheus as local_prometheus
 from gateway.routes import DEFAULT_ROUTES
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 PROMETHEUS_DIR = REPO / "observability" / "prometheus"
 DOCKER_PROMETHEUS = PROMETHEUS_DIR / "prometheus.docker.yml"

@@ -1,6 +1,6 @@
 """The gateway's client limits (gateway.limits) on uvicorn's protocol, fed by hand through a fake
 transport: exact head and body boundaries, what the app is (not) given, the answers and the
-per-client connection count. Deadlines and real sockets: tests/integration/test_gateway_limits.py.
+per-client connection count. Deadlines and real sockets: tests/gateway/integration/test_limits.py.
 Also the response side: no Location naming an instance, HEAD asked upstream as GET."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from gateway.settings import GatewaySettings
 from gateway.webapp import WebAppSettings
 from servicekit.discovery import ServiceInstance
 from servicekit.web import EurekaSettings
-from tests.unit.test_gateway_routing import FakeRegistry
+from tests.gateway.unit.test_routing import FakeRegistry
 
 LIMITS = ConnectionLimits(
     max_header_bytes=1024,

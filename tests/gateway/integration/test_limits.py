@@ -1,6 +1,6 @@
 """The gateway's client limits as a client meets them, over raw sockets: a real gateway process
-with small limits in front of a real upstream (tests/recording_upstream.py) that records what
-reached it, both registered in the real Eureka.
+with small limits in front of a real upstream (recording_upstream.py beside this file) that
+records what reached it, both registered in the real Eureka.
 
 Deadlines are checked only as bounds: the connection must be answered and closed within the
 configured deadline plus a margin for a loaded machine; how fast is never asserted.
@@ -60,7 +60,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     app = f"LIMITS-{uuid.uuid4().hex[:8].upper()}"
     upstream_port, port = free_port(), free_port()
     upstream = ManagedProcess(
-        [sys.executable, "-m", "tests.recording_upstream"],
+        [sys.executable, "-m", "tests.gateway.integration.recording_upstream"],
         {
             "RECORD_APP_NAME": app,
             "RECORD_PORT": str(upstream_port),
