@@ -1,29 +1,21 @@
-"""The events product_service consumes, and from which topics."""
+"""The events product_service consumes, each with its handler: the one table of subscriptions."""
 
 from __future__ import annotations
 
-from product_service.application.handlers import (
-    STOCK_RESERVATION,
-    on_order_cancelled,
-    on_order_confirmed,
-    on_order_created,
-    on_order_rejected,
+from contracts.events import OrderCancelled, OrderConfirmed, OrderCreated, OrderRejected
+from product_service.adapters.repository import SqlProductUnitOfWork
+from product_service.application import handlers
+from product_service.domain.model import Reservation
+from servicekit.messaging.inbox import locks_by_payload
+from servicekit.messaging.subscriptions import Subscriptions, on
+
+SUBSCRIPTIONS = Subscriptions(
+    "product-service",
+    on(OrderCreated, handlers.on_order_created),
+    on(OrderConfirmed, handlers.on_order_confirmed),
+    on(OrderCancelled, handlers.on_order_cancelled),
+    on(OrderRejected, handlers.on_order_rejected),
+    unit_of_work=SqlProductUnitOfWork.joining,
+    # Every handler locks the reservation of its order, so several arrive in one transaction.
+    batch_locks=locks_by_payload(Reservation.aggregate_type),
 )
-from servicekit.messaging.inbox import InboxConsumer, locks_by_payload
-from servicekit.settings import KafkaSettings
-from servicekit.web import ServiceRuntime, inbox_consumer
-
-SUBSCRIPTIONS = {
-    "order.events": {
-        "order.created": on_order_created,
-        "order.confirmed": on_order_confirmed,
-        "order.cancelled": on_order_cancelled,
-        "order.rejected": on_order_rejected,
-    },
-}
-
-
-def build_consumers(runtime: ServiceRuntime, kafka: KafkaSettings) -> list[InboxConsumer]:
-    """The ``product-service`` inbox consumer."""
-    locks = locks_by_payload(STOCK_RESERVATION)
-    return [inbox_consumer("product-service", SUBSCRIPTIONS, runtime, kafka, batch_locks=locks)]

@@ -1,11 +1,11 @@
-"""Stock reservations in PostgreSQL, for the event handlers in application/handlers.py.
+"""The SQL side of the product use cases: the repositories behind application/ports.py and the
+unit of work that holds them.
 
-The saga's statements are plain SQL through ``servicekit.db.sql``: every order.created,
-order.confirmed, order.cancelled and order.rejected runs them, and a Core statement costs about
+The statements are plain SQL through ``servicekit.db.sql``: every order.created, order.confirmed,
+order.cancelled and order.rejected runs the reservation ones, and a Core statement costs about
 twice their Python CPU (see servicekit/db.py). Each is written to need one round trip, whatever
 the number of lines. Raw rows carry UUID columns as uuid.UUID (the dialect registers the type),
-hence the ``::text`` casts, and NUMERIC as Decimal. The catalog (the HTTP API) stays on the Core
-tables in tables.py.
+hence the ``::text`` casts, and NUMERIC as Decimal.
 
 Product rows are locked in product id order, the one order every writer uses, before any of them
 is changed: concurrent orders over the same products queue up instead of deadlocking.
@@ -13,19 +13,60 @@ is changed: concurrent orders over the same products queue up instead of deadloc
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy.orm import Session
 
-from product_service.domain.model import ReservationPlan, ReservationStatus, StockLevel
+from product_service.domain.errors import SkuTaken
+from product_service.domain.model import (
+    Product,
+    Reservation,
+    ReservationStatus,
+    ReservedLine,
+    Stock,
+    StockLevel,
+)
 from servicekit.db import sql
+from servicekit.messaging.unit_of_work import Cause, SqlUnitOfWork
+
+# -- products ----------------------------------------------------------------------------------
+
+# The only unique key a new random id can hit is lower(sku): no row back means the SKU is taken.
+_INSERT_PRODUCT = """
+INSERT INTO products (product_id, sku, name, description, price, currency, stock_initial,
+                      stock_available)
+VALUES (%(product_id)s::uuid, %(sku)s, %(name)s, %(description)s, %(price)s, %(currency)s,
+        %(initial)s, %(available)s)
+ON CONFLICT DO NOTHING
+RETURNING 1
+"""
+
+_LOAD_PRODUCT_FOR_UPDATE = """
+SELECT sku, name, description, price, currency, stock_initial, stock_available, stock_adjusted,
+       stock_reserved, stock_sold
+FROM products WHERE product_id = %(product_id)s::uuid
+FOR UPDATE
+"""
+
+# Orders move available, reserved and sold; an admin's change writes available and adjusted.
+_SAVE_PRODUCT = """
+UPDATE products
+SET name = %(name)s, description = %(description)s, price = %(price)s,
+    stock_available = %(available)s, stock_adjusted = %(adjusted)s, updated_at = now()
+WHERE product_id = %(product_id)s::uuid
+"""
+
+_ADD_ADJUSTMENT = """
+INSERT INTO stock_adjustments (product_id, delta, stock_available, adjusted_by, correlation_id)
+VALUES (%(product_id)s::uuid, %(delta)s, %(available)s, %(adjusted_by)s, %(correlation_id)s)
+"""
+
+# -- reservations ------------------------------------------------------------------------------
 
 # ORDER BY below FOR UPDATE: PostgreSQL locks rows as the sorted scan returns them (by the uuid
 # p.product_id, not the text output column of that name). NO KEY UPDATE is the mode an UPDATE of
 # non-key columns takes anyway; it conflicts with itself.
 # NOT EXISTS is evaluated once, before any row is read: an order that already has a reservation
 # locks nothing and gets no rows (nor does one whose products are all unknown; the caller asks).
-_LOCK_STOCK_SQL = """
+_LOCK_STOCK = """
 SELECT p.product_id::text, p.price, p.currency, p.stock_available
 FROM products AS p
 WHERE p.product_id = ANY(%(product_ids)s::uuid[])
@@ -34,11 +75,11 @@ ORDER BY p.product_id
 FOR NO KEY UPDATE
 """
 
-_RESERVATION_EXISTS_SQL = "SELECT 1 FROM reservations WHERE order_id = %(order_id)s::uuid"
+_RESERVATION_EXISTS = "SELECT 1 FROM reservations WHERE order_id = %(order_id)s::uuid"
 
 # available -> reserved on every line's product (rows locked already), the reservation and its
 # lines: one statement. The lines' foreign key is checked at its end, when the reservation exists.
-_RESERVE_SQL = """
+_RESERVE = """
 WITH moved AS (
     UPDATE products AS p
     SET stock_available = p.stock_available - m.quantity,
@@ -56,19 +97,21 @@ SELECT %(order_id)s::uuid, * FROM unnest(%(product_ids)s::uuid[], %(quantities)s
                                          %(unit_prices)s::numeric[])
 """
 
-_INSERT_FAILED_SQL = """
+_INSERT_FAILED = """
 INSERT INTO reservations (order_id, customer_id, status, currency, deadline_at, failure_reason)
 VALUES (%(order_id)s::uuid, %(customer_id)s, 'FAILED', %(currency)s, %(deadline_at)s, %(reason)s)
 """
 
-# The reservation with its status; when it is RESERVED, also its lines, their products' rows
-# locked in product id order (one row per line). Only handlers holding the order's advisory lock
-# (lock_aggregate) touch a reservation row, so locking it after the products cannot deadlock.
-_LOCK_RESERVATION_SQL = """
-SELECT r.status, l.product_id::text, l.quantity
+# The reservation, one row per line; while it is RESERVED, its lines with their products' rows
+# locked in product id order (a reservation holding nothing gets one row without a line). Only
+# handlers holding the order's advisory lock (uow.lock) touch a reservation row, so locking it
+# after the products cannot deadlock.
+_LOCK_RESERVATION = """
+SELECT r.status, r.customer_id, r.currency, r.deadline_at, r.total, r.failure_reason,
+       l.product_id::text, l.quantity, l.unit_price
 FROM reservations AS r
 LEFT JOIN LATERAL (
-    SELECT rl.product_id, rl.quantity
+    SELECT rl.product_id, rl.quantity, rl.unit_price
     FROM reservation_lines AS rl JOIN products AS p ON p.product_id = rl.product_id
     WHERE rl.order_id = r.order_id AND r.status = 'RESERVED'
     ORDER BY rl.product_id
@@ -81,7 +124,7 @@ FOR UPDATE OF r
 
 # reserved -> sold (commit) or reserved -> available (release) for every line, and the new
 # status: one statement; the products' rows are locked already.
-_SETTLE_SQL = """
+_SETTLE = """
 WITH moved AS (
     UPDATE products AS p
     SET stock_reserved = p.stock_reserved - l.quantity,
@@ -96,96 +139,193 @@ WHERE order_id = %(order_id)s::uuid
 """
 
 
-def lock_stock_unless_reserved(
-    session: Session, order_id: str, product_ids: list[str]
-) -> list[StockLevel] | None:
-    """The stock of those of ``product_ids`` that exist (valid UUIDs only), their rows locked in
-    product id order; None, with nothing locked, when the order already has a reservation."""
-    if product_ids:
-        rows = sql(session, _LOCK_STOCK_SQL, {"product_ids": product_ids, "order_id": order_id})
-        levels = [
-            StockLevel(product_id=pid, price=price, currency=currency, available=available)
-            for pid, price, currency, available in rows
-        ]
-        if levels:
-            return levels
-    # No rows: the products are unknown, or the reservation exists.
-    if sql(session, _RESERVATION_EXISTS_SQL, {"order_id": order_id}).first() is not None:
-        return None
-    return []
+class SqlProducts:
+    """Products in PostgreSQL; every product loaded for change or added is tracked by the unit
+    of work, which publishes the events it recorded."""
+
+    def __init__(self, uow: SqlProductUnitOfWork) -> None:
+        self._uow = uow
+        self._session = uow.session
+
+    def add(self, product: Product) -> None:
+        """See Products.add."""
+        self._uow.lock(Product.aggregate_type, product.product_id)
+        inserted = sql(
+            self._session,
+            _INSERT_PRODUCT,
+            {
+                "product_id": product.product_id,
+                "sku": product.sku,
+                "name": product.name,
+                "description": product.description,
+                "price": product.price,
+                "currency": product.currency,
+                "initial": product.stock.initial,
+                "available": product.stock.available,
+            },
+        ).first()
+        if inserted is None:
+            raise SkuTaken(product.sku)
+        self._uow.track(product)
+
+    def get_for_update(self, product_id: str) -> Product | None:
+        """See Products.get_for_update."""
+        self._uow.lock(Product.aggregate_type, product_id)
+        row = sql(self._session, _LOAD_PRODUCT_FOR_UPDATE, {"product_id": product_id}).first()
+        if row is None:
+            return None
+        sku, name, description, price, currency, *counters = tuple(row)
+        initial, available, adjusted, reserved, sold = (int(value) for value in counters)
+        product = Product(
+            product_id=product_id,
+            sku=sku,
+            name=name,
+            description=description,
+            price=price,
+            currency=currency,
+            stock=Stock(initial, available, adjusted, reserved, sold),
+        )
+        self._uow.track(product)
+        return product
+
+    def save(self, product: Product) -> None:
+        """See Products.save."""
+        for adjustment in product.adjustments:
+            sql(
+                self._session,
+                _ADD_ADJUSTMENT,
+                {
+                    "product_id": product.product_id,
+                    "delta": adjustment.delta,
+                    "available": adjustment.available,
+                    "adjusted_by": adjustment.adjusted_by,
+                    "correlation_id": self._uow.cause.correlation_id,
+                },
+            )
+        product.adjustments.clear()
+        sql(
+            self._session,
+            _SAVE_PRODUCT,
+            {
+                "product_id": product.product_id,
+                "name": product.name,
+                "description": product.description,
+                "price": product.price,
+                "available": product.stock.available,
+                "adjusted": product.stock.adjusted,
+            },
+        )
 
 
-def add_reservation(
-    session: Session,
-    plan: ReservationPlan,
-    *,
-    order_id: str,
-    customer_id: str,
-    currency: str,
-    deadline_at: datetime,
-) -> None:
-    """Move the plan's units from available to reserved and record the RESERVED reservation with
-    its lines; the products' rows must be locked already."""
-    sql(
-        session,
-        _RESERVE_SQL,
-        {
-            "order_id": order_id,
-            "customer_id": customer_id,
-            "currency": currency,
-            "total": plan.total,
-            "deadline_at": deadline_at,
-            "product_ids": [line.product_id for line in plan.lines],
-            "quantities": [line.quantity for line in plan.lines],
-            "unit_prices": [line.unit_price for line in plan.lines],
-        },
-    )
+class SqlReservations:
+    """Reservations in PostgreSQL, and the stock counters they move."""
+
+    def __init__(self, uow: SqlProductUnitOfWork) -> None:
+        self._uow = uow
+        self._session = uow.session
+
+    def stock_to_reserve(self, order_id: str, product_ids: list[str]) -> list[StockLevel] | None:
+        """See Reservations.stock_to_reserve (``product_ids``: valid UUIDs only)."""
+        self._uow.lock(Reservation.aggregate_type, order_id)
+        if product_ids:
+            rows = sql(
+                self._session, _LOCK_STOCK, {"product_ids": product_ids, "order_id": order_id}
+            )
+            levels = [
+                StockLevel(product_id=pid, price=price, currency=currency, available=available)
+                for pid, price, currency, available in rows
+            ]
+            if levels:
+                return levels
+        # No rows: the products are unknown, or the reservation exists.
+        if sql(self._session, _RESERVATION_EXISTS, {"order_id": order_id}).first() is not None:
+            return None
+        return []
+
+    def add(self, reservation: Reservation) -> None:
+        """See Reservations.add."""
+        self._uow.lock(Reservation.aggregate_type, reservation.order_id)
+        if reservation.held:
+            sql(
+                self._session,
+                _RESERVE,
+                {
+                    "order_id": reservation.order_id,
+                    "customer_id": reservation.customer_id,
+                    "currency": reservation.currency,
+                    "total": reservation.total,
+                    "deadline_at": reservation.deadline_at,
+                    "product_ids": [line.product_id for line in reservation.lines],
+                    "quantities": [line.quantity for line in reservation.lines],
+                    "unit_prices": [line.unit_price for line in reservation.lines],
+                },
+            )
+        else:
+            sql(
+                self._session,
+                _INSERT_FAILED,
+                {
+                    "order_id": reservation.order_id,
+                    "customer_id": reservation.customer_id,
+                    "currency": reservation.currency,
+                    "deadline_at": reservation.deadline_at,
+                    "reason": reservation.failure_reason,
+                },
+            )
+        self._uow.track(reservation)
+
+    def get_for_update(self, order_id: str) -> Reservation | None:
+        """See Reservations.get_for_update."""
+        self._uow.lock(Reservation.aggregate_type, order_id)
+        rows = sql(self._session, _LOCK_RESERVATION, {"order_id": order_id}).all()
+        if not rows:
+            return None
+        status, customer_id, currency, deadline_at, total, reason = tuple(rows[0])[:6]
+        reservation = Reservation(
+            order_id=order_id,
+            customer_id=customer_id,
+            currency=currency,
+            deadline_at=deadline_at,
+            status=ReservationStatus(status),
+            lines=tuple(
+                ReservedLine(pid, quantity, unit_price)
+                for *_, pid, quantity, unit_price in rows
+                if pid is not None
+            ),
+            total=total,
+            failure_reason=reason,
+        )
+        self._uow.track(reservation)
+        return reservation
+
+    def save(self, reservation: Reservation) -> None:
+        """See Reservations.save."""
+        if reservation.status not in (ReservationStatus.COMMITTED, ReservationStatus.RELEASED):
+            raise ValueError(f"a {reservation.status} reservation is not a settled one")
+        committed = reservation.status == ReservationStatus.COMMITTED
+        sql(
+            self._session,
+            _SETTLE,
+            {
+                "order_id": reservation.order_id,
+                "status": reservation.status.value,
+                "to_available": 0 if committed else 1,
+                "to_sold": 1 if committed else 0,
+            },
+        )
 
 
-def add_failed_reservation(
-    session: Session,
-    *,
-    order_id: str,
-    customer_id: str,
-    currency: str,
-    deadline_at: datetime,
-    reason: str,
-) -> None:
-    """Record that nothing could be reserved for the order, and why."""
-    sql(
-        session,
-        _INSERT_FAILED_SQL,
-        {
-            "order_id": order_id,
-            "customer_id": customer_id,
-            "currency": currency,
-            "deadline_at": deadline_at,
-            "reason": reason,
-        },
-    )
+class SqlProductUnitOfWork(SqlUnitOfWork):
+    """The product service's unit of work on PostgreSQL: the repositories share its session."""
 
+    def __init__(
+        self, session: Session, *, owns_transaction: bool = True, cause: Cause | None = None
+    ) -> None:
+        super().__init__(session, owns_transaction=owns_transaction, cause=cause)
+        self.products = SqlProducts(self)
+        self.reservations = SqlReservations(self)
 
-def lock_reservation(session: Session, order_id: str) -> tuple[str, list[tuple[str, int]]] | None:
-    """The reservation's status, and if it is RESERVED its lines ``(product_id, quantity)`` in
-    product id order with those products' rows locked; None when the order has none."""
-    rows = sql(session, _LOCK_RESERVATION_SQL, {"order_id": order_id}).all()
-    if not rows:
-        return None
-    lines = [(pid, quantity) for _, pid, quantity in rows if pid is not None]
-    return rows[0][0], lines
-
-
-def settle_reservation(session: Session, order_id: str, *, to: ReservationStatus) -> None:
-    """A RESERVED reservation becomes COMMITTED (its units sold) or RELEASED (available again);
-    its products' rows must be locked already (lock_reservation)."""
-    committed = to is ReservationStatus.COMMITTED
-    sql(
-        session,
-        _SETTLE_SQL,
-        {
-            "order_id": order_id,
-            "status": to.value,
-            "to_available": 0 if committed else 1,
-            "to_sold": 1 if committed else 0,
-        },
-    )
+    @classmethod
+    def joining(cls, session: Session, cause: Cause) -> SqlProductUnitOfWork:
+        """One that joins the inbox consumer's transaction (consumed events)."""
+        return cls(session, owns_transaction=False, cause=cause)

@@ -13,7 +13,9 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from contracts.money import money_text
-from product_service.domain.model import MAX_STOCK, SKU_PATTERN
+from product_service.application.commands import CreateProduct, UpdateProduct
+from product_service.domain import model
+from product_service.domain.model import MAX_STOCK, SKU_PATTERN, ProductChanges
 from servicekit.api import Currency, Price, RequestBody, Text
 
 Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
@@ -30,6 +32,17 @@ class ProductCreate(RequestBody):
     price: Price
     currency: Currency
     stock: Stock = Field(description="initial quantity available for orders")
+
+    def command(self) -> CreateProduct:
+        """What the admin asks for."""
+        return CreateProduct(
+            sku=self.sku,
+            name=self.name,
+            description=self.description,
+            price=self.price,
+            currency=self.currency,
+            stock=self.stock,
+        )
 
 
 class ProductUpdate(RequestBody):
@@ -57,6 +70,11 @@ class ProductUpdate(RequestBody):
             raise ValueError(f"{', '.join(nulls)} cannot be null")
         return self
 
+    def command(self, product_id: str, *, actor: str) -> UpdateProduct:
+        """What the admin asks for: the fields given, and only those."""
+        changes = ProductChanges(**self.model_dump(exclude_unset=True))
+        return UpdateProduct(product_id=product_id, changes=changes, actor=actor)
+
 
 class Product(BaseModel):
     """A product in the catalog."""
@@ -68,6 +86,19 @@ class Product(BaseModel):
     price: str
     currency: str
     stock_available: int
+
+    @classmethod
+    def of(cls, product: model.Product) -> Product:
+        """From the domain's product."""
+        return cls(
+            product_id=product.product_id,
+            sku=product.sku,
+            name=product.name,
+            description=product.description,
+            price=money_text(product.price),
+            currency=product.currency,
+            stock_available=product.stock.available,
+        )
 
     @classmethod
     def from_row(cls, row: Any) -> Product:
