@@ -1,28 +1,22 @@
-"""The events notification_service consumes, and from which topics."""
+"""The events notification_service consumes, each with its handler: the one table of
+subscriptions."""
 
 from __future__ import annotations
 
-from notification_service.application.handlers import (
-    on_account_registered,
-    on_order_confirmed,
-    on_order_ended,
+from contracts.events import AccountRegistered, OrderCancelled, OrderConfirmed, OrderRejected
+from notification_service.adapters.repository import SqlNotificationUnitOfWork
+from notification_service.application import handlers
+from servicekit.messaging.inbox import no_locks
+from servicekit.messaging.subscriptions import Subscriptions, on
+
+SUBSCRIPTIONS = Subscriptions(
+    "notification-service",
+    on(AccountRegistered, handlers.on_account_registered),
+    on(OrderConfirmed, handlers.on_order_confirmed),
+    on(OrderCancelled, handlers.on_order_cancelled),
+    on(OrderRejected, handlers.on_order_rejected),
+    unit_of_work=SqlNotificationUnitOfWork.joining,
+    # The handlers emit no events, so they lock no aggregate: several messages that arrive
+    # together are applied in one transaction.
+    batch_locks=no_locks,
 )
-from servicekit.messaging.inbox import InboxConsumer, no_locks
-from servicekit.settings import KafkaSettings
-from servicekit.web import ServiceRuntime, inbox_consumer
-
-SUBSCRIPTIONS = {
-    "account.events": {"account.registered": on_account_registered},
-    "order.events": {
-        "order.confirmed": on_order_confirmed,
-        "order.cancelled": on_order_ended,
-        "order.rejected": on_order_ended,
-    },
-}
-
-
-def build_consumers(runtime: ServiceRuntime, kafka: KafkaSettings) -> list[InboxConsumer]:
-    """The ``notification-service`` inbox consumer."""
-    return [
-        inbox_consumer("notification-service", SUBSCRIPTIONS, runtime, kafka, batch_locks=no_locks)
-    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.web import HttpServiceSettings
@@ -28,6 +28,10 @@ class NotificationSettings(HttpServiceSettings):
     sender_idle_poll_seconds: float = Field(default=10.0, gt=0)
     sender_batch_window_seconds: float = Field(default=0.25, ge=0)
     sender_batch_size: int = Field(default=50, ge=1)
+    # A pass claims its batch for this long (no other sender takes it meanwhile) and sends with
+    # no transaction open; it starts no send after half of it. A sender that dies mid-pass
+    # leaves its batch due again when the claim runs out.
+    sender_claim_seconds: float = Field(default=120.0, gt=0)
     # A failing SMTP server: retry after 2 s, 4 s, 8 s ... at most retry_max_seconds apart;
     # after max_attempts failures the notification is FAILED (and logged as an error).
     max_attempts: int = Field(default=10, ge=1)
@@ -37,3 +41,14 @@ class NotificationSettings(HttpServiceSettings):
     # again this often, for at most contact_wait_seconds, then FAILED.
     contact_retry_seconds: float = Field(default=5.0, gt=0)
     contact_wait_seconds: float = Field(default=86_400.0, gt=0)
+
+    @model_validator(mode="after")
+    def _claim_outlasts_a_send(self) -> NotificationSettings:
+        # A send started in the first half of a claim must end within it: connecting plus four
+        # SMTP exchanges, each bounded by the timeout.
+        if self.sender_claim_seconds < 10 * self.smtp_timeout_seconds:
+            raise ValueError(
+                "NOTIFICATION_SENDER_CLAIM_SECONDS must be at least 10 times "
+                "NOTIFICATION_SMTP_TIMEOUT_SECONDS"
+            )
+        return self

@@ -1,4 +1,4 @@
-"""Sending email over SMTP (smtplib): plain text, one connection reused while mail keeps coming."""
+"""The email transport: SMTP (smtplib), plain text, one connection reused while mail flows."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formatdate, getaddresses
 from functools import lru_cache
-from typing import Protocol
 
+from notification_service.application.ports import ChannelUnavailable, MessageRefused
 from notification_service.domain.model import Mail
 
 MESSAGE_ID_DOMAIN = "order-platform.local"
@@ -25,18 +25,6 @@ _PLAIN_ADDRESS = re.compile(
 _PLAIN_TEXT = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
 _PLAIN_ID = re.compile(r"[A-Za-z0-9-]+")
 _MAX_LINE = 78
-
-
-class Mailer(Protocol):
-    """Delivers one email; raises OSError (smtplib's errors included) when it could not."""
-
-    def send(self, *, recipient: str, mail: Mail, message_id: str) -> None:
-        """Hand the message to the mail server."""
-        ...
-
-    def close(self) -> None:
-        """Drop the connection, if any."""
-        ...
 
 
 def build_message(*, mail_from: str, recipient: str, mail: Mail, message_id: str) -> EmailMessage:
@@ -109,7 +97,8 @@ def _from_header(mail_from: str) -> tuple[bytes, str]:
 
 
 class SmtpMailer:
-    """smtplib against one server; connects on the first send and reconnects after an error."""
+    """The email channel's transport: smtplib against one server; connects on the first send
+    and reconnects after an error."""
 
     def __init__(self, *, host: str, port: int, timeout: float, mail_from: str) -> None:
         self.host = host
@@ -118,8 +107,18 @@ class SmtpMailer:
         self.mail_from = mail_from
         self._smtp: smtplib.SMTP | None = None
 
-    def send(self, *, recipient: str, mail: Mail, message_id: str) -> None:
-        """Deliver one message; on any error the connection is dropped before re-raising."""
+    def send(self, *, recipient: str, message: Mail, message_id: str) -> None:
+        """Deliver one message (see Transport.send); on any error the connection is dropped."""
+        try:
+            self._send(recipient, message, message_id)
+        except MESSAGE_REFUSED as exc:
+            self.close()
+            raise MessageRefused(_describe(exc)) from exc
+        except OSError as exc:  # smtplib's other errors are OSErrors too
+            self.close()
+            raise ChannelUnavailable(_describe(exc)) from exc
+
+    def _send(self, recipient: str, mail: Mail, message_id: str) -> None:
         data = plain_message_bytes(
             mail_from=self.mail_from,
             recipient=recipient,
@@ -127,24 +126,17 @@ class SmtpMailer:
             message_id=message_id,
             date=datetime.now(UTC),
         )
-        try:
-            if self._smtp is None:
-                self._smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                self._smtp.ehlo_or_helo_if_needed()
-            if data is not None:
-                self._smtp.sendmail(envelope_sender(self.mail_from), [recipient], data)
-            else:
-                self._smtp.send_message(
-                    build_message(
-                        mail_from=self.mail_from,
-                        recipient=recipient,
-                        mail=mail,
-                        message_id=message_id,
-                    )
+        if self._smtp is None:
+            self._smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            self._smtp.ehlo_or_helo_if_needed()
+        if data is not None:
+            self._smtp.sendmail(envelope_sender(self.mail_from), [recipient], data)
+        else:
+            self._smtp.send_message(
+                build_message(
+                    mail_from=self.mail_from, recipient=recipient, mail=mail, message_id=message_id
                 )
-        except OSError:
-            self.close()
-            raise
+            )
 
     def close(self) -> None:
         """QUIT politely if possible; forget the connection either way."""
@@ -155,3 +147,7 @@ class SmtpMailer:
             smtp.quit()
         except OSError:
             smtp.close()
+
+
+def _describe(exc: OSError) -> str:
+    return f"{type(exc).__name__}: {exc}"

@@ -1,11 +1,11 @@
-"""Notifications endpoints."""
+"""Notifications endpoints: each one call to views.py (the service has no commands over HTTP)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from notification_service import views
 from notification_service.api.schemas import Notification
-from notification_service.application import handlers
 from servicekit.api import Limit
 from servicekit.web import CurrentUser, SessionDep
 
@@ -19,16 +19,5 @@ def list_notifications(
     limit: Limit = 100,
 ) -> list[Notification]:
     """The caller's notifications, newest first; a bare JSON list."""
-    rows = handlers.list_notifications(session, user_id=user.user_id, limit=limit)
-    return [
-        Notification(
-            notification_id=str(row["notification_id"]),
-            kind=row["kind"],
-            channel=row["channel"],
-            subject=row["subject"],
-            status=row["status"],
-            created_at=row["created_at"],
-            sent_at=row["sent_at"],
-        )
-        for row in rows
-    ]
+    rows = views.list_notifications(session, user_id=user.user_id, limit=limit)
+    return [Notification.model_validate(row) for row in rows]

@@ -1,159 +1,196 @@
-"""The sender loop: delivers PENDING notifications over SMTP, outside any consumer transaction.
+"""The sender loop: delivers one channel's PENDING notifications, outside any transaction.
 
-Each notification is claimed in its own short transaction with ``FOR UPDATE SKIP LOCKED``, so any
-number of instances share the queue and no two send the same row; the row lock is held while the
-SMTP server takes the message (bounded by the SMTP timeout) and the outcome commits with it.
-Delivery is at least once: a crash after the server accepted a message but before the commit sends
-it again on the next pass (with the same Message-ID). Failures are retried with exponential
-backoff and never dropped; after ``max_attempts`` failures the row is FAILED and logged as an
-error. A row whose recipient is not known yet waits for the contact without using up attempts.
+A pass claims up to ``batch_size`` due notifications in one short transaction; the claim keeps
+every other sender (any number of instances) off them for ``claim_seconds``. It then hands them
+to the transport with no transaction open, and records every outcome in a second short
+transaction. A send is started only in the first half of the claim, so that it ends while the
+claim still holds; what is left is given back. Delivery is at least once: a crash between the
+provider's acceptance and the record sends again after the claim ran out, with the same
+Message-ID. The rules (backoff, giving up, waiting for a contact) are the domain's
+(domain/delivery.py).
 
 The loop does not poll while there is nothing to do: a consumer's commit that queued mail wakes
 it (``wake``, wired in main.py), and it sleeps until the next retry falls due; ``idle_poll`` is
 only the fallback for mail queued by another instance. After a pass that sent mail it waits
-``batch_window`` before the next, so that under load one pass takes many. Its SMTP connection
-stays open while mail keeps coming and is closed once ``poll_interval`` passes without any.
+``batch_window`` before the next, so that under load one pass takes many. Its connection stays
+open while mail keeps coming and is closed once ``poll_interval`` passes without any.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 
-from prometheus_client import Counter
-from sqlalchemy.orm import Session, sessionmaker
-
-from notification_service.adapters import repository
-from notification_service.adapters.repository import Claimed
-from notification_service.adapters.smtp import MESSAGE_REFUSED, Mailer
-from notification_service.domain.model import retry_delay
+from notification_service.application.metrics import (
+    NOTIFICATIONS_FAILED,
+    NOTIFICATIONS_SENT,
+    SEND_FAILURES,
+)
+from notification_service.application.ports import (
+    ChannelUnavailable,
+    DeliveryError,
+    NotificationUnitOfWork,
+    Transport,
+)
+from notification_service.domain.delivery import Delivery, Outcome, RetryPolicy
+from notification_service.domain.model import Channel, Status
 from servicekit.logging import get_logger
 
 log = get_logger(__name__)
 
-NOTIFICATIONS_SENT = Counter(
-    "notifications_sent_total", "Emails the SMTP server accepted.", ["kind"]
-)
-SEND_FAILURES = Counter(
-    "notification_send_failures_total", "Failed delivery attempts (retried).", ["kind"]
-)
-NOTIFICATIONS_FAILED = Counter(
-    "notifications_failed_total", "Notifications given up on after every attempt.", ["kind"]
-)
+# A unit of work that owns its transaction: commits when the block ends normally.
+UnitOfWorkFactory = Callable[[], AbstractContextManager[NotificationUnitOfWork]]
 
 
 @dataclass(frozen=True, slots=True)
 class SenderPolicy:
-    """How much a pass takes on, how the loop sleeps, and how patiently failures are retried."""
+    """How much a pass takes on, how long it holds it, how the loop sleeps (seconds), and how
+    patiently failures are retried."""
 
     batch_size: int = 50
     poll_interval: float = 1.0
     idle_poll: float = 10.0
     batch_window: float = 0.25
-    max_attempts: int = 10
-    retry_initial: float = 2.0
-    retry_max: float = 600.0
-    contact_retry: float = 5.0
-    contact_wait: float = 86_400.0
+    claim_seconds: float = 120.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 @dataclass(frozen=True, slots=True)
-class _Pass:
-    """What one pass did, and what it learnt about the mail still PENDING."""
+class PassReport:
+    """What one pass did, and what it learnt about the notifications still PENDING."""
 
     handled: int
-    cut_short: bool  # the SMTP server could not be reached
+    cut_short: bool  # the provider could not be reached
     next_due_in: float | None  # seconds, <= 0 when due now; None when nothing is pending
 
 
 class NotificationSender:
-    """Claims due notifications and sends them through a mailer."""
+    """Claims one channel's due notifications and hands them to its transport."""
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
-        mailer_factory: Callable[[], Mailer],
+        unit_of_work: UnitOfWorkFactory,
+        transport_factory: Callable[[], Transport],
         policy: SenderPolicy | None = None,
+        *,
+        channel: Channel = Channel.EMAIL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.sessions = sessions
-        self.mailer_factory = mailer_factory
+        self.unit_of_work = unit_of_work
+        self.transport_factory = transport_factory
         self.policy = policy or SenderPolicy()
+        self.channel = channel
+        self.clock = clock
         self._wake = threading.Event()
 
     def wake(self) -> None:
-        """Look for due mail now: called after a commit that queued some."""
+        """Look for due notifications now: called after a commit that queued some."""
         self._wake.set()
 
     def run(self, stop: threading.Event) -> None:
-        """Send due mail until ``stop`` is set; a full batch is followed at once by the next."""
-        log.info("notification_sender_started")
+        """Send due notifications until ``stop`` is set; a full batch is followed at once by
+        the next."""
+        log.info("notification_sender_started", channel=self.channel.value)
         # One Event cannot be waited on together with another: stop also wakes the loop.
         threading.Thread(
             target=_set_when_set,
             args=(stop, self._wake),
-            name="notification-sender-stop",
+            name=f"notification-sender-{self.channel.value}-stop",
             daemon=True,
         ).start()
-        mailer = self.mailer_factory()
+        transport = self.transport_factory()
         try:
             while True:
                 self._wake.clear()
                 if stop.is_set():  # checked after clear(): a stop that came before is not lost
                     break
                 try:
-                    done = self._send_due(mailer)
+                    done = self._send_due(transport)
                 except Exception as exc:  # noqa: BLE001 - e.g. the database is down: try later
                     log.warning("notification_sender_pass_failed", error=repr(exc))
-                    mailer.close()
-                    done = _Pass(handled=0, cut_short=True, next_due_in=None)
+                    transport.close()
+                    done = PassReport(handled=0, cut_short=True, next_due_in=None)
                 if done.handled >= self.policy.batch_size:
                     continue
                 if done.handled and not done.cut_short:
-                    # Let more mail gather: one pass for many costs less CPU, here and on the
-                    # SMTP server, than one per commit. The first mail after a lull goes at once.
+                    # Let more mail gather: one pass for many costs less CPU, here and at the
+                    # provider, than one per commit. The first mail after a lull goes at once.
                     stop.wait(self.policy.batch_window)
                 if not self._wake.wait(self._pause(done)):
-                    mailer.close()  # nothing came for a while: free the SMTP server's connection
+                    transport.close()  # nothing came for a while: free the provider's connection
         finally:
-            mailer.close()
-        log.info("notification_sender_stopped")
+            transport.close()
+        log.info("notification_sender_stopped", channel=self.channel.value)
 
     def send_due(self) -> int:
         """One pass: up to ``batch_size`` due notifications; returns how many were handled.
 
-        Ends early when the SMTP server cannot be reached: the rest wait for the next pass.
+        Ends early when the provider cannot be reached: the rest wait for the next pass.
         """
-        mailer = self.mailer_factory()
+        transport = self.transport_factory()
         try:
-            return self._send_due(mailer).handled
+            return self._send_due(transport).handled
         finally:
-            mailer.close()
+            transport.close()
 
-    def _send_due(self, mailer: Mailer) -> _Pass:
-        handled = 0
-        next_due_in: float | None = None
-        with self.sessions() as session:
-            while handled < self.policy.batch_size:
-                with session.begin():
-                    claim = repository.claim_due(session)
-                    next_due_in = claim.next_due_in
-                    if claim.notification is None:
-                        break
-                    handled += 1
-                    reachable, retry_in = self._deliver(session, claim.notification, mailer)
-                if retry_in is not None:
-                    next_due_in = retry_in if next_due_in is None else min(next_due_in, retry_in)
-                if not reachable:
-                    return _Pass(handled=handled, cut_short=True, next_due_in=next_due_in)
-                if next_due_in is None or next_due_in > 0:
-                    break  # nothing else is due: no need to ask again
-        return _Pass(handled=handled, cut_short=False, next_due_in=next_due_in)
+    def _send_due(self, transport: Transport) -> PassReport:
+        with self.unit_of_work() as uow:
+            claim = uow.deliveries.claim(
+                self.channel, limit=self.policy.batch_size, lease=self.policy.claim_seconds
+            )
+        if not claim.deliveries:
+            return PassReport(handled=0, cut_short=False, next_due_in=claim.next_due_in)
+        # No transaction is open from here until the outcomes are recorded.
+        last_start = self.clock() + self.policy.claim_seconds / 2
+        outcomes: list[Outcome] = []
+        reachable = True
+        try:
+            for delivery in claim.deliveries:
+                if not reachable or self.clock() > last_start:
+                    break
+                outcome, reachable = self._attempt(delivery, transport)
+                outcomes.append(outcome)
+        finally:  # even when a send failed unexpectedly: what was done is kept
+            left = claim.deliveries[len(outcomes) :]
+            with self.unit_of_work() as uow:
+                uow.deliveries.record(outcomes)
+                if left:
+                    uow.deliveries.release(left)
+        for outcome in outcomes:
+            _report(outcome)
+        due = [claim.next_due_in, *(o.retry_in for o in outcomes)]
+        if left:
+            due.append(0.0)
+        known = [seconds for seconds in due if seconds is not None]
+        return PassReport(
+            handled=len(outcomes),
+            cut_short=not reachable,
+            next_due_in=min(known) if known else None,
+        )
 
-    def _pause(self, done: _Pass) -> float:
+    def _attempt(self, delivery: Delivery, transport: Transport) -> tuple[Outcome, bool]:
+        """Send one claimed notification; its outcome, and whether the provider was reached."""
+        retry = self.policy.retry
+        if delivery.recipient is None:
+            return delivery.unaddressed(retry), True
+        try:
+            transport.send(
+                recipient=delivery.recipient,
+                message=delivery.message,
+                message_id=delivery.notification_id,
+            )
+        except DeliveryError as exc:
+            reachable = not isinstance(exc, ChannelUnavailable)
+            return delivery.failed(str(exc) or type(exc).__name__, retry), reachable
+        return delivery.sent(), True
+
+    def _pause(self, done: PassReport) -> float:
         """How long to sleep after a pass, unless woken."""
         if done.cut_short or (done.next_due_in is not None and done.next_due_in <= 0):
-            # The server is down, or the due mail is another sender's: do not spin.
+            # The provider is down, or the due mail is another sender's: do not spin.
             return self.policy.poll_interval
         pause = self.policy.idle_poll
         if done.next_due_in is not None:
@@ -162,82 +199,31 @@ class NotificationSender:
             pause = min(pause, self.policy.poll_interval)  # then close the connection if idle
         return pause
 
-    def _deliver(
-        self, session: Session, notification: Claimed, mailer: Mailer
-    ) -> tuple[bool, float | None]:
-        """Send one claimed row and record the outcome.
 
-        Returns whether the SMTP server could be reached, and the seconds until the row is due
-        again if it stays PENDING.
-        """
-        context = {"notification_id": notification.notification_id, "kind": notification.kind}
-        if notification.recipient is None:
-            return True, self._wait_for_contact(session, notification, context)
-        try:
-            mailer.send(
-                recipient=notification.recipient,
-                mail=notification.mail,
-                message_id=notification.notification_id,
-            )
-        except OSError as exc:  # smtplib's errors are OSErrors too
-            retry_in = self._failed(session, notification, exc, context)
-            return isinstance(exc, MESSAGE_REFUSED), retry_in
-        attempts = notification.attempts + 1
-        repository.mark_sent(
-            session,
-            notification.notification_id,
-            recipient=notification.recipient,
-            attempts=attempts,
-        )
-        NOTIFICATIONS_SENT.labels(notification.kind).inc()
-        log.info("notification_sent", **context, attempts=attempts)
-        return True, None
-
-    def _failed(
-        self, session: Session, notification: Claimed, exc: OSError, context: dict[str, str]
-    ) -> float | None:
-        attempts = notification.attempts + 1
-        error = f"{type(exc).__name__}: {exc}"[:1000]
-        SEND_FAILURES.labels(notification.kind).inc()
-        if attempts >= self.policy.max_attempts:
-            repository.mark_failed(
-                session, notification.notification_id, attempts=attempts, error=error
-            )
-            NOTIFICATIONS_FAILED.labels(notification.kind).inc()
-            log.error("notification_failed", **context, attempts=attempts, error=error)
-            return None
-        delay = retry_delay(
-            attempts, initial=self.policy.retry_initial, maximum=self.policy.retry_max
-        )
-        repository.reschedule(
-            session, notification.notification_id, attempts=attempts, error=error, delay=delay
-        )
+def _report(outcome: Outcome) -> None:
+    """Log and count a recorded outcome."""
+    delivery = outcome.delivery
+    kind = delivery.kind.value
+    context = {"notification_id": delivery.notification_id, "kind": kind}
+    if outcome.status is Status.SENT:
+        NOTIFICATIONS_SENT.labels(kind).inc()
+        log.info("notification_sent", **context, attempts=outcome.attempts)
+        return
+    if outcome.attempted:
+        SEND_FAILURES.labels(kind).inc()
+    if outcome.status is Status.FAILED:
+        NOTIFICATIONS_FAILED.labels(kind).inc()
+        log.error("notification_failed", **context, attempts=outcome.attempts, error=outcome.error)
+    elif outcome.attempted:
         log.warning(
-            "notification_send_failed", **context, attempts=attempts, error=error, retry_in=delay
+            "notification_send_failed",
+            **context,
+            attempts=outcome.attempts,
+            error=outcome.error,
+            retry_in=outcome.retry_in,
         )
-        return delay
-
-    def _wait_for_contact(
-        self, session: Session, notification: Claimed, context: dict[str, str]
-    ) -> float | None:
-        waited = notification.waited
-        if waited > self.policy.contact_wait:
-            error = f"recipient still unknown after {waited:.0f}s (no account.registered)"
-            repository.mark_failed(
-                session, notification.notification_id, attempts=notification.attempts, error=error
-            )
-            NOTIFICATIONS_FAILED.labels(notification.kind).inc()
-            log.error("notification_failed", **context, error=error)
-            return None
-        repository.reschedule(
-            session,
-            notification.notification_id,
-            attempts=notification.attempts,
-            error="recipient not known yet: waiting for account.registered",
-            delay=self.policy.contact_retry,
-        )
+    else:
         log.info("notification_waiting_for_contact", **context)
-        return self.policy.contact_retry
 
 
 def _set_when_set(source: threading.Event, target: threading.Event) -> None:

@@ -1,10 +1,15 @@
-"""Notifications: kinds, statuses, what each email says, and how patiently it is retried.
-Pure Python: no framework imports."""
+"""Notifications: why one is sent, on which channel, to whom, and where it stands.
+
+A notification is recorded once per consumed event and channel, in the transaction that consumes
+the event; the sender delivers it later (application/sender.py), so a slow or failing provider
+never holds up or rolls back a consumer. Customers' contacts come from another topic than their
+orders, so a notification may be recorded before its recipient is known: it waits for the
+contact. Notifications emit no events. Pure Python: no framework, database or transport here.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -19,119 +24,72 @@ class Kind(StrEnum):
 
 
 class Status(StrEnum):
-    """PENDING until the SMTP server accepted it (SENT) or we gave up (FAILED)."""
+    """PENDING until the provider accepted it (SENT) or we gave up (FAILED)."""
 
     PENDING = "PENDING"
     SENT = "SENT"
     FAILED = "FAILED"
 
 
-EMAIL = "email"
+class Channel(StrEnum):
+    """How a notification reaches its customer; each channel has its own sender and its own
+    notification per event, so a failing channel never holds up another."""
+
+    EMAIL = "email"
+
+
+# Where a customer's notifications go while their contact is unknown.
+DEFAULT_CHANNELS = (Channel.EMAIL,)
 
 
 @dataclass(frozen=True, slots=True)
 class Mail:
-    """What an email says. Never a token or a password: only ids, statuses and amounts."""
+    """What a message says. Never a token or a password: only ids, statuses and amounts."""
 
     subject: str
     body: str
 
 
 @dataclass(frozen=True, slots=True)
-class Line:
-    """An order line as the confirmation lists it."""
+class Contact:
+    """Who a customer is and where their notifications go (learnt from account.registered)."""
 
-    product_id: str
-    quantity: int
-    unit_price: str
+    user_id: str
+    email: str
+    full_name: str
 
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """The channels this customer is notified on."""
+        return DEFAULT_CHANNELS
 
-_SIGNATURE = "\n-- \nOrder Platform\nThis message was sent automatically; replies are not read.\n"
-
-# C0 and C1 control characters (CR, LF and NUL among them), DEL, the Unicode line and paragraph
-# separators and the bidirectional overrides. In text a customer chose (the full name) they could
-# only break the mail's lines, smuggle in what looks like headers or a forged paragraph, or make
-# the text read differently from what it is; no name needs them.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
-
-
-def _one_line(text: str) -> str:
-    """``text`` as one plain line: each run of control characters becomes a space, runs of
-    whitespace one space, none at either end."""
-    return " ".join(_CONTROLS.sub(" ", text).split())
+    def address(self, channel: Channel) -> str | None:
+        """Where this channel's messages go; None when the customer has no such address."""
+        return {Channel.EMAIL: self.email}.get(channel)
 
 
-def _greeting(full_name: str | None) -> str:
-    name = _one_line(full_name) if full_name else ""
-    return f"Hello {name}," if name else "Hello,"
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One message for one consumed event on one channel, as it is recorded."""
 
+    notification_id: str
+    event_id: str
+    user_id: str
+    kind: Kind
+    channel: Channel
+    recipient: str | None  # None until the customer's contact is known
+    message: Mail
 
-def welcome_mail(full_name: str) -> Mail:
-    """After registration."""
-    return Mail(
-        subject="Welcome to Order Platform",
-        body=(
-            f"{_greeting(full_name)}\n\n"
-            "your account is ready. You can now browse the catalog and place orders.\n"
-            f"{_SIGNATURE}"
-        ),
-    )
-
-
-def order_confirmed_mail(
-    *,
-    order_id: str,
-    full_name: str | None,
-    total: str,
-    currency: str,
-    lines: Sequence[Line],
-) -> Mail:
-    """The order is paid for and its stock is held."""
-    order_id, total, currency = _one_line(order_id), _one_line(total), _one_line(currency)
-    items = "\n".join(
-        f"  - {line.quantity} x {_one_line(line.product_id)} at {_one_line(line.unit_price)}"
-        f" {currency}"
-        for line in lines
-    )
-    return Mail(
-        subject=f"Your order {order_id} is confirmed",
-        body=(
-            f"{_greeting(full_name)}\n\n"
-            f"your order {order_id} is confirmed.\n\n"
-            f"Order:  {order_id}\nStatus: CONFIRMED\nTotal:  {total} {currency}\n"
-            f"Items:\n{items}\n"
-            f"{_SIGNATURE}"
-        ),
-    )
-
-
-def order_ended_mail(*, kind: Kind, order_id: str, full_name: str | None, reason: str) -> Mail:
-    """The order was cancelled or rejected; nothing is charged."""
-    order_id, reason = _one_line(order_id), _one_line(reason)
-    if kind == Kind.ORDER_CANCELLED:
-        subject, status, what = (
-            f"Your order {order_id} was cancelled",
-            "CANCELLED",
-            "was cancelled",
-        )
-    else:
-        subject, status, what = (
-            f"Your order {order_id} could not be accepted",
-            "REJECTED",
-            "could not be accepted",
-        )
-    return Mail(
-        subject=subject,
-        body=(
-            f"{_greeting(full_name)}\n\n"
-            f"your order {order_id} {what}.\n\n"
-            f"Order:  {order_id}\nStatus: {status}\nReason: {reason}\n\n"
-            "You have not been charged for it; any payment taken was refunded.\n"
-            f"{_SIGNATURE}"
-        ),
-    )
-
-
-def retry_delay(attempts: int, *, initial: float, maximum: float) -> float:
-    """Seconds before the next try after ``attempts`` failures: doubling, capped."""
-    return float(min(initial * 2 ** max(attempts - 1, 0), maximum))
+    @classmethod
+    def new(
+        cls,
+        *,
+        event_id: str,
+        user_id: str,
+        kind: Kind,
+        channel: Channel,
+        recipient: str | None,
+        message: Mail,
+    ) -> Notification:
+        """A notification with a fresh id (also its Message-ID, stable across retries)."""
+        return cls(str(uuid.uuid4()), event_id, user_id, kind, channel, recipient, message)

@@ -4,6 +4,8 @@ the server is down, and mail that waits for a contact not known yet."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import threading
 import uuid
 from collections.abc import Iterator
@@ -22,29 +24,24 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from notification_service.adapters.repository import on_mail_queued
+from notification_service.adapters.repository import SqlNotificationUnitOfWork, on_mail_queued
 from notification_service.adapters.smtp import SmtpMailer
 from notification_service.adapters.tables import notifications
 from notification_service.api.routes import router
-from notification_service.application.handlers import (
-    on_account_registered,
-    on_order_confirmed,
-    on_order_ended,
-)
 from notification_service.application.sender import NotificationSender, SenderPolicy
+from notification_service.consumers import SUBSCRIPTIONS
+from notification_service.domain.delivery import RetryPolicy
 from servicekit.messaging.envelope import Envelope
+from servicekit.messaging.unit_of_work import transaction
 from servicekit.tokens import Principal
 from servicekit.web import get_principal, get_session, install_error_handlers
 from tests.support import free_port, scratch_database, sqlalchemy_url, wait_for
 
 pytestmark = pytest.mark.integration
 
-HANDLERS: dict[str, Any] = {
-    "account.registered": on_account_registered,
-    "order.confirmed": on_order_confirmed,
-    "order.cancelled": on_order_ended,
-    "order.rejected": on_order_ended,
-}
+# As the inbox consumer runs them: parsed, in a unit of work joined to its transaction.
+HANDLERS = SUBSCRIPTIONS.handlers()
+RETRY_FIELDS = {f.name for f in dataclasses.fields(RetryPolicy)}
 
 
 @pytest.fixture
@@ -99,15 +96,16 @@ def sender_for(
     sessions: sessionmaker[Session], smtp: SmtpSink, **policy: Any
 ) -> NotificationSender:
     settings = {"retry_initial": 0.2, "retry_max": 1.0, "contact_retry": 0.2, **policy}
+    retry = RetryPolicy(**{k: v for k, v in settings.items() if k in RETRY_FIELDS})
     return NotificationSender(
-        sessions,
+        functools.partial(transaction, sessions, SqlNotificationUnitOfWork),
         lambda: SmtpMailer(
             host="127.0.0.1",
             port=smtp.port,
             timeout=5,
             mail_from="Order Platform <no-reply@order-platform.local>",
         ),
-        SenderPolicy(**settings),
+        SenderPolicy(retry=retry, **{k: v for k, v in settings.items() if k not in RETRY_FIELDS}),
     )
 
 

@@ -18,14 +18,13 @@ import pytest
 
 from notification_service.adapters import smtp
 from notification_service.adapters.smtp import build_message, envelope_sender, plain_message_bytes
-from notification_service.domain.model import (
-    Kind,
+from notification_service.domain.mail import (
     Line,
-    Mail,
     order_confirmed_mail,
     order_ended_mail,
     welcome_mail,
 )
+from notification_service.domain.model import Kind, Mail
 
 MAIL_FROM = "Order Platform <no-reply@order-platform.local>"
 SENT_AT = datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC)
