@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -9,6 +10,17 @@ from pydantic import BaseModel, ConfigDict
 from servicekit.messaging.envelope import Event, EventRegistry
 
 CATALOG = EventRegistry()
+
+# The service that owns each aggregate: the only one that writes its events, hence the only
+# producer on its topic ``<aggregate>.events``. The topics `make up` creates and the AsyncAPI
+# document (docs/asyncapi.yaml) follow from this table.
+AGGREGATE_OWNERS: Mapping[str, str] = {
+    "account": "auth_service",
+    "product": "product_service",
+    "order": "order_service",
+    "stock_reservation": "product_service",
+    "payment": "payment_service",
+}
 
 
 class _Payload(BaseModel):

@@ -454,19 +454,7 @@ class InboxConsumer:
         assert self._dlq_producer is not None
         topic = _topic(message)
         dlq_topic = dlq_topic_for(topic)
-        # The stubs type headers() loosely; at run time it is a list of (str, bytes) tuples.
-        headers: KafkaHeaders = list(message.headers() or [])  # type: ignore[arg-type]
-        headers += [
-            ("dlq.error", repr(exc)[:2000].encode()),
-            ("dlq.error_type", type(exc).__name__.encode()),
-            ("dlq.stacktrace", "".join(traceback.format_exception(exc))[-4000:].encode()),
-            ("dlq.attempts", str(attempts).encode()),
-            ("dlq.consumer", self.name.encode()),
-            ("dlq.original_topic", topic.encode()),
-            ("dlq.original_partition", str(message.partition()).encode()),
-            ("dlq.original_offset", str(message.offset()).encode()),
-            ("dlq.failed_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode()),
-        ]
+        headers = dead_letter_headers(message, exc, consumer=self.name, attempts=attempts)
         delivered: list[KafkaError | None] = []
         while True:
             delivered.clear()
@@ -500,6 +488,26 @@ class InboxConsumer:
             error=repr(exc),
         )
         return True
+
+
+def dead_letter_headers(
+    message: Message, exc: BaseException, *, consumer: str, attempts: int
+) -> KafkaHeaders:
+    """The headers of a message's copy in its DLQ: its own, then what failed, where and when."""
+    # The stubs type headers() loosely; at run time it is a list of (str, bytes) tuples.
+    headers: KafkaHeaders = list(message.headers() or [])  # type: ignore[arg-type]
+    headers += [
+        ("dlq.error", repr(exc)[:2000].encode()),
+        ("dlq.error_type", type(exc).__name__.encode()),
+        ("dlq.stacktrace", "".join(traceback.format_exception(exc))[-4000:].encode()),
+        ("dlq.attempts", str(attempts).encode()),
+        ("dlq.consumer", consumer.encode()),
+        ("dlq.original_topic", _topic(message).encode()),
+        ("dlq.original_partition", str(message.partition()).encode()),
+        ("dlq.original_offset", str(message.offset()).encode()),
+        ("dlq.failed_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()).encode()),
+    ]
+    return headers
 
 
 def _context_of(message: Message, envelope: Envelope) -> dict[str, Any]:

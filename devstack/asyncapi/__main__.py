@@ -1,0 +1,5 @@
+import sys
+
+from devstack.asyncapi.command import main
+
+sys.exit(main())
