@@ -20,20 +20,24 @@ def main() -> None:
         return
     if command not in COMMANDS.split(" | "):
         raise SystemExit(f"unknown command {command!r}: {COMMANDS}")
-    from auth_service.adapters import keys
-    from auth_service.adapters.key_encryption import KeyEncryptionError, KeyEncryptionKeys
+    from auth_service.adapters.key_encryption import KeyEncryptionKeys
+    from auth_service.adapters.repository import SqlAuthUnitOfWork
+    from auth_service.application import signing_keys
+    from auth_service.application.ports import KeyEncryptionError
     from servicekit.db import Database
+    from servicekit.messaging.unit_of_work import transaction
 
     database = Database(settings.database_url, application_name="auth-keys")
     try:
         kek = KeyEncryptionKeys.from_setting(settings.key_encryption_key)
-        with database.sessions() as session, session.begin():
+        with transaction(database.sessions, SqlAuthUnitOfWork) as uow:
+            keys = uow.signing_keys
             if command == "rotate-key":
-                print(f"new signing key {keys.add_key(session, kek)}; old keys stay published")
+                print(f"new signing key {signing_keys.add_key(keys, kek)}; old keys stay published")
             elif command == "retire-old-keys":
-                print(f"retired {keys.retire_all_but_newest(session)} keys")
+                print(f"retired {signing_keys.retire_all_but_newest(keys)} keys")
             else:
-                count = keys.reencrypt_all(session, kek)
+                count = signing_keys.reencrypt_all(keys, kek)
                 print(f"re-encrypted {count} signing keys under the first key-encryption key")
     except KeyEncryptionError as exc:
         raise SystemExit(f"auth_service {command}: {exc}") from None
@@ -41,4 +45,5 @@ def main() -> None:
         database.dispose()
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -11,16 +11,13 @@ from __future__ import annotations
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
 
+from auth_service.application.ports import KeyEncryptionError
+
 SETTING = "AUTH_KEY_ENCRYPTION_KEY"
 
 
-class KeyEncryptionError(Exception):
-    """The KEK is missing or malformed, or cannot decrypt a stored key: the service must not
-    start. Messages never contain key material."""
-
-
 class KeyEncryptionKeys:
-    """Encrypts with the newest KEK, decrypts with any of them."""
+    """Encrypts with the newest KEK, decrypts with any of them (a ``KeyCipher``)."""
 
     def __init__(self, keys: list[Fernet]) -> None:
         if not keys:

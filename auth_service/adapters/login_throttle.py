@@ -1,6 +1,7 @@
-"""Where the login throttle's buckets live. Every ``lock_*`` reads a bucket with its row locked
-until the transaction ends (created first when missing: ``INSERT ... ON CONFLICT DO UPDATE
-... RETURNING`` locks a new row and an existing one alike), so concurrent attempts on the same
+"""Where the login throttle's buckets live: the SQL side of ``LoginThrottle``
+(application/ports.py). Every ``lock_*`` reads a bucket with its row locked until the
+transaction ends (created first when missing: ``INSERT ... ON CONFLICT DO UPDATE ...
+RETURNING`` locks a new row and an existing one alike), so concurrent attempts on the same
 bucket are admitted one after the other. Rows are always locked in the same order, address
 bucket first, then the account's, so two attempts never wait for each other in a cycle."""
 
@@ -19,104 +20,6 @@ from auth_service.adapters.tables import (
 )
 from auth_service.domain.throttle import Leak, Lockout
 
-
-def database_now(session: Session) -> datetime:
-    """The database's clock, read after the locks were granted: one clock for every instance."""
-    now: datetime = session.execute(select(func.clock_timestamp())).scalar_one()
-    return now
-
-
-def lock_address_bucket(session: Session, address: str) -> Leak:
-    """The client address's bucket, locked."""
-    table = login_address_buckets
-    statement = pg_insert(table).values(address=address, level=0.0)
-    row = session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c.address], set_={"level": table.c.level}
-        ).returning(table.c.level, table.c.updated_at)
-    ).one()
-    return Leak(row.level, row.updated_at)
-
-
-def save_address_bucket(session: Session, address: str, bucket: Leak) -> None:
-    """Store the address bucket locked by ``lock_address_bucket``."""
-    table = login_address_buckets
-    session.execute(
-        table.update()
-        .where(table.c.address == address)
-        .values(level=bucket.level, updated_at=bucket.updated_at)
-    )
-
-
-def lock_known_address(
-    session: Session, email: str, address: str, *, known_for: timedelta
-) -> Lockout | None:
-    """The lockout of an address the account logged in from within ``known_for``, locked;
-    None when the account does not know the address."""
-    table = login_known_addresses
-    row = session.execute(
-        select(table.c.failures, table.c.locked_until, table.c.last_failure_at)
-        .where(
-            table.c.email == email,
-            table.c.address == address,
-            table.c.last_login_at > func.clock_timestamp() - known_for,
-        )
-        .with_for_update()
-    ).first()
-    return None if row is None else Lockout(row.failures, row.locked_until, row.last_failure_at)
-
-
-def save_known_address(session: Session, email: str, address: str, bucket: Lockout) -> None:
-    """Store a known address's lockout."""
-    table = login_known_addresses
-    session.execute(
-        table.update()
-        .where(table.c.email == email, table.c.address == address)
-        .values(
-            failures=bucket.failures,
-            locked_until=bucket.locked_until,
-            last_failure_at=bucket.last_failure_at,
-        )
-    )
-
-
-def remember_address(session: Session, email: str, address: str, now: datetime) -> None:
-    """The account logged in from this address: it is known from now on, with a clean slate."""
-    table = login_known_addresses
-    values = {"last_login_at": now, "failures": 0, "locked_until": None, "last_failure_at": None}
-    session.execute(
-        pg_insert(table)
-        .values(email=email, address=address, **values)
-        .on_conflict_do_update(index_elements=[table.c.email, table.c.address], set_=values)
-    )
-
-
-def lock_account(session: Session, email: str) -> Lockout:
-    """The account's lockout for addresses it does not know, locked."""
-    table = login_account_lockouts
-    row = session.execute(
-        pg_insert(table)
-        .values(email=email)
-        .on_conflict_do_update(index_elements=[table.c.email], set_={"failures": table.c.failures})
-        .returning(table.c.failures, table.c.locked_until, table.c.last_failure_at)
-    ).one()
-    return Lockout(row.failures, row.locked_until, row.last_failure_at)
-
-
-def save_account(session: Session, email: str, bucket: Lockout) -> None:
-    """Store the account lockout locked by ``lock_account``."""
-    table = login_account_lockouts
-    session.execute(
-        table.update()
-        .where(table.c.email == email)
-        .values(
-            failures=bucket.failures,
-            locked_until=bucket.locked_until,
-            last_failure_at=bucket.last_failure_at,
-        )
-    )
-
-
 _PURGES = (
     # Idle for a window and not locked: admitting the next attempt would start from zero anyway.
     """DELETE FROM login_account_lockouts
@@ -130,11 +33,114 @@ _PURGES = (
 )
 
 
-def purge(session: Session, *, window: timedelta, known_for: timedelta) -> int:
-    """Delete rows that no longer hold anything back: idle lockouts past the window, drained
-    address buckets, addresses not logged in from for ``known_for``. Returns how many went."""
-    deleted = 0
-    for statement in _PURGES:
-        result = session.execute(text(statement), {"window": window, "known_for": known_for})
-        deleted += int(result.rowcount)  # type: ignore[attr-defined]
-    return deleted
+class SqlLoginThrottle:
+    """The throttle's buckets in PostgreSQL, in the unit of work's session."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def now(self) -> datetime:
+        """See LoginThrottle.now: the database's clock, one for every instance."""
+        now: datetime = self._session.execute(select(func.clock_timestamp())).scalar_one()
+        return now
+
+    def lock_address_bucket(self, address: str) -> Leak:
+        """See LoginThrottle.lock_address_bucket."""
+        table = login_address_buckets
+        statement = pg_insert(table).values(address=address, level=0.0)
+        row = self._session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[table.c.address], set_={"level": table.c.level}
+            ).returning(table.c.level, table.c.updated_at)
+        ).one()
+        return Leak(row.level, row.updated_at)
+
+    def save_address_bucket(self, address: str, bucket: Leak) -> None:
+        """See LoginThrottle.save_address_bucket."""
+        table = login_address_buckets
+        self._session.execute(
+            table.update()
+            .where(table.c.address == address)
+            .values(level=bucket.level, updated_at=bucket.updated_at)
+        )
+
+    def lock_known_address(
+        self, email: str, address: str, *, known_for: timedelta
+    ) -> Lockout | None:
+        """See LoginThrottle.lock_known_address."""
+        table = login_known_addresses
+        row = self._session.execute(
+            select(table.c.failures, table.c.locked_until, table.c.last_failure_at)
+            .where(
+                table.c.email == email,
+                table.c.address == address,
+                table.c.last_login_at > func.clock_timestamp() - known_for,
+            )
+            .with_for_update()
+        ).first()
+        return None if row is None else Lockout(row.failures, row.locked_until, row.last_failure_at)
+
+    def save_known_address(self, email: str, address: str, bucket: Lockout) -> None:
+        """See LoginThrottle.save_known_address."""
+        table = login_known_addresses
+        self._session.execute(
+            table.update()
+            .where(table.c.email == email, table.c.address == address)
+            .values(
+                failures=bucket.failures,
+                locked_until=bucket.locked_until,
+                last_failure_at=bucket.last_failure_at,
+            )
+        )
+
+    def remember_address(self, email: str, address: str, now: datetime) -> None:
+        """See LoginThrottle.remember_address."""
+        table = login_known_addresses
+        values = {
+            "last_login_at": now,
+            "failures": 0,
+            "locked_until": None,
+            "last_failure_at": None,
+        }
+        self._session.execute(
+            pg_insert(table)
+            .values(email=email, address=address, **values)
+            .on_conflict_do_update(index_elements=[table.c.email, table.c.address], set_=values)
+        )
+
+    def lock_account(self, email: str) -> Lockout:
+        """See LoginThrottle.lock_account."""
+        table = login_account_lockouts
+        row = self._session.execute(
+            pg_insert(table)
+            .values(email=email)
+            .on_conflict_do_update(
+                index_elements=[table.c.email], set_={"failures": table.c.failures}
+            )
+            .returning(table.c.failures, table.c.locked_until, table.c.last_failure_at)
+        ).one()
+        return Lockout(row.failures, row.locked_until, row.last_failure_at)
+
+    def save_account(self, email: str, bucket: Lockout) -> None:
+        """See LoginThrottle.save_account."""
+        table = login_account_lockouts
+        self._session.execute(
+            table.update()
+            .where(table.c.email == email)
+            .values(
+                failures=bucket.failures,
+                locked_until=bucket.locked_until,
+                last_failure_at=bucket.last_failure_at,
+            )
+        )
+
+    def purge(self, *, window: timedelta, known_for: timedelta) -> int:
+        """See LoginThrottle.purge: idle lockouts past the window, drained address buckets,
+        addresses not logged in from for ``known_for``."""
+        deleted = 0
+        for statement in _PURGES:
+            result = self._session.execute(
+                text(statement), {"window": window, "known_for": known_for}
+            )
+            deleted += int(result.rowcount)  # type: ignore[attr-defined]
+        return deleted

@@ -1,10 +1,11 @@
-"""Auth endpoints: thin wrappers that map domain errors to statuses."""
+"""Auth endpoints: each one call to the application (application/service.py). Domain errors
+become statuses in api/errors.py."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -15,34 +16,21 @@ from auth_service.api.schemas import (
     RegisterResponse,
     TokenResponse,
 )
-from auth_service.application import handlers
-from auth_service.application.handlers import AuthDeps, TokenPair
-from auth_service.domain.errors import (
-    BadCredentials,
-    EmailTaken,
-    InvalidRefreshToken,
-    TooManyAttempts,
-)
+from auth_service.application.service import AuthService, TokenPair
 from servicekit.api import errors
 from servicekit.forwarding import FORWARDING_SECRET_HEADER, ClientAddresses
-from servicekit.web import CorrelationId, RuntimeDep, SessionDep
+from servicekit.web import RuntimeDep
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-async def get_deps(runtime: RuntimeDep) -> AuthDeps:
-    """The auth dependencies built at start-up."""
-    deps: AuthDeps = runtime.extras["auth"]
-    return deps
+async def get_auth(runtime: RuntimeDep) -> AuthService:
+    """The auth use cases, wired at start-up (main.py)."""
+    auth: AuthService = runtime.extras["auth"]
+    return auth
 
 
-DepsDep = Annotated[AuthDeps, Depends(get_deps)]
-
-
-def _tokens(pair: TokenPair) -> TokenResponse:
-    return TokenResponse(
-        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
-    )
+AuthDep = Annotated[AuthService, Depends(get_auth)]
 
 
 def client_address(request: Request, runtime: RuntimeDep) -> str:
@@ -57,63 +45,40 @@ def client_address(request: Request, runtime: RuntimeDep) -> str:
 ClientAddress = Annotated[str, Depends(client_address)]
 
 
+def _tokens(pair: TokenPair) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
+    )
+
+
 @router.post("/register", status_code=status.HTTP_201_CREATED, responses=errors(409))
-def register(
-    body: RegisterRequest, session: SessionDep, deps: DepsDep, correlation_id: CorrelationId
-) -> RegisterResponse:
+def register(body: RegisterRequest, auth: AuthDep) -> RegisterResponse:
     """Create a customer account."""
-    try:
-        user_id = handlers.register(
-            session,
-            deps,
-            email=str(body.email),
-            password=body.password,
-            full_name=body.full_name,
-            correlation_id=correlation_id,
-        )
-    except EmailTaken:
-        raise HTTPException(409, "an account with this email already exists") from None
-    return RegisterResponse(user_id=user_id, email=str(body.email).lower())
+    account = auth.register(email=str(body.email), password=body.password, full_name=body.full_name)
+    return RegisterResponse(user_id=account.user_id, email=account.email)
 
 
 @router.post("/login", responses=errors(401, 429))
-def login(body: LoginRequest, address: ClientAddress, session: SessionDep, deps: DepsDep) -> Any:
+def login(body: LoginRequest, address: ClientAddress, auth: AuthDep) -> TokenResponse:
     """Exchange email and password for a token pair."""
-    try:
-        pair = handlers.login(
-            session,
-            deps,
-            email=body.email,
-            password=body.password,
-            address=address,
-        )
-    except BadCredentials:
-        raise HTTPException(401, "invalid email or password") from None
-    except TooManyAttempts as exc:
-        return JSONResponse(
-            {"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)}
-        )
-    return _tokens(pair)
+    return _tokens(auth.log_in(email=body.email, password=body.password, address=address))
 
 
 @router.post("/refresh", responses=errors(401))
-def refresh(body: RefreshRequest, session: SessionDep, deps: DepsDep) -> TokenResponse:
+def refresh(body: RefreshRequest, auth: AuthDep) -> TokenResponse:
     """Rotate a refresh token."""
-    try:
-        return _tokens(handlers.refresh(session, deps, token=body.refresh_token))
-    except InvalidRefreshToken as exc:
-        raise HTTPException(401, str(exc)) from None
+    return _tokens(auth.refresh(body.refresh_token))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-def logout(body: RefreshRequest, session: SessionDep) -> Response:
+def logout(body: RefreshRequest, auth: AuthDep) -> Response:
     """Revoke a refresh token (and its family)."""
-    handlers.logout(session, token=body.refresh_token)
+    auth.log_out(body.refresh_token)
     return Response(status_code=204)
 
 
 @router.get("/.well-known/jwks.json")
-async def jwks(deps: DepsDep) -> JSONResponse:
+async def jwks(auth: AuthDep) -> JSONResponse:
     """The public keys that verify access tokens."""
-    body = await run_in_threadpool(deps.issuer.jwks)
+    body = await run_in_threadpool(auth.issuer.jwks)
     return JSONResponse(body, headers={"Cache-Control": "public, max-age=60"})

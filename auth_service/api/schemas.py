@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, EmailStr, Field, ValidationInfo, field_validator
 
-from auth_service.domain.model import MAX_PASSWORD_LENGTH, password_problems
+from auth_service.domain.passwords import MAX_PASSWORD_LENGTH, check_password
 from servicekit.api import RequestBody, Text
 
 
@@ -20,10 +20,9 @@ class RegisterRequest(RequestBody):
     @field_validator("password")
     @classmethod
     def strong_password(cls, password: str, info: ValidationInfo) -> str:
-        """A weak password is refused with every reason at once."""
-        problems = password_problems(password, str(info.data.get("email", "")))
-        if problems:
-            raise ValueError("password " + "; ".join(problems))
+        """A weak password is refused with every reason at once (WeakPassword is a
+        ValueError, which pydantic reports as this field's error)."""
+        check_password(password, str(info.data.get("email", "")))
         return password
 
 

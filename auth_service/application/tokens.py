@@ -1,19 +1,16 @@
-"""Issuing access tokens (RS256 JWTs) and opaque refresh tokens."""
+"""Issuing access tokens: RS256 JWTs signed with the newest signing key."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import threading
 import time
 import uuid
 from typing import Any
 
 import jwt
-from sqlalchemy.orm import Session, sessionmaker
 
-from auth_service.adapters.key_encryption import KeyEncryptionError, KeyEncryptionKeys
-from auth_service.adapters.keys import SigningKey, load_keys
+from auth_service.application.ports import KeyCipher, KeyEncryptionError, UnitOfWorkFactory
+from auth_service.application.signing_keys import SigningKey, load_keys
 from servicekit.logging import get_logger
 from servicekit.tokens import ALGORITHM, AUDIENCE, ISSUER
 
@@ -21,18 +18,19 @@ log = get_logger(__name__)
 
 
 class TokenIssuer:
-    """Signs access tokens with the newest key; re-reads keys periodically (rotation)."""
+    """Signs access tokens with the newest key; re-reads the keys periodically, since another
+    instance may have rotated them."""
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
-        kek: KeyEncryptionKeys,
+        unit_of_work: UnitOfWorkFactory,
+        cipher: KeyCipher,
         *,
         access_ttl: int,
         reload_seconds: float,
     ) -> None:
-        self._sessions = sessions
-        self._kek = kek
+        self._unit_of_work = unit_of_work
+        self._cipher = cipher
         self.access_ttl = access_ttl
         self._reload_seconds = reload_seconds
         self._lock = threading.Lock()
@@ -44,8 +42,8 @@ class TokenIssuer:
         with self._lock:
             if self._key is None or time.monotonic() - self._loaded_at > self._reload_seconds:
                 try:
-                    with self._sessions() as session:
-                        self._key, self._jwks = load_keys(session, self._kek)
+                    with self._unit_of_work() as uow:
+                        self._key, self._jwks = load_keys(uow.signing_keys, self._cipher)
                 except KeyEncryptionError as exc:
                     if self._key is None:
                         raise
@@ -54,11 +52,6 @@ class TokenIssuer:
                     log.error("signing_keys_reload_failed", error=str(exc))
                 self._loaded_at = time.monotonic()
             return self._key, self._jwks
-
-    def reload(self) -> None:
-        """Forget the cached keys (after a rotation in this process)."""
-        with self._lock:
-            self._key = None
 
     def jwks(self) -> dict[str, Any]:
         """Every published public key."""
@@ -79,14 +72,3 @@ class TokenIssuer:
             "jti": uuid.uuid4().hex,
         }
         return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
-
-
-def new_refresh_token() -> tuple[str, str]:
-    """An opaque refresh token and the hash we store instead of it."""
-    token = secrets.token_urlsafe(32)
-    return token, hash_refresh_token(token)
-
-
-def hash_refresh_token(token: str) -> str:
-    """sha256: the token has 256 bits of entropy, so a fast hash is enough."""
-    return hashlib.sha256(token.encode()).hexdigest()

@@ -7,8 +7,9 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from auth_service.adapters.key_encryption import KeyEncryptionError, KeyEncryptionKeys
-from auth_service.adapters.keys import generate_key
+from auth_service.adapters.key_encryption import KeyEncryptionKeys
+from auth_service.application.ports import KeyEncryptionError
+from auth_service.application.signing_keys import generate_key
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 

@@ -1,0 +1,138 @@
+"""The entry point of the auth use cases for the API and the start-up: each command in its own
+unit of work, plus what happens between them or outside them (hashing and checking passwords,
+signing access tokens)."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from auth_service.application import commands
+from auth_service.application.commands import Grant, LogIn, LogOut, Refresh, Register
+from auth_service.application.ports import PasswordHasher, UnitOfWorkFactory
+from auth_service.application.tokens import TokenIssuer
+from auth_service.domain.errors import BadCredentials, EmailTaken, InvalidRefreshToken
+from auth_service.domain.model import ADMIN, CUSTOMER, Account, normalise_email
+from auth_service.domain.passwords import check_password
+from auth_service.domain.throttle import ThrottlePolicy
+from servicekit.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """What login and refresh return."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class SessionRules:
+    """How long sessions last and how logins are throttled, from settings."""
+
+    refresh_ttl: timedelta
+    throttle: ThrottlePolicy
+    known_address_for: timedelta  # an address logged in from this recently is the owner's
+
+
+class AuthService:
+    """Runs the auth commands."""
+
+    def __init__(
+        self,
+        unit_of_work: UnitOfWorkFactory,
+        *,
+        passwords: PasswordHasher,
+        issuer: TokenIssuer,
+        rules: SessionRules,
+    ) -> None:
+        self.unit_of_work = unit_of_work
+        self.passwords = passwords
+        self.issuer = issuer
+        self.rules = rules
+
+    def register(self, *, email: str, password: str, full_name: str) -> Account:
+        """Open a customer account (WeakPassword, EmailTaken)."""
+        check_password(password, email)
+        return self._register(email, password, full_name, (CUSTOMER,))
+
+    def ensure_admin(self, email: str, password: str) -> None:
+        """Open the admin account from settings unless it exists."""
+        email = normalise_email(email)
+        with self.unit_of_work() as uow:
+            if uow.accounts.by_email(email) is not None:
+                return
+        with contextlib.suppress(EmailTaken):  # another instance opened it at the same moment
+            self._register(email, password, "Administrator", (ADMIN, CUSTOMER))
+
+    def _register(
+        self, email: str, password: str, full_name: str, roles: tuple[str, ...]
+    ) -> Account:
+        # Hash before the work: a slow hash must not hold a transaction's locks.
+        command = Register(normalise_email(email), full_name, self.passwords.hash(password), roles)
+        with self.unit_of_work() as uow:
+            account = commands.register(command, uow)
+        log.info("account_registered", user_id=account.user_id)
+        return account
+
+    def log_in(self, *, email: str, password: str, address: str) -> TokenPair:
+        """Check credentials, throttled per account and per client address (TooManyAttempts,
+        BadCredentials), and open a session."""
+        attempt = LogIn(
+            email=normalise_email(email),
+            address=address,
+            throttle=self.rules.throttle,
+            known_for=self.rules.known_address_for,
+            refresh_ttl=self.rules.refresh_ttl,
+        )
+        with self.unit_of_work() as uow:
+            admitted = commands.admit_login(attempt, uow)
+        # Outside any transaction (slow by design); an unknown email costs the same time.
+        if admitted.account is None:
+            self.passwords.dummy_verify()
+            verified = False
+        else:
+            verified = self.passwords.verify(password, admitted.account.password_hash)
+        if not verified:
+            log.info("login_failed", known_address=admitted.known_address)
+            raise BadCredentials()  # already counted by admit_login
+        with self.unit_of_work() as uow:
+            grant = commands.log_in(admitted, uow)
+            pair = self._signed(grant)
+        log.info("login_succeeded", user_id=grant.user_id)
+        return pair
+
+    def refresh(self, token: str) -> TokenPair:
+        """Rotate a refresh token; a reused one revokes its whole family (InvalidRefreshToken)."""
+        with self.unit_of_work() as uow:
+            renewed = commands.refresh(Refresh(token, self.rules.refresh_ttl), uow)
+            if isinstance(renewed, Grant):
+                return self._signed(renewed)
+        # Committed: the family stays revoked although the caller gets an error.
+        log.warning("refresh_token_reuse", family_id=renewed.family_id)
+        raise InvalidRefreshToken("refresh token was already used; all sessions revoked")
+
+    def log_out(self, token: str) -> None:
+        """End the session of a refresh token (and every token of its family)."""
+        with self.unit_of_work() as uow:
+            commands.log_out(LogOut(token), uow)
+
+    def purge_login_throttle(self) -> int:
+        """Delete throttle buckets that hold nothing back any more; returns how many."""
+        with self.unit_of_work() as uow:
+            return uow.login_throttle.purge(
+                window=timedelta(seconds=self.rules.throttle.window_seconds),
+                known_for=self.rules.known_address_for,
+            )
+
+    def _signed(self, grant: Grant) -> TokenPair:
+        """The grant's token pair. Signed inside the work: if signing fails, nothing of the
+        session is kept."""
+        access = self.issuer.access_token(
+            user_id=grant.user_id, email=grant.email, roles=grant.roles
+        )
+        return TokenPair(access, grant.refresh_token, self.issuer.access_ttl)
