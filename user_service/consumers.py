@@ -1,17 +1,18 @@
-"""The events user_service consumes, and from which topics."""
+"""The events user_service consumes, each with its handler: the one table of subscriptions."""
 
 from __future__ import annotations
 
-from servicekit.messaging.inbox import InboxConsumer, no_locks
-from servicekit.settings import KafkaSettings
-from servicekit.web import ServiceRuntime, inbox_consumer
-from user_service.application.handlers import on_account_registered
+from contracts.events import AccountRegistered
+from servicekit.messaging.inbox import locks_by_payload
+from servicekit.messaging.subscriptions import Subscriptions, on
+from user_service.adapters.repository import SqlUserUnitOfWork
+from user_service.application import handlers
+from user_service.domain.model import AGGREGATE
 
-SUBSCRIPTIONS = {
-    "account.events": {"account.registered": on_account_registered},
-}
-
-
-def build_consumers(runtime: ServiceRuntime, kafka: KafkaSettings) -> list[InboxConsumer]:
-    """The ``user-service`` inbox consumer."""
-    return [inbox_consumer("user-service", SUBSCRIPTIONS, runtime, kafka, batch_locks=no_locks)]
+SUBSCRIPTIONS = Subscriptions(
+    "user-service",
+    on(AccountRegistered, handlers.on_account_registered),
+    unit_of_work=SqlUserUnitOfWork.joining,
+    # Every handler locks the user its event is about, so several arrive in one transaction.
+    batch_locks=locks_by_payload(AGGREGATE, key="user_id"),
+)

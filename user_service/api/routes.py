@@ -1,46 +1,51 @@
-"""Users endpoints."""
+"""Users endpoints: each one call to the application (commands.py for changes, views.py for
+reads). Domain errors become statuses in api/errors.py."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends
 
 from servicekit.api import PageNumber, PageSize, errors
-from servicekit.web import AdminUser, CurrentUser, SessionDep
+from servicekit.web import AdminUser, CurrentUser, RuntimeDep, SessionDep
+from user_service import views
 from user_service.api.schemas import Profile, ProfilePage, ProfileUpdate
-from user_service.application import handlers
+from user_service.application import commands
+from user_service.application.ports import UserUnitOfWork
+from user_service.domain.errors import ProfileNotFound
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
-NOT_YET = "profile not found (it is created from the registration event moments after sign-up)"
+UnitOfWorkFactory = Callable[[], AbstractContextManager[UserUnitOfWork]]
 
 
-def _profile(row: Any) -> Profile:
-    return Profile.model_validate(
-        {**row, "user_id": str(row["user_id"]), "addresses": row["addresses"] or []}
-    )
+async def get_unit_of_work(runtime: RuntimeDep) -> UnitOfWorkFactory:
+    """Units of work that own their transaction, wired at start-up (main.py)."""
+    unit_of_work: UnitOfWorkFactory = runtime.extras["unit_of_work"]
+    return unit_of_work
+
+
+UnitOfWorkDep = Annotated[UnitOfWorkFactory, Depends(get_unit_of_work)]
 
 
 @router.get("/me", responses=errors(404))
 def me(user: CurrentUser, session: SessionDep) -> Profile:
     """The caller's profile."""
-    row = handlers.get_profile(session, user.user_id)
-    if row is None:
-        raise HTTPException(404, NOT_YET)
-    return _profile(row)
+    profile = views.get_profile(session, user.user_id)
+    if profile is None:
+        raise ProfileNotFound()
+    return Profile.model_validate(profile)
 
 
 @router.patch("/me", responses=errors(404))
-def update_me(body: ProfileUpdate, user: CurrentUser, session: SessionDep) -> Profile:
+def update_me(body: ProfileUpdate, user: CurrentUser, unit_of_work: UnitOfWorkDep) -> Profile:
     """Change the caller's name, phone or addresses."""
-    changes = body.model_dump(exclude_unset=True, mode="json")
-    if "full_name" in changes and changes["full_name"] is None:
-        raise HTTPException(422, "full_name cannot be null")
-    row = handlers.update_profile(session, user.user_id, changes)
-    if row is None:
-        raise HTTPException(404, NOT_YET)
-    return _profile(row)
+    command = commands.UpdateProfile(user.user_id, body.changes())
+    with unit_of_work() as uow:
+        return Profile.of(commands.update_profile(command, uow))
 
 
 @router.get("", responses=errors(403))
@@ -51,5 +56,7 @@ def list_users(
     size: PageSize = 20,
 ) -> ProfilePage:
     """Admin: every profile, paginated."""
-    rows, total = handlers.list_profiles(session, page=page, size=size)
-    return ProfilePage(items=[_profile(r) for r in rows], page=page, size=size, total=total)
+    rows, total = views.list_profiles(session, page=page, size=size)
+    return ProfilePage(
+        items=[Profile.model_validate(row) for row in rows], page=page, size=size, total=total
+    )

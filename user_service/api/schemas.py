@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from servicekit.api import RequestBody, Text
+from user_service.domain import model
 
 
 class Address(RequestBody):
@@ -29,6 +31,13 @@ class ProfileUpdate(RequestBody):
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()\-]{6,20}$")
     addresses: list[Address] | None = Field(default=None, max_length=10)
 
+    def changes(self) -> model.ProfileChanges:
+        """The fields given, as the domain's change (InvalidProfileChange for a null name)."""
+        given: dict[str, Any] = {name: getattr(self, name) for name in self.model_fields_set}
+        if self.addresses is not None and "addresses" in given:
+            given["addresses"] = tuple(model.Address(**a.model_dump()) for a in self.addresses)
+        return model.ProfileChanges(**given)
+
 
 class Profile(BaseModel):
     """A user's profile."""
@@ -38,6 +47,17 @@ class Profile(BaseModel):
     full_name: str
     phone: str | None
     addresses: list[Address]
+
+    @classmethod
+    def of(cls, profile: model.Profile) -> Profile:
+        """The profile as the API shows it."""
+        return cls(
+            user_id=profile.user_id,
+            email=profile.email,
+            full_name=profile.full_name,
+            phone=profile.phone,
+            addresses=[Address(**dataclasses.asdict(a)) for a in profile.addresses],
+        )
 
 
 class ProfilePage(BaseModel):
