@@ -14,6 +14,10 @@ command -v envsubst >/dev/null || apt_missing+=(gettext-base)
 command -v runuser >/dev/null || apt_missing+=(util-linux)
 command -v wrk >/dev/null || apt_missing+=(wrk)  # load generator of bench/gateway_bench.py
 { command -v prometheus && command -v promtool; } >/dev/null || apt_missing+=(prometheus)
+# Alerts by mail (Alertmanager) and PostgreSQL's metrics, beside Prometheus (devstack runs both).
+{ command -v prometheus-alertmanager && command -v amtool; } >/dev/null ||
+  apt_missing+=(prometheus-alertmanager)
+command -v prometheus-postgres-exporter >/dev/null || apt_missing+=(prometheus-postgres-exporter)
 command -v node >/dev/null || apt_missing+=(nodejs npm)  # builds the web app (web/)
 # The browser tests drive Debian's Chromium through its chromedriver (tests/browser/).
 command -v chromium >/dev/null || apt_missing+=(chromium)
@@ -33,15 +37,18 @@ if ((${#apt_missing[@]})); then
     pg_lsclusters --no-header 2>/dev/null | awk '$4 == "online" {print $1, $2}' |
       while read -r version cluster; do pg_ctlcluster "$version" "$cluster" stop || true; done
   fi
-  # Likewise the prometheus package's own service on 9090: devstack runs Prometheus itself.
-  if [[ " ${apt_missing[*]} " == *" prometheus "* ]]; then
-    if [[ -d /run/systemd/system ]]; then
-      systemctl disable --now prometheus >/dev/null 2>&1 || true
-    else
-      service prometheus stop >/dev/null 2>&1 || true
-      update-rc.d prometheus disable >/dev/null 2>&1 || true
+  # Likewise the services these packages start on their own (Prometheus on 9090, Alertmanager
+  # on 9093, which is Kafka's controller port here, the exporter on 9187): devstack runs them.
+  for service in prometheus prometheus-alertmanager prometheus-postgres-exporter; do
+    if [[ " ${apt_missing[*]} " == *" $service "* ]]; then
+      if [[ -d /run/systemd/system ]]; then
+        systemctl disable --now "$service" >/dev/null 2>&1 || true
+      else
+        service "$service" stop >/dev/null 2>&1 || true
+        update-rc.d "$service" disable >/dev/null 2>&1 || true
+      fi
     fi
-  fi
+  done
 fi
 
 if ! command -v uv >/dev/null; then

@@ -13,6 +13,10 @@
 #   KAFKA_HEAP_OPTS [-Xms256m -Xmx768m]
 #   KAFKA_JVM_PERFORMANCE_OPTS        replaces the GC/JIT flags below
 #   KAFKA_OPTS                        extra JVM flags appended last
+#   KAFKA_JMX_EXPORTER_HOST [127.0.0.1] / KAFKA_JMX_EXPORTER_PORT [9404]
+#                                     where the Prometheus JMX exporter agent serves the
+#                                     broker's metrics (rules: infra/kafka/jmx-exporter.yml);
+#                                     an empty port runs the broker without the agent
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -21,6 +25,8 @@ LIBS="$STATE/libs"
 TMPL="$ROOT/infra/kafka/server.properties.tmpl"
 PROPS="$STATE/server.properties"
 LOG4J="$ROOT/infra/kafka/log4j2.yaml"
+JMX_AGENT="$LIBS/agent/jmx_prometheus_javaagent.jar"
+JMX_RULES="$ROOT/infra/kafka/jmx-exporter.yml"
 CLUSTER_ID_FILE="$STATE/cluster.id"
 
 export KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
@@ -68,7 +74,13 @@ fi
 read -r -a HEAP_OPTS <<<"${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m}"
 read -r -a PERF_OPTS <<<"${KAFKA_JVM_PERFORMANCE_OPTS:--server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -XX:ParallelGCThreads=2 -XX:ConcGCThreads=1 -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true}"
 read -r -a EXTRA_OPTS <<<"${KAFKA_OPTS:-}"
+# The JMX exporter runs inside the broker's JVM (a java agent), on the broker's start only:
+# the storage tool above must not bind its port.
+AGENT_OPTS=()
+if [[ -n "${KAFKA_JMX_EXPORTER_PORT-9404}" ]]; then
+  AGENT_OPTS=("-javaagent:$JMX_AGENT=${KAFKA_JMX_EXPORTER_HOST:-127.0.0.1}:${KAFKA_JMX_EXPORTER_PORT-9404}:$JMX_RULES")
+fi
 
 echo "kafka: starting broker on $KAFKA_HOST:$KAFKA_PORT (controller $KAFKA_HOST:$KAFKA_CONTROLLER_PORT, config $PROPS)"
-exec java "${HEAP_OPTS[@]}" "${PERF_OPTS[@]}" "${LOG_OPTS[@]}" "${EXTRA_OPTS[@]}" \
+exec java "${HEAP_OPTS[@]}" "${PERF_OPTS[@]}" "${LOG_OPTS[@]}" "${AGENT_OPTS[@]}" "${EXTRA_OPTS[@]}" \
   -cp "$CP" kafka.Kafka "$PROPS"
