@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from devstack import layout, postgres, prometheus, supervisor
+from devstack import alertmanager, layout, logfollow, postgres, prometheus, supervisor
 from devstack.supervisor import Program
 
 
@@ -21,7 +21,14 @@ def infra_programs() -> list[Program]:
     """The real engines, in start order."""
     return [
         Program("postgres", postgres.command(), "infra", user="postgres", stopsignal="INT"),
-        Program("kafka", str(layout.INFRA_BIN / "run-kafka.sh"), "infra", stopwaitsecs=60),
+        Program(
+            "kafka",
+            str(layout.INFRA_BIN / "run-kafka.sh"),
+            "infra",
+            # The JMX exporter agent inside the broker serves its metrics here (run-kafka.sh).
+            environment={"KAFKA_JMX_EXPORTER_PORT": str(layout.KAFKA_JMX_EXPORTER_PORT)},
+            stopwaitsecs=60,
+        ),
         Program(
             "eureka",
             str(layout.INFRA_BIN / "run-eureka.sh"),
@@ -50,6 +57,13 @@ def infra_programs() -> list[Program]:
                 "PYTHONUNBUFFERED": "1",
             },
         ),
+        Program(
+            "postgres_exporter",
+            postgres.exporter_command(),
+            "infra",
+            environment=postgres.exporter_environment(),
+        ),
+        Program("alertmanager", alertmanager.command(), "infra"),
         Program("prometheus", prometheus.command(), "infra"),
     ]
 
@@ -209,6 +223,11 @@ READINESS: dict[str, tuple[Callable[[], bool], float]] = {
         lambda: http_ok(f"http://127.0.0.1:{layout.PAYMENT_PROVIDER_PORT}/health"),
         60,
     ),
+    "postgres_exporter": (
+        lambda: http_ok(f"http://127.0.0.1:{layout.POSTGRES_EXPORTER_PORT}/"),
+        30,
+    ),
+    "alertmanager": (alertmanager.is_ready, 60),
     "prometheus": (prometheus.is_ready, 60),
     "outbox_relay": (lambda: http_ok(f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}/health"), 60),
     "gateway": (lambda: http_ok(f"http://127.0.0.1:{layout.GATEWAY_PORT}/health"), 60),
@@ -257,6 +276,8 @@ def check_ports_free() -> None:
         ("kafka", 9092),
         ("eureka", 8761),
         ("prometheus", prometheus.PORT),
+        ("alertmanager", layout.ALERTMANAGER_PORT),
+        ("postgres_exporter", layout.POSTGRES_EXPORTER_PORT),
     ):
         if name in ours:
             continue
@@ -279,6 +300,7 @@ def migrate() -> None:
     for service in layout.SERVICES:
         upgrade(service.package, layout.database_url(service.database))
     postgres.grant_relay(databases, layout.RELAY_ROLE)
+    postgres.ensure_monitoring_role(layout.MONITORING_ROLE)
     # The payment provider's own database (a stand-in for another company's: no outbox, no relay).
     provider = layout.PAYMENT_PROVIDER_DATABASE
     postgres.ensure_roles({provider: layout.PAYMENT_PROVIDER_ROLE}, relay=None)
@@ -303,6 +325,7 @@ def up(args: argparse.Namespace) -> None:
     install()
     postgres.ensure_cluster()
     prometheus.write_config()
+    alertmanager.write_config()
     infra = infra_programs()
     apps = [] if args.infra_only else app_programs()
     changed = supervisor.render(infra + app_programs())
@@ -338,11 +361,13 @@ def down(_: argparse.Namespace) -> None:
 
 PORTS = {
     "postgres": f"127.0.0.1:{layout.PG_PORT}",
-    "kafka": "localhost:9092 (controller 9093)",
+    "kafka": f"localhost:9092 (ctl 9093, jmx {layout.KAFKA_JMX_EXPORTER_PORT})",
     "eureka": "http://127.0.0.1:8761",
     "mailsink": f"smtp://127.0.0.1:{layout.MAILSINK_PORT} (Maildir)",
     "sms_sink": f"http://127.0.0.1:{layout.SMS_SINK_PORT}",
     "payment_provider": f"http://127.0.0.1:{layout.PAYMENT_PROVIDER_PORT}",
+    "postgres_exporter": f"http://127.0.0.1:{layout.POSTGRES_EXPORTER_PORT}/metrics",
+    "alertmanager": alertmanager.URL,
     "prometheus": prometheus.URL,
     "outbox_relay": f"http://127.0.0.1:{layout.RELAY_HTTP_PORT}",
     "gateway": f"http://localhost:{layout.GATEWAY_PORT}",
@@ -365,7 +390,10 @@ def status(_: argparse.Namespace) -> None:
 
 
 def logs(args: argparse.Namespace) -> None:
-    """Follow the log files (all, or the named processes)."""
+    """Follow the log files (all, or the named processes), or every line of one correlation id."""
+    if args.cid is not None:
+        logfollow.follow(layout.LOG_DIR, logfollow.check_correlation_id(args.cid))
+        return
     names = args.names or sorted(p.stem for p in layout.LOG_DIR.glob("*.log"))
     files = [str(layout.LOG_DIR / f"{name}.log") for name in names]
     os.execvp("tail", ["tail", "-n", "20", "-F", *files])
@@ -386,6 +414,9 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("status", help="show each process").set_defaults(func=status)
     logs_parser = commands.add_parser("logs", help="follow the logs")
     logs_parser.add_argument("names", nargs="*")
+    logs_parser.add_argument(
+        "--cid", help="only lines carrying this correlation id, from every log (then follow)"
+    )
     logs_parser.set_defaults(func=logs)
     args = parser.parse_args(argv)
     if os.geteuid() != 0 and args.command == "up":

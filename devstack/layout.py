@@ -55,6 +55,12 @@ PAYMENT_PROVIDER_PORT = 8201
 PAYMENT_PROVIDER_DATABASE = "payment_provider"
 SMS_SINK_PORT = 8202
 SMS_DIR = VAR / "sms"
+# Monitoring around the local Prometheus: the broker's JMX exporter (a java agent inside Kafka,
+# infra/bin/run-kafka.sh), the PostgreSQL exporter and Alertmanager (Debian packages), each on
+# loopback. Alertmanager's usual 9093 is Kafka's controller port here.
+KAFKA_JMX_EXPORTER_PORT = int(os.environ.get("KAFKA_JMX_EXPORTER_PORT", "9404"))
+POSTGRES_EXPORTER_PORT = 9187
+ALERTMANAGER_PORT = 9094
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,9 @@ AGGREGATE_TYPES = ("account", "product", "order", "stock_reservation", "payment"
 RELAY_ROLE = Role("outbox_relay", "RELAY_DB_PASSWORD")
 # The payment provider owns its database the same way (no outbox: the relay never goes there).
 PAYMENT_PROVIDER_ROLE = Role(PAYMENT_PROVIDER_DATABASE, "PROVIDER_DB_PASSWORD")
+# The PostgreSQL exporter reads the server's statistics as this role: a member of pg_monitor,
+# which may read the statistics views and nothing in any database (devstack.postgres).
+MONITORING_ROLE = Role("monitoring", "MONITORING_DB_PASSWORD")
 
 # Where every service and the gateway fetch the auth service's public keys: a fixed address,
 # never one found in Eureka.

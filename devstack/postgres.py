@@ -302,6 +302,34 @@ def _hand_over_objects(database: str, role: layout.Role, connect: AdminConnect) 
             print(f"postgres: {database}: {len(statements)} objects now owned by {role.name}")
 
 
+def ensure_monitoring_role(role: layout.Role, connect: AdminConnect = admin_connection) -> None:
+    """The PostgreSQL exporter's login role: a member of pg_monitor, which reads the statistics
+    views (pg_stat_activity in full, pg_stat_database, database sizes, settings) and no table of
+    any database; it may connect to the ``postgres`` database only. Idempotent, like
+    ensure_roles (a changed password applies on the next run)."""
+    with closing(connect("postgres")) as conn, conn.cursor() as cur:
+        ensure_role(cur, role)
+        name = sql.Identifier(role.name)
+        cur.execute(sql.SQL("GRANT pg_monitor TO {}").format(name))
+        cur.execute(sql.SQL("GRANT CONNECT ON DATABASE postgres TO {}").format(name))
+
+
+def exporter_command() -> str:
+    """The supervisor command line of the PostgreSQL exporter (the Debian package's binary)."""
+    return (
+        "prometheus-postgres-exporter"
+        f" --web.listen-address=127.0.0.1:{layout.POSTGRES_EXPORTER_PORT} --log.format=json"
+    )
+
+
+def exporter_environment() -> dict[str, str]:
+    """Where the exporter connects: the ``postgres`` database as the monitoring role (plain TCP on
+    loopback; the Go driver would otherwise insist on TLS)."""
+    return {
+        "DATA_SOURCE_NAME": layout.role_url(layout.MONITORING_ROLE, "postgres") + "?sslmode=disable"
+    }
+
+
 def grant_relay(
     databases: list[str], relay: layout.Role, connect: AdminConnect = admin_connection
 ) -> None:

@@ -33,7 +33,8 @@ URL = f"http://{LISTEN}"
 
 
 def render(template: Path = TEMPLATE, *, rules: Path = RULES) -> str:
-    """The config text: scrape Eureka's apps, the relay and Eureka itself, with our alert rules."""
+    """The config text: scrape Eureka's apps, the relay, Eureka, the provider stand-ins and the
+    exporters, with our alert rules, sending alerts to the local Alertmanager."""
     return Template(template.read_text()).substitute(
         RULES_FILE=str(rules),
         EUREKA_URL=layout.EUREKA_URL,
@@ -41,6 +42,11 @@ def render(template: Path = TEMPLATE, *, rules: Path = RULES) -> str:
         EUREKA_PASSWORD_FILE=str(EUREKA_PASSWORD_FILE),
         EUREKA_TARGET=urlsplit(layout.EUREKA_URL).netloc,
         RELAY_TARGET=f"127.0.0.1:{layout.RELAY_HTTP_PORT}",
+        PAYMENT_PROVIDER_TARGET=f"127.0.0.1:{layout.PAYMENT_PROVIDER_PORT}",
+        SMS_SINK_TARGET=f"127.0.0.1:{layout.SMS_SINK_PORT}",
+        KAFKA_JMX_TARGET=f"127.0.0.1:{layout.KAFKA_JMX_EXPORTER_PORT}",
+        POSTGRES_EXPORTER_TARGET=f"127.0.0.1:{layout.POSTGRES_EXPORTER_PORT}",
+        ALERTMANAGER_TARGET=f"127.0.0.1:{layout.ALERTMANAGER_PORT}",
         PROMETHEUS_TARGET=LISTEN,
     )
 
@@ -49,15 +55,22 @@ def write_config() -> None:
     """Write var/prometheus/prometheus.yml and the password file; a running server re-reads them
     (SIGHUP) when either changed."""
     HOME.mkdir(parents=True, exist_ok=True)
-    changed = _write_if_changed(EUREKA_PASSWORD_FILE, layout.EUREKA_PASSWORD, mode=0o600)
-    changed = _write_if_changed(CONFIG, render(), mode=0o644) or changed
-    if changed and supervisor.is_running():
-        # Not running (or not configured yet) is fine: it reads both files when it starts.
+    changed = write_if_changed(EUREKA_PASSWORD_FILE, layout.EUREKA_PASSWORD, mode=0o600)
+    changed = write_if_changed(CONFIG, render(), mode=0o644) or changed
+    if changed:
+        reload("prometheus")
+
+
+def reload(program: str) -> None:
+    """Make a running program re-read its config (SIGHUP through the supervisor)."""
+    if supervisor.is_running():
+        # Not running (or not configured yet) is fine: it reads its files when it starts.
         with contextlib.suppress(xmlrpc.client.Fault):
-            supervisor.rpc().signalProcess("prometheus", "HUP")
+            supervisor.rpc().signalProcess(program, "HUP")
 
 
-def _write_if_changed(path: Path, text: str, *, mode: int) -> bool:
+def write_if_changed(path: Path, text: str, *, mode: int) -> bool:
+    """Write ``text`` to ``path`` with ``mode`` unless it already holds it; True if written."""
     if path.exists() and path.read_text() == text:
         return False
     path.touch(mode=mode)
