@@ -113,6 +113,28 @@ def test_every_topic_event_producer_and_consumer_of_the_code_is_in_it(
         assert set(schema["required"]) == set(event.model_fields)
 
 
+def test_the_catalog_table_in_the_architecture_page_is_the_codes() -> None:
+    page = (layout.REPO / "docs" / "architecture.md").read_text()
+    section = page.split("\n## Event catalog\n", 1)[1].split("\n## ", 1)[0]
+    row = re.compile(r"\| `([\w.]+)` \| (\d+) \| (\w+) \| `([\w.]+)`, (\w+) \| (.*) \|")
+    documented = {
+        (m[1], int(m[2])): (m[3], m[4], m[5], set(re.findall(r"\b\w+_service\b", m[6])))
+        for m in map(row.fullmatch, section.splitlines())
+        if m
+    }
+    readers = consumers([service.package for service in layout.SERVICES])
+    coded = {
+        (e.event_type, e.version): (
+            AGGREGATE_OWNERS[e.aggregate_type],
+            topic_for(e.aggregate_type),
+            e.aggregate_key,
+            {r.service for r in readers if e in r.events},
+        )
+        for e in CATALOG.events()
+    }
+    assert documented == coded, "docs/architecture.md, Event catalog: the table is not the code's"
+
+
 @pytest.mark.parametrize("event_class", CATALOG.events(), ids=message_id)
 def test_what_the_relay_publishes_matches_its_message(
     document: dict[str, Any], event_class: type[Event]
