@@ -9,16 +9,20 @@ thread that ends unexpectedly stops the others the same way and the process exit
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import threading
 from types import FrameType
 
+from prometheus_client import REGISTRY
+
+from outbox_relay.consumer_lag import ConsumerLagCollector
 from outbox_relay.relay import DatabaseRelay
 from outbox_relay.settings import RelaySettings
 from servicekit import lifecycle
 from servicekit.logging import configure_logging, get_logger
-from servicekit.messaging.kafka import producer_config
+from servicekit.messaging.kafka import admin_client, producer_config
 from servicekit.ops_http import serve_ops_http
 from servicekit.settings import KafkaSettings
 
@@ -58,6 +62,15 @@ def main() -> None:
         ok = kafka_ok and all(state in ("leader", "standby") for state in states.values())
         return ok, {"databases": states, "kafka": "ok" if kafka_ok else "unreachable"}
 
+    REGISTRY.register(
+        ConsumerLagCollector(
+            lambda: admin_client(kafka),
+            re.compile(settings.lag_groups),
+            cache_seconds=settings.lag_cache_seconds,
+            timeout_seconds=settings.lag_timeout_seconds,
+            max_partitions=settings.lag_max_partitions,
+        )
+    )
     server = serve_ops_http(settings.http_host, settings.http_port, health)
     lifecycle.on_exit_requested(stop.set)
     threads = lifecycle.BackgroundThreads(stop)

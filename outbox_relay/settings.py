@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,3 +34,20 @@ class RelaySettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8190
     log_level: str = "INFO"
+    # Consumer lag on /metrics (outbox_relay/consumer_lag.py): groups whose whole name matches
+    # (the services' groups; not the tests' or console consumers'), read from Kafka at most once
+    # per LAG_CACHE_SECONDS, each Kafka call bounded by LAG_TIMEOUT_SECONDS, at most
+    # LAG_MAX_PARTITIONS (group, partition) series.
+    lag_groups: str = ".+-service"
+    lag_cache_seconds: float = Field(default=4.0, ge=0)
+    lag_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
+    lag_max_partitions: int = Field(default=2000, ge=1, le=100_000)
+
+    @field_validator("lag_groups")
+    @classmethod
+    def _check_lag_groups(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"RELAY_LAG_GROUPS is not a regular expression: {exc}") from exc
+        return pattern
