@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
+from order_service.adapters import saga_gauge
 from order_service.adapters.catalog import fetch_products
 from order_service.adapters.repository import SqlOrderUnitOfWork
 from order_service.api.errors import ERROR_STATUSES
@@ -34,6 +35,8 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
             ),
             saga_timeout=timedelta(seconds=settings.saga_timeout_seconds),
         )
+        # sagas_in_flight on /metrics, counted in the database on each scrape.
+        saga_gauge.install(runtime.database.engine)
 
     def saga_timeouts(runtime: ServiceRuntime, stop: threading.Event) -> None:
         """Cancels stalled sagas; the deadline lives in the database, so it survives restarts."""
