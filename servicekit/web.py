@@ -38,6 +38,7 @@ from servicekit.logging import configure_logging, get_logger
 from servicekit.messaging.inbox import AggregateLocks, Handler, InboxConsumer
 from servicekit.messaging.subscriptions import Subscriptions
 from servicekit.settings import KafkaSettings
+from servicekit.telemetry import instrument_app
 from servicekit.tokens import (
     InvalidToken,
     KeysUnavailable,
@@ -316,6 +317,7 @@ def create_service_app(
     # Host the gateway sent), which must never reach a client. A trailing slash is a 404.
     app = FastAPI(title=title, lifespan=lifespan, redirect_slashes=False)
     app.add_middleware(RequestContextMiddleware, service=name)
+    instrument_app(app, service_name=name)  # spans over OTLP when configured; else nothing
     install_error_handlers(app, error_statuses or {})
     for router in routers:
         app.include_router(router)
