@@ -90,11 +90,6 @@ class Forwarded:
     chunked: bool
 
 
-def is_identity_header(name: bytes) -> bool:
-    """True for a (lower-case) header name that claims an identity."""
-    return name in IDENTITY_HEADERS or name.startswith(IDENTITY_PREFIXES)
-
-
 # Request and trace ids need to be unique, not secret: the Mersenne Twister is ample and, unlike
 # uuid4 or os.urandom, costs no system call on every request.
 

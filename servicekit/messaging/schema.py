@@ -7,8 +7,6 @@ to throw-away databases the same way.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, text
-
 NOTIFY_CHANNEL = "outbox_ready"
 
 # The payload is the writing transaction's id: a relay told about a transaction it cannot read
@@ -99,8 +97,3 @@ DROP FUNCTION IF EXISTS outbox_notify();
 DROP TABLE IF EXISTS outbox_relay_position;
 DROP TABLE IF EXISTS outbox;
 """
-
-
-def create_messaging_tables(connection: Connection) -> None:
-    """Create outbox, relay position and inbox (idempotent)."""
-    connection.execute(text(MESSAGING_DDL))
