@@ -1,4 +1,4 @@
-"""Money on the wire: a decimal string with two places (API.md), the same in every service."""
+"""Money on the wire: a decimal string with two places (``"19.99"``), the same in every service."""
 
 from __future__ import annotations
 

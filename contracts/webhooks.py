@@ -4,8 +4,8 @@ The provider signs every delivery attempt with the shared secret; the merchant v
 believes a word of the body. The header is ``X-Provider-Signature: t=<unix seconds>,v1=<hex>``,
 where ``<hex>`` is HMAC-SHA256 of ``"<t>.<raw body>"``: the timestamp is signed with the body, so a
 captured delivery cannot be replayed later than ``tolerance`` seconds under a fresh ``t``. Replays
-inside the window are the receiver's to drop, by the webhook ``id`` (API.md, "Payments through a
-provider"). Standard library only: both sides import it without pulling in a framework.
+inside the window are the receiver's to drop, by the webhook ``id`` (docs/payment-provider.md).
+Standard library only: both sides import it without pulling in a framework.
 """
 
 from __future__ import annotations

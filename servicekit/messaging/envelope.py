@@ -1,6 +1,6 @@
 """The event envelope every Kafka message carries, and the registry of payload schemas.
 
-Envelope fields are the contract in ARCHITECTURE.md: ``event_id, event_type, version,
+Envelope fields are the contract of docs/architecture.md: ``event_id, event_type, version,
 aggregate_type, aggregate_id, occurred_at, correlation_id, causation_id, payload``.
 Payloads only gain optional fields; a breaking change registers a new ``version``.
 """
@@ -98,7 +98,7 @@ class Envelope:
 
 
 def topic_for(aggregate_type: str) -> str:
-    """``<aggregate_type>.events``: the topic contract of ARCHITECTURE.md."""
+    """``<aggregate_type>.events``: the topic of an aggregate's events (docs/architecture.md)."""
     return f"{aggregate_type}.events"
 
 

@@ -1,4 +1,4 @@
-"""Accounts, tokens and profiles through the gateway (API.md "Auth" and "Users")."""
+"""Accounts, tokens and profiles through the gateway: the auth and users APIs."""
 
 from __future__ import annotations
 
