@@ -111,7 +111,10 @@ def echo_process(app_name: str, log_dir: Path, *, jwks: dict[str, Any] | None = 
     if jwks is not None:
         env["ECHO_JWKS"] = json.dumps(jwks)
     process = ManagedProcess(
-        [sys.executable, "-m", "tests.gateway.integration.echo_app"], env, log_dir / f"echo-{port}.log", http_port=port
+        [sys.executable, "-m", "tests.gateway.integration.echo_app"],
+        env,
+        log_dir / f"echo-{port}.log",
+        http_port=port,
     )
     process.instance_id = env["ECHO_INSTANCE"]  # type: ignore[attr-defined]
     return process

@@ -200,7 +200,9 @@ def consumer_process(
         "KAFKA_BOOTSTRAP_SERVERS": layout.KAFKA_BOOTSTRAP,
         "SERVICEKIT_FAILPOINTS": failpoints,
     }
-    return ManagedProcess([sys.executable, "-m", "tests.servicekit.integration.consumer_app"], env, log)
+    return ManagedProcess(
+        [sys.executable, "-m", "tests.servicekit.integration.consumer_app"], env, log
+    )
 
 
 def test_kill_9_between_db_commit_and_offset_commit_applies_once(
