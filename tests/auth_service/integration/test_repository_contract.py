@@ -94,14 +94,14 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
             rows = conn.execute(text("SELECT aggregate_id, event_type FROM outbox ORDER BY id"))
             return [(row[0], row[1]) for row in rows]
 
-    def plaintext(kid: str, pem: str, jwk: dict[str, Any]) -> None:
+    def insert_in_clear(kid: str, pem: str, jwk: dict[str, Any]) -> None:
         with engine.begin() as conn:
             conn.execute(
                 text("INSERT INTO signing_keys (kid, private_pem, public_jwk) VALUES (:k, :p, :j)"),
                 {"k": kid, "p": pem, "j": json.dumps(jwk)},
             )
 
-    yield Harness(lambda: transaction(sessions, SqlAuthUnitOfWork), outbox, plaintext)
+    yield Harness(lambda: transaction(sessions, SqlAuthUnitOfWork), outbox, insert_in_clear)
     engine.dispose()
 
 
