@@ -1,5 +1,6 @@
 """Notification service tables, created by migrations/versions/0002_notifications.py; mirrored
-here for tests and tools (the service's own SQL is in repository.py)."""
+here for tests and tools (the service's own SQL is in repository.py, deliveries.py and
+views.py)."""
 
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, Text, func
 from sqlalchemy.dialects.postgresql import UUID
