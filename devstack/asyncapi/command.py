@@ -14,7 +14,6 @@ import yaml
 
 from devstack import layout
 from devstack.asyncapi.document import Consumer, build
-from servicekit.messaging.envelope import Event
 from servicekit.messaging.subscriptions import Subscriptions
 
 DOCUMENT = layout.REPO / "docs" / "asyncapi.yaml"
@@ -34,9 +33,11 @@ def consumers(services: Sequence[str]) -> list[Consumer]:
         module = importlib.import_module(f"{service}.consumers")
         table = _subscriptions(module)
         if table is None:
-            found.append(_transitional(service, module))
-        else:
-            found.append(Consumer(service, table.group, tuple(table.events)))
+            raise TypeError(
+                f"{service}.consumers has no Subscriptions table: SUBSCRIPTIONS, or "
+                "subscriptions(unit_of_work) that builds one"
+            )
+        found.append(Consumer(service, table.group, tuple(table.events)))
     return found
 
 
@@ -57,21 +58,6 @@ def _subscriptions(module: Any) -> Subscriptions[Any] | None:
 
 def _no_unit_of_work(*_: object) -> Any:
     raise RuntimeError("the AsyncAPI generator runs no handler")
-
-
-def _transitional(service: str, module: Any) -> Consumer:
-    """TRANSITIONAL: the old ``{topic: {event_type: handler}}`` form, until every service has
-    its Subscriptions table."""
-    from contracts.events import CATALOG
-
-    table = module.SUBSCRIPTIONS if hasattr(module, "SUBSCRIPTIONS") else module.subscriptions(None)
-    events = []
-    for by_type in table.values():
-        for event_type in by_type:
-            model = CATALOG.model_for(event_type)
-            assert isinstance(model, type) and issubclass(model, Event)
-            events.append(model)
-    return Consumer(service, service.replace("_", "-"), tuple(events))
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type hints
