@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from servicekit.serve import serve
+from servicekit.server import serve
 
 COMMANDS = "serve | rotate-key | retire-old-keys | rotate-kek"
 

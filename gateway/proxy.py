@@ -41,8 +41,8 @@ from gateway.upstream import (
 )
 from servicekit.discovery import EurekaRegistration, ServiceInstance
 from servicekit.logging import get_logger
+from servicekit.service_app import EurekaSettings
 from servicekit.tokens import InvalidToken, KeysUnavailable, TokenVerifier, bearer_token
-from servicekit.web import EurekaSettings
 
 log = get_logger(__name__)
 access_log = get_logger("gateway.access")

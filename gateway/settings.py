@@ -10,8 +10,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.routes import DEFAULT_ROUTES, validate_routes
+from servicekit.service_app import DEFAULT_JWKS_URL, JWKS_URL_SETTING, check_jwks_url
 from servicekit.tokens import AUDIENCE, ISSUER
-from servicekit.web import DEFAULT_JWKS_URL, JWKS_URL_SETTING, check_jwks_url
 
 
 class GatewaySettings(BaseSettings):

@@ -16,7 +16,7 @@ from notification_service.consumers import SUBSCRIPTIONS
 from notification_service.domain.delivery import RetryPolicy
 from notification_service.settings import NotificationSettings
 from servicekit.messaging.unit_of_work import transaction
-from servicekit.web import ServiceRuntime, create_service_app
+from servicekit.service_app import ServiceRuntime, create_service_app
 
 
 def create_app(settings: NotificationSettings | None = None) -> FastAPI:

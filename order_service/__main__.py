@@ -1,4 +1,4 @@
 from order_service.settings import OrderSettings
-from servicekit.serve import serve
+from servicekit.server import serve
 
 serve("order_service.main:create_app", OrderSettings(), name="order-service")

@@ -3,7 +3,7 @@
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from servicekit.web import HttpServiceSettings
+from servicekit.service_app import HttpServiceSettings
 
 
 class OrderSettings(HttpServiceSettings):

@@ -23,7 +23,7 @@ from outbox_relay.settings import RelaySettings
 from servicekit import lifecycle
 from servicekit.logging import configure_logging, get_logger
 from servicekit.messaging.kafka import admin_client, producer_config
-from servicekit.ops_http import serve_ops_http
+from servicekit.ops_server import serve_ops_http
 from servicekit.settings import KafkaSettings
 
 log = get_logger("outbox_relay")

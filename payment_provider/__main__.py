@@ -1,4 +1,4 @@
 from payment_provider.settings import ProviderSettings
-from servicekit.serve import serve
+from servicekit.server import serve
 
 serve("payment_provider.main:create_app", ProviderSettings(), name="payment-provider")

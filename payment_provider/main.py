@@ -18,7 +18,7 @@ from payment_provider.application.charges import Charges, Merchant
 from payment_provider.application.delivery import DeliveryPolicy, Doorbell, WebhookDelivery
 from payment_provider.application.expiry import run_expiry
 from payment_provider.settings import ProviderSettings
-from servicekit.web import EurekaSettings, ServiceRuntime, create_service_app
+from servicekit.service_app import EurekaSettings, ServiceRuntime, create_service_app
 
 
 def create_app(settings: ProviderSettings | None = None) -> FastAPI:

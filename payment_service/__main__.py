@@ -1,4 +1,4 @@
 from payment_service.settings import PaymentSettings
-from servicekit.serve import serve
+from servicekit.server import serve
 
 serve("payment_service.main:create_app", PaymentSettings(), name="payment-service")

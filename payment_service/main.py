@@ -10,7 +10,7 @@ from payment_service.api.routes import router
 from payment_service.consumers import subscriptions
 from payment_service.domain.model import Method
 from payment_service.settings import PaymentSettings
-from servicekit.web import create_service_app
+from servicekit.service_app import create_service_app
 
 
 def create_app(settings: PaymentSettings | None = None) -> FastAPI:

@@ -1,4 +1,4 @@
 from product_service.settings import ProductSettings
-from servicekit.serve import serve
+from servicekit.server import serve
 
 serve("product_service.main:create_app", ProductSettings(), name="product-service")

@@ -2,7 +2,7 @@
 
 from pydantic_settings import SettingsConfigDict
 
-from servicekit.web import HttpServiceSettings
+from servicekit.service_app import HttpServiceSettings
 
 
 class ProductSettings(HttpServiceSettings):

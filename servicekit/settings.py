@@ -1,5 +1,5 @@
 """Settings every process shares: values come from the environment (and `.env`), never from
-scattered `os.environ` reads. HTTP services extend servicekit.web.HttpServiceSettings."""
+scattered `os.environ` reads. HTTP services extend servicekit.service_app.HttpServiceSettings."""
 
 from __future__ import annotations
 

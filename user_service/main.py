@@ -7,7 +7,7 @@ import functools
 from fastapi import FastAPI
 
 from servicekit.messaging.unit_of_work import transaction
-from servicekit.web import ServiceRuntime, create_service_app
+from servicekit.service_app import ServiceRuntime, create_service_app
 from user_service.adapters.repository import SqlUserUnitOfWork
 from user_service.api.errors import ERROR_STATUSES
 from user_service.api.routes import router

@@ -19,7 +19,7 @@ from auth_service.api.schemas import (
 from auth_service.application.service import AuthService, TokenPair
 from servicekit.api import errors
 from servicekit.forwarding import FORWARDING_SECRET_HEADER, ClientAddresses
-from servicekit.web import RuntimeDep
+from servicekit.service_app import RuntimeDep
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 

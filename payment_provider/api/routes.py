@@ -17,7 +17,7 @@ from payment_provider.domain.model import (
     ChargeStateConflict,
     IdempotencyConflict,
 )
-from servicekit.web import SessionDep
+from servicekit.service_app import SessionDep
 
 router = APIRouter(tags=["charges"])
 

@@ -18,7 +18,7 @@ import signal
 import httptools
 
 from servicekit.logging import configure_logging
-from servicekit.web import EurekaSettings
+from servicekit.service_app import EurekaSettings
 
 
 class _Request:

@@ -33,8 +33,8 @@ from notification_service.consumers import SUBSCRIPTIONS
 from notification_service.domain.delivery import RetryPolicy
 from servicekit.messaging.envelope import Envelope
 from servicekit.messaging.unit_of_work import transaction
+from servicekit.service_app import get_principal, get_session, install_error_handlers
 from servicekit.tokens import Principal
-from servicekit.web import get_principal, get_session, install_error_handlers
 from tests.support import free_port, scratch_database, sqlalchemy_url, wait_for
 
 pytestmark = pytest.mark.integration

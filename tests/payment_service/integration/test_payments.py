@@ -27,8 +27,8 @@ from payment_service.domain.model import Method, net_charge
 from payment_service.settings import PaymentSettings
 from servicekit.messaging.envelope import Envelope
 from servicekit.messaging.outbox import outbox_table
+from servicekit.service_app import get_principal, get_session, install_error_handlers
 from servicekit.tokens import Principal
-from servicekit.web import get_principal, get_session, install_error_handlers
 from tests.support import scratch_database, sqlalchemy_url
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from gateway.jwks import jwks_fetcher
 from gateway.settings import GatewaySettings
 from product_service.settings import ProductSettings
 from servicekit.discovery import authenticated_url
-from servicekit.web import (
+from servicekit.service_app import (
     DEFAULT_JWKS_URL,
     EurekaSettings,
     HttpServiceSettings,

@@ -35,7 +35,7 @@ from servicekit.db import Database
 from servicekit.discovery import EurekaDiscovery, EurekaRegistration
 from servicekit.lifecycle import BackgroundThreads
 from servicekit.logging import configure_logging, get_logger
-from servicekit.messaging.inbox import AggregateLocks, Handler, InboxConsumer
+from servicekit.messaging.inbox import InboxConsumer
 from servicekit.messaging.subscriptions import Subscriptions
 from servicekit.settings import KafkaSettings
 from servicekit.telemetry import instrument_app
@@ -166,34 +166,9 @@ class ServiceRuntime:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-ConsumerFactory = Callable[[ServiceRuntime, KafkaSettings], list[InboxConsumer]]
-# What a service consumes: its Subscriptions table, built from the runtime (handlers may need
-# settings), or (until every service has one) a factory of consumers.
+# What a service consumes: its Subscriptions table, or a function of the runtime that builds
+# it (when its handlers need what only the lifespan makes).
 SubscriptionsFactory = Callable[[ServiceRuntime], Subscriptions[Any]]
-LegacySubscriptions = Mapping[str, Mapping[str, Handler]]  # topic -> event_type -> handler
-
-
-def inbox_consumer(
-    group: str,
-    subscriptions: LegacySubscriptions,
-    runtime: ServiceRuntime,
-    kafka: KafkaSettings,
-    *,
-    batch_locks: AggregateLocks | None = None,
-) -> InboxConsumer:
-    """The one inbox consumer of a service: group ``group`` over every subscribed topic.
-
-    ``batch_locks`` names the aggregates the handlers lock for an event; given, messages that
-    arrive together are applied in one transaction (InboxConsumer._apply_batch).
-    """
-    return InboxConsumer(
-        name=group,
-        topics=list(subscriptions),
-        handlers={k: v for table in subscriptions.values() for k, v in table.items()},
-        session_factory=runtime.database.sessions,
-        kafka=kafka,
-        batch_locks=batch_locks,
-    )
 
 
 def subscribed_consumer(
@@ -237,7 +212,6 @@ def create_service_app(
     title: str,
     settings: HttpServiceSettings,
     routers: Sequence[APIRouter],
-    consumers: ConsumerFactory | None = None,
     subscriptions: Subscriptions[Any] | SubscriptionsFactory | None = None,
     error_statuses: Mapping[type[Exception], int] | None = None,
     workers: Sequence[Worker] = (),
@@ -285,8 +259,6 @@ def create_service_app(
                 else subscriptions(runtime)
             )
             runtime.consumers = [subscribed_consumer(table, runtime, kafka)]
-        if consumers is not None:
-            runtime.consumers = consumers(runtime, kafka)
         for consumer in runtime.consumers:
             threads.start(f"consumer-{consumer.name}", consumer.run)
         for worker in workers:
