@@ -28,7 +28,7 @@ test: up ## the whole suite against the real engines
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: bootstrap ## unit tests only: no engines needed
-	@$(PY) -m pytest $(wildcard tests/unit tests/*/unit) $(PYTEST_ARGS)
+	@$(PY) -m pytest $(wildcard tests/*/unit) $(PYTEST_ARGS)
 
 demo: up ## a scripted walk through the platform via the gateway
 	@$(PY) -m devstack.demo
