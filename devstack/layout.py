@@ -115,10 +115,6 @@ SERVICES = (
     Service("notification_service", "notification_service", 8106),
 )
 
-# The topics of the event catalog (ARCHITECTURE.md), each with its dead-letter topic.
-AGGREGATE_TYPES = ("account", "product", "order", "stock_reservation", "payment")
-
-
 # The relay reads and trims every service's outbox, and nothing else (devstack.postgres).
 RELAY_ROLE = Role("outbox_relay", "RELAY_DB_PASSWORD")
 # The payment provider owns its database the same way (no outbox: the relay never goes there).
