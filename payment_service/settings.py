@@ -20,7 +20,7 @@ class PaymentSettings(HttpServiceSettings):
 
     database_url: str = "postgresql+psycopg2://payment_service:payment_service-local-password@127.0.0.1:5432/payment_service"
     port: int = 8105
-    # Spelled out (API.md documents PAYMENT_DECLINE_ABOVE), so it never depends on the prefix.
+    # Spelled out (the API documents PAYMENT_DECLINE_ABOVE), so it never depends on the prefix.
     decline_above: Decimal = Field(
         default=Decimal("5000.00"),
         ge=0,

@@ -1,4 +1,4 @@
-"""Request and response bodies of the auth API (API.md, "Auth")."""
+"""Request and response bodies of the auth API (``/api/auth``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Response bodies of the notifications API (API.md, "Notifications")."""
+"""Response bodies of the notifications API (``/api/notifications``)."""
 
 from __future__ import annotations
 

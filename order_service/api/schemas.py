@@ -1,4 +1,4 @@
-"""Request and response bodies of the orders API (API.md, "Orders")."""
+"""Request and response bodies of the orders API (``/api/orders``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Response bodies of the payments API (API.md, "Payments")."""
+"""Response bodies of the payments API (``/api/payments``)."""
 
 from __future__ import annotations
 

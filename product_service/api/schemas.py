@@ -1,4 +1,4 @@
-"""Request and response bodies of the products API (API.md, "Products")."""
+"""Request and response bodies of the products API (``/api/products``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request and response bodies of the users API (API.md, "Users")."""
+"""Request and response bodies of the users API (``/api/users``)."""
 
 from __future__ import annotations
 
