@@ -16,7 +16,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from auth_service.settings import AuthSettings
 from devstack import postgres
 from devstack.cli import create_topics
-from devstack.layout import PAYMENT_PROVIDER_DATABASE, PAYMENT_PROVIDER_ROLE, RELAY_ROLE, SERVICES
+from devstack.layout import (
+    MONITORING_ROLE,
+    PAYMENT_PROVIDER_DATABASE,
+    PAYMENT_PROVIDER_ROLE,
+    RELAY_ROLE,
+    SERVICES,
+)
 from notification_service.settings import NotificationSettings
 from order_service.settings import OrderSettings
 from payment_provider.settings import ProviderSettings
@@ -78,6 +84,8 @@ def main() -> None:
     upgrade("payment_provider", ProviderSettings().database_url)
     print("migrate: payment_provider at head", flush=True)
     postgres.grant_relay(databases, RELAY_ROLE, bootstrap.connect)
+    # The PostgreSQL exporter's pg_monitor role (MONITORING_DB_PASSWORD).
+    postgres.ensure_monitoring_role(MONITORING_ROLE, bootstrap.connect)
     create_topics()
 
 

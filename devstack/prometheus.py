@@ -9,6 +9,7 @@ SIGHUP through the supervisor instead.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -34,8 +35,10 @@ URL = f"http://{LISTEN}"
 
 def render(template: Path = TEMPLATE, *, rules: Path = RULES) -> str:
     """The config text: scrape Eureka's apps, the relay, Eureka, the provider stand-ins and the
-    exporters, with our alert rules, sending alerts to the local Alertmanager."""
-    return Template(template.read_text()).substitute(
+    exporters, with our alert rules, sending alerts to the local Alertmanager. It ends with the
+    rules' digest, so that changed rules change the config and `make up` reloads them too."""
+    digest = hashlib.sha256(rules.read_bytes()).hexdigest()
+    return Template(template.read_text() + f"# alert rules sha256 {digest}\n").substitute(
         RULES_FILE=str(rules),
         EUREKA_URL=layout.EUREKA_URL,
         EUREKA_USERNAME=layout.EUREKA_USERNAME,

@@ -1,6 +1,7 @@
-"""docker-compose.yml and every config it mounts, the Prometheus configs, alert rules and Grafana
-dashboards, checked without Docker (none runs here): they parse, refer to files and services that
-exist, pin their images, and pass promtool."""
+"""docker-compose.yml and every config it mounts, the Prometheus and Alertmanager configs, alert
+rules and Grafana dashboards, checked without Docker (none runs here): they parse, refer to files
+and services that exist, pin their images, run what `make up` runs with the same major versions,
+and pass promtool and amtool."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from devstack import layout
+from devstack import alertmanager as local_alertmanager
+from devstack import cli, layout
 from devstack import prometheus as local_prometheus
 from gateway.routes import DEFAULT_ROUTES
 
@@ -28,6 +30,11 @@ DASHBOARDS = sorted((REPO / "observability" / "grafana" / "dashboards").glob("*.
 DATASOURCES = REPO / "observability" / "grafana" / "provisioning" / "datasources"
 # Every Eureka app of the platform: the gateway's upstreams and the gateway itself.
 EUREKA_APPS = sorted({*DEFAULT_ROUTES.values(), "GATEWAY"})
+ALERTMANAGER_DIR = REPO / "observability" / "alertmanager"
+# Containers that run once and exit (the others are long-lived and must have a healthcheck).
+ONE_SHOT = {"migrate"}
+# `make up`'s programs whose compose service is named otherwise than with dashes for underscores.
+COMPOSE_NAME = {"mailsink": "mailpit"}
 
 
 @pytest.fixture(scope="module")
@@ -151,9 +158,13 @@ def test_every_dependency_is_a_service_and_waits_for_health_where_there_is_one(
             assert dependency in services, f"{name} depends on unknown {dependency}"
             if condition["condition"] == "service_healthy":
                 assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
-    platform = [s.package.replace("_", "-") for s in layout.SERVICES] + ["gateway"]
-    for name in [*platform, "outbox-relay", "postgres", "kafka", "eureka", "prometheus"]:
-        assert "healthcheck" in services[name], f"{name} has no healthcheck"
+    # Every long-lived container says when it is healthy; only one-shot jobs have no check.
+    for name, spec in services.items():
+        if name in ONE_SHOT:
+            assert "restart" not in spec, f"{name} is a one-shot job: it must not be restarted"
+        else:
+            assert "healthcheck" in spec, f"{name} has no healthcheck"
+            assert spec["healthcheck"]["test"], f"{name}: empty healthcheck"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
@@ -185,7 +196,7 @@ def test_no_two_services_publish_the_same_host_port(services: dict[str, dict[str
             published[parts[-2] if len(parts) > 1 else parts[0]] += 1
     assert published, "nothing is published"
     assert [port for port, count in published.items() if count > 1] == []
-    for port in ("8080", "3000", "8081", "8025", "9090", "8761"):
+    for port in ("8080", "3000", "8081", "8025", "9090", "9094", "16686", "8761", "8201", "8202"):
         assert published[port] == 1, f"port {port} is not published"
 
 
@@ -263,7 +274,12 @@ def test_alert_rules_cover_relay_lag_dead_letters_stuck_sagas_and_missing_servic
     alerts = {rule["alert"]: rule for group in rules["groups"] for rule in group["rules"]}
     assert "outbox_oldest_unpublished_age_seconds" in alerts["OutboxRelayLagging"]["expr"]
     assert "inbox_dead_letters_total" in alerts["DeadLettersWritten"]["expr"]
-    assert "saga_outcomes_total" in alerts["SagasStuck"]["expr"]
+    assert "saga_oldest_in_flight_age_seconds" in alerts["SagasStuck"]["expr"]
+    assert "kafka_consumer_group_lag_messages" in alerts["ConsumerGroupStalled"]["expr"]
+    assert "kafka_consumer_group_lag_messages" in alerts["ConsumerLagHigh"]["expr"]
+    assert 'up{job="kafka"}' in alerts["KafkaDown"]["expr"]
+    assert "pg_up" in alerts["PostgresDown"]["expr"]
+    assert alerts["Watchdog"]["expr"] == "vector(1)"
     missing = alerts["ServiceMissingFromEureka"]["expr"]
     for app in EUREKA_APPS:
         assert f'app="{app}"' in missing, f"no alert when {app} is missing from Eureka"
@@ -315,3 +331,140 @@ def test_the_logs_dashboard_filters_loki_by_correlation_id() -> None:
     assert variables["correlation_id"]["type"] == "textbox"
     queries = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     assert '{service=~".+"} | json | correlation_id="$correlation_id"' in queries
+
+
+# -- parity with `make up` -----------------------------------------------------------------------
+
+
+def test_compose_runs_every_process_make_up_runs(services: dict[str, dict[str, Any]]) -> None:
+    programs = [p.name for p in cli.infra_programs() + cli.app_programs()]
+    assert {"postgres_exporter", "alertmanager", "payment_provider", "sms_sink"} <= set(programs)
+    missing = [
+        name for name in programs if COMPOSE_NAME.get(name, name.replace("_", "-")) not in services
+    ]
+    assert missing == [], f"make up runs {missing}, docker-compose.yml does not"
+    # The web app is built into the gateway's image (the Dockerfile's web stage).
+    assert services["gateway"]["build"]["target"] == "gateway"
+    assert services["jaeger"]["image"].startswith("jaegertracing/all-in-one:")
+
+
+def _tag(image: str) -> str:
+    return image.rpartition(":")[2].removeprefix("v")
+
+
+def _local_version(*command: str) -> str:
+    """The first dotted version a local binary prints for ``--version``."""
+    shown = subprocess.run(
+        [*command, "--version"], capture_output=True, text=True, check=False, timeout=30
+    )
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", shown.stdout + shown.stderr)
+    assert match, f"{command[0]} printed no version"
+    return match.group(0)
+
+
+def test_compose_has_the_major_versions_of_the_local_stack(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    from devstack import postgres as local_postgres
+
+    local_pg_major = local_postgres.server_bin().parts[-2]
+    assert _tag(services["postgres"]["image"]).split(".")[0] == local_pg_major
+    # Prometheus and Alertmanager are 0.x / 2.x releases whose minors change behaviour: match
+    # major.minor, and the exporter's exact release (its metric names changed between them).
+    for service, binary in (
+        ("prometheus", "prometheus"),
+        ("alertmanager", "prometheus-alertmanager"),
+    ):
+        compose_version = _tag(services[service]["image"]).split(".")[:2]
+        assert compose_version == _local_version(binary).split(".")[:2], service
+    exporter = _tag(services["postgres-exporter"]["image"])
+    assert exporter == _local_version("prometheus-postgres-exporter")
+
+
+def test_kafka_carries_the_jmx_exporter_like_make_up(services: dict[str, dict[str, Any]]) -> None:
+    kafka = services["kafka"]
+    dockerfile = (REPO / kafka["build"]["dockerfile"]).read_text()
+    agent = re.search(r"-javaagent:(\S+?)=(\d+):(\S+)", kafka["environment"]["KAFKA_OPTS"])
+    assert agent, "KAFKA_OPTS attaches no java agent"
+    jar, port, rules = agent.groups()
+    assert f" {jar}" in dockerfile and f" {rules}" in dockerfile, "agent or rules not in the image"
+    assert "COPY infra/kafka/jmx-exporter.yml" in dockerfile  # the rules `make up` uses
+    assert "dependency:copy@jmx-agent" in dockerfile  # the agent version infra/kafka/pom.xml pins
+    # The healthcheck's own JVM must not start a second agent on the broker's port.
+    assert "KAFKA_OPTS= " in kafka["healthcheck"]["test"][1]
+    jobs = scrape_configs(yaml.safe_load(DOCKER_PROMETHEUS.read_text()))
+    assert jobs["kafka"]["static_configs"][0]["targets"] == [f"kafka:{port}"]
+    local = scrape_configs(yaml.safe_load(local_prometheus.render()))
+    assert local["kafka"]["static_configs"][0]["targets"] == [
+        f"127.0.0.1:{layout.KAFKA_JMX_EXPORTER_PORT}"
+    ]
+
+
+def test_the_postgres_exporter_connects_as_the_monitoring_role(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    dsn = urlsplit(services["postgres-exporter"]["environment"]["DATA_SOURCE_NAME"])
+    assert (dsn.hostname, dsn.username, dsn.path) == (
+        "postgres",
+        layout.MONITORING_ROLE.name,
+        "/postgres",
+    )
+    migrate = services["migrate"]["environment"]
+    assert layout.MONITORING_ROLE.password_setting in migrate
+    assert "ensure_monitoring_role" in (REPO / "deploy" / "migrate.py").read_text()
+
+
+def test_services_send_spans_to_jaeger_in_compose(compose: dict[str, Any]) -> None:
+    endpoint = compose["x-platform-env"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert endpoint == "${OTEL_EXPORTER_OTLP_ENDPOINT-http://jaeger:4318}"
+    assert compose["services"]["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+
+
+# -- Alertmanager --------------------------------------------------------------------------------
+
+
+def amtool() -> str:
+    """The amtool binary (the Debian prometheus-alertmanager package `make up` installs)."""
+    path = shutil.which("amtool")
+    if path is None:
+        pytest.fail("amtool not found: `make up` installs the Debian prometheus-alertmanager")
+    return path
+
+
+def test_amtool_accepts_both_alertmanager_configs(tmp_path: Path) -> None:
+    local = tmp_path / "alertmanager.yml"
+    local.write_text(local_alertmanager.render())
+    for config in (local, ALERTMANAGER_DIR / "alertmanager.docker.yml"):
+        result = subprocess.run(
+            [amtool(), "check-config", str(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode == 0, f"{config.name}:\n{result.stdout}{result.stderr}"
+
+
+def test_both_alertmanagers_mail_the_same_alerts_to_their_mail_sink(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    local = yaml.safe_load(local_alertmanager.render())
+    docker = yaml.safe_load((ALERTMANAGER_DIR / "alertmanager.docker.yml").read_text())
+    assert local["global"]["smtp_smarthost"] == f"127.0.0.1:{layout.MAILSINK_PORT}"
+    assert docker["global"]["smtp_smarthost"] == "mailpit:1025"
+    for config in (local, docker):
+        assert config["global"]["smtp_require_tls"] is False  # the local sinks speak plain SMTP
+        receivers = {r["name"]: r for r in config["receivers"]}
+        assert receivers[config["route"]["receiver"]]["email_configs"], "default route mails"
+    assert local["route"] == docker["route"]
+    assert local["receivers"] == docker["receivers"]
+    # Prometheus sends its alerts there, on both paths.
+    mounted = {v.split(":")[1] for v in services["alertmanager"]["volumes"] if v.startswith(".")}
+    assert "/etc/alertmanager/alertmanager.yml" in mounted
+    docker_prometheus = yaml.safe_load(DOCKER_PROMETHEUS.read_text())
+    targets = docker_prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == ["alertmanager:9094"]
+    assert "--web.listen-address=:9094" in services["alertmanager"]["command"]
+    local_prometheus_config = yaml.safe_load(local_prometheus.render())
+    local_targets = local_prometheus_config["alerting"]["alertmanagers"][0]["static_configs"]
+    assert local_targets[0]["targets"] == [f"127.0.0.1:{layout.ALERTMANAGER_PORT}"]
