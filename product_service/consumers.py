@@ -5,7 +5,7 @@ from __future__ import annotations
 from contracts.events import OrderCancelled, OrderConfirmed, OrderCreated, OrderRejected
 from product_service.adapters.repository import SqlProductUnitOfWork
 from product_service.application import handlers
-from product_service.domain.model import Reservation
+from product_service.domain.reservation import Reservation
 from servicekit.messaging.inbox import locks_by_payload
 from servicekit.messaging.subscriptions import Subscriptions, on
 

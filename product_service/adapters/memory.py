@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from product_service.domain.errors import SkuTaken
-from product_service.domain.model import Product, Reservation, ReservationStatus, StockLevel
+from product_service.domain.product import Product
+from product_service.domain.reservation import Reservation, ReservationStatus, StockLevel
 from servicekit.messaging.unit_of_work import Cause, InMemoryUnitOfWork
 
 SETTLED = (ReservationStatus.COMMITTED, ReservationStatus.RELEASED)

@@ -14,8 +14,8 @@ from pydantic.json_schema import SkipJsonSchema
 
 from contracts.money import money_text
 from product_service.application.commands import CreateProduct, UpdateProduct
-from product_service.domain import model
-from product_service.domain.model import MAX_STOCK, SKU_PATTERN, ProductChanges
+from product_service.domain import product as domain
+from product_service.domain.product import MAX_STOCK, SKU_PATTERN, ProductChanges
 from servicekit.api import Currency, Price, RequestBody, Text
 
 Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK)]
@@ -88,7 +88,7 @@ class Product(BaseModel):
     stock_available: int
 
     @classmethod
-    def of(cls, product: model.Product) -> Product:
+    def of(cls, product: domain.Product) -> Product:
         """From the domain's product."""
         return cls(
             product_id=product.product_id,

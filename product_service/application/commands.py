@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from product_service.application.ports import ProductUnitOfWork
 from product_service.domain.errors import ProductNotFound
-from product_service.domain.model import Product, ProductChanges
+from product_service.domain.product import Product, ProductChanges
 from servicekit.logging import get_logger
 
 log = get_logger(__name__)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from contracts.events import OrderCancelled, OrderConfirmed, OrderCreated, OrderRejected
 from product_service.application.ports import ProductUnitOfWork
-from product_service.domain.model import Reservation, ReservationStatus, requested_quantities
+from product_service.domain.reservation import Reservation, ReservationStatus, requested_quantities
 from servicekit.logging import get_logger
 
 log = get_logger(__name__)

@@ -1,6 +1,6 @@
 """What the product use cases need from persistence, as protocols: the SQL implementations are in
-adapters/repository.py, the in-memory fakes (for unit tests of the rules) in adapters/memory.py,
-and one contract test suite runs against both."""
+adapters/repository.py and adapters/reservations.py, the in-memory fakes (for unit tests of the
+rules) in adapters/memory.py, and one contract test suite runs against both."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from product_service.domain.model import Product, Reservation, StockLevel
+from product_service.domain.product import Product
+from product_service.domain.reservation import Reservation, StockLevel
 from servicekit.messaging.unit_of_work import UnitOfWorkPort
 
 

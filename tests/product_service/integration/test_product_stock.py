@@ -24,7 +24,7 @@ from devstack import layout
 from product_service.adapters.repository import SqlProductUnitOfWork
 from product_service.application import commands
 from product_service.consumers import SUBSCRIPTIONS
-from product_service.domain.model import Product, ProductChanges
+from product_service.domain.product import Product, ProductChanges
 from servicekit.messaging.envelope import Envelope, topic_for
 from servicekit.messaging.inbox import InboxConsumer
 from servicekit.messaging.kafka import ensure_topics

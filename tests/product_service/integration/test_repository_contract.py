@@ -18,13 +18,11 @@ from product_service.adapters.memory import InMemoryProductUnitOfWork, ProductSt
 from product_service.adapters.repository import SqlProductUnitOfWork
 from product_service.application.ports import ProductUnitOfWork
 from product_service.domain.errors import SkuTaken
-from product_service.domain.model import (
-    Product,
-    ProductChanges,
+from product_service.domain.product import Product, ProductChanges, Stock
+from product_service.domain.reservation import (
     Reservation,
     ReservationStatus,
     ReservedLine,
-    Stock,
     StockLevel,
 )
 from servicekit.messaging.unit_of_work import Cause, transaction

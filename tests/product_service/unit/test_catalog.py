@@ -23,7 +23,7 @@ from product_service.application.commands import (
     update_product,
 )
 from product_service.domain.errors import ProductNotFound, SkuTaken
-from product_service.domain.model import Product, ProductChanges, Stock
+from product_service.domain.product import Product, ProductChanges, Stock
 from servicekit.messaging.unit_of_work import Cause
 
 CUP = CreateProduct(

@@ -26,7 +26,8 @@ from contracts.events import (
 from product_service.adapters.memory import InMemoryProductUnitOfWork, ProductStore
 from product_service.application import commands, handlers
 from product_service.consumers import SUBSCRIPTIONS
-from product_service.domain.model import ProductChanges, ReservationStatus, Stock
+from product_service.domain.product import ProductChanges, Stock
+from product_service.domain.reservation import ReservationStatus
 from servicekit.messaging.envelope import Envelope, Event
 from servicekit.messaging.unit_of_work import Cause
 

@@ -20,16 +20,12 @@ from contracts.events import (
     StockReserved,
 )
 from product_service.domain.errors import StockRuleBroken
-from product_service.domain.model import (
-    KEEP,
-    Product,
-    ProductChanges,
+from product_service.domain.product import KEEP, Product, ProductChanges, Stock, StockAdjustment
+from product_service.domain.reservation import (
     Reservation,
     ReservationRefused,
     ReservationStatus,
     ReservedLine,
-    Stock,
-    StockAdjustment,
     StockLevel,
     plan_reservation,
     requested_quantities,
