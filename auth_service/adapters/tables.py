@@ -1,4 +1,6 @@
-"""Auth service tables (SQLAlchemy Core); created by the revisions in migrations/versions/."""
+"""The auth tables that SQLAlchemy Core statements use (login_throttle.py, keys.py); the
+revisions in migrations/versions/ create them. Accounts and refresh tokens are written with
+hand-written statements (repository.py)."""
 
 from sqlalchemy import (
     Boolean,
@@ -11,34 +13,9 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData()
-
-accounts = Table(
-    "accounts",
-    metadata,
-    Column("user_id", UUID(as_uuid=False), primary_key=True),
-    Column("email", Text, nullable=False, unique=True),
-    Column("full_name", Text, nullable=False),
-    Column("password_hash", Text, nullable=False),
-    Column("roles", ARRAY(Text), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-)
-
-refresh_tokens = Table(
-    "refresh_tokens",
-    metadata,
-    Column("token_id", UUID(as_uuid=False), primary_key=True),
-    Column("family_id", UUID(as_uuid=False), nullable=False, index=True),
-    Column("user_id", UUID(as_uuid=False), nullable=False),
-    # sha256 of the opaque token: a leaked table cannot be replayed.
-    Column("token_hash", Text, nullable=False, unique=True),
-    Column("issued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("rotated_at", DateTime(timezone=True)),
-    Column("revoked_at", DateTime(timezone=True)),
-)
 
 signing_keys = Table(
     "signing_keys",
