@@ -31,6 +31,7 @@ INBOX = (
     "inbox_dead_letters_total",
 )
 SAGA = ("saga_outcomes_total", "saga_duration_seconds", "saga_compensations_total")
+SAGAS_IN_FLIGHT = ("sagas_in_flight", "saga_oldest_in_flight_age_seconds")
 GATEWAY = (
     "gateway_requests_total",
     "gateway_request_duration_seconds",
@@ -46,7 +47,27 @@ RELAY = (
     "outbox_backlog_events",
     "outbox_oldest_unpublished_age_seconds",
     "outbox_relay_rows_deleted_total",
+    # Consumer lag, read from Kafka on the scrape (outbox_relay/consumer_lag.py).
+    "kafka_consumer_group_lag_messages",
+    "kafka_consumer_group_committed_offset",
+    "kafka_topic_partition_end_offset",
+    "kafka_consumer_lag_collection_failures_total",
 )
+# The broker's JMX exporter agent (infra/kafka/jmx-exporter.yml), the PostgreSQL exporter,
+# Alertmanager and the provider stand-ins.
+KAFKA = (
+    "kafka_server_brokertopicmetrics_messagesin_total",
+    "kafka_server_replicamanager_underreplicatedpartitions",
+    "kafka_controller_kafkacontroller_activecontrollercount",
+    "kafka_controller_kafkacontroller_offlinepartitionscount",
+    "kafka_network_request_total_time_seconds",
+    "kafka_server_request_handler_idle_ratio",
+    "jvm_memory_used_bytes",
+)
+POSTGRES = ("pg_up", "pg_stat_database_xact_commit", "pg_stat_activity_count", "pg_locks_count")
+ALERTMANAGER = ("alertmanager_notifications_total", "alertmanager_alerts")
+PROVIDER = ("provider_charges_total", "http_requests_total")
+SMS_SINK = ("sms_sink_messages_accepted_total", "sms_sink_duplicates_total")
 CONSUMES = {"user_service", "product_service", "order_service", "payment_service"}
 CONSUMES |= {"notification_service"}
 # process -> (port, the metric families it must declare on /metrics)
@@ -56,12 +77,27 @@ EXPECTED: dict[str, tuple[int, tuple[str, ...]]] = {
             s.port,
             HTTP
             + (INBOX if s.package in CONSUMES else ())
-            + (SAGA if s.package == "order_service" else ()),
+            + (SAGA + SAGAS_IN_FLIGHT if s.package == "order_service" else ()),
         )
         for s in layout.SERVICES
     },
     "gateway": (layout.GATEWAY_PORT, GATEWAY),
     "outbox_relay": (layout.RELAY_HTTP_PORT, RELAY),
+    "kafka": (layout.KAFKA_JMX_EXPORTER_PORT, KAFKA),
+    "postgres_exporter": (layout.POSTGRES_EXPORTER_PORT, POSTGRES),
+    "alertmanager": (layout.ALERTMANAGER_PORT, ALERTMANAGER),
+    "payment_provider": (layout.PAYMENT_PROVIDER_PORT, PROVIDER),
+    "sms_sink": (layout.SMS_SINK_PORT, SMS_SINK),
+}
+# Every Prometheus job of the local config with a static target: (job, app label).
+STATIC_TARGETS = {
+    ("outbox_relay", "OUTBOX-RELAY"),
+    ("eureka", "EUREKA"),
+    ("kafka", "KAFKA"),
+    ("postgres", "POSTGRES"),
+    ("alertmanager", "ALERTMANAGER"),
+    ("payment_provider", "PAYMENT-PROVIDER"),
+    ("sms_sink", "SMS-SINK"),
 }
 # Grafana's own variables, and a sensible value for each of ours.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__range": "10m", "$__interval": "15s"}
@@ -114,6 +150,13 @@ def family_of(name: str) -> str:
     return re.sub(r"_(bucket|sum|count)$", "", name)
 
 
+def is_known(name: str, known: set[str]) -> bool:
+    """True when Prometheus knows the series name: as a family itself (a gauge may end in
+    _count), as a histogram's series, or as a counter whose family an OpenMetrics exporter
+    (the JMX exporter agent) names without _total."""
+    return bool({name, family_of(name), name.removesuffix("_total")} & known)
+
+
 def dashboard_queries() -> list[tuple[str, str]]:
     """(where, PromQL) for every Prometheus query of every dashboard panel, with template
     variables substituted; a query using $service once per service."""
@@ -152,8 +195,7 @@ def test_every_process_exposes_its_metric_families(process: str) -> None:
 
 
 def test_prometheus_scrapes_every_process_and_every_target_is_up(prometheus: None) -> None:
-    wanted = {("services", app) for app in EUREKA_APPS}
-    wanted |= {("outbox_relay", "OUTBOX-RELAY"), ("eureka", "EUREKA")}
+    wanted = {("services", app) for app in EUREKA_APPS} | STATIC_TARGETS
 
     def all_up() -> bool:
         series = instant("up")
@@ -190,7 +232,7 @@ def test_every_dashboard_query_returns_data_after_the_demo(prometheus: None) -> 
     # also name only metric families Prometheus knows: a misspelt name cannot hide behind it.
     known = {"up", *prometheus_api("metadata")}  # up: made by Prometheus, not scraped
     for where, expr in queries:
-        unknown = {name for name in metric_names(expr) if family_of(name) not in known}
+        unknown = {name for name in metric_names(expr) if not is_known(name, known)}
         assert not unknown, f"{where}: no such metric {sorted(unknown)} in {expr}"
 
     empty: list[str] = []
@@ -218,3 +260,38 @@ def test_the_alert_rules_are_loaded_and_evaluate(prometheus: None) -> None:
     wait_for(
         lambda: set(rules().values()) == {"ok"}, timeout=30, interval=1, what="rules evaluated"
     )
+
+
+def test_the_exporters_reach_what_they_export(prometheus: None) -> None:
+    """Up is not enough: the PostgreSQL exporter must log in as its monitoring role, the JMX
+    agent must see a broker with its controller, the relay must read consumer lag."""
+    checks = {
+        "max(pg_up)": 1.0,
+        'sum(kafka_controller_kafkacontroller_activecontrollercount{job="kafka"})': 1.0,
+        'count(kafka_consumer_group_committed_offset{group="order-service"}) > bool 0': 1.0,
+    }
+
+    def all_hold() -> bool:
+        for expr, value in checks.items():
+            series = instant(expr)
+            if not series or float(series[0]["value"][1]) != value:
+                return False
+        return True
+
+    wait_for(all_hold, timeout=60, interval=2, what=f"exporters reporting {sorted(checks)}")
+
+
+def test_prometheus_sends_alerts_to_the_local_alertmanager(prometheus: None) -> None:
+    active = prometheus_api("alertmanagers")["activeAlertmanagers"]
+    assert [a["url"] for a in active] == [
+        f"http://127.0.0.1:{layout.ALERTMANAGER_PORT}/api/v2/alerts"
+    ]
+
+    def watchdog_reached_alertmanager() -> bool:
+        url = f"http://127.0.0.1:{layout.ALERTMANAGER_PORT}/api/v2/alerts?active=true"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            alerts = json.loads(response.read())
+        return any(alert["labels"].get("alertname") == "Watchdog" for alert in alerts)
+
+    # The Watchdog rule always fires; Prometheus re-sends firing alerts every minute at most.
+    wait_for(watchdog_reached_alertmanager, timeout=90, interval=2, what="Watchdog in Alertmanager")
