@@ -100,8 +100,11 @@ class ConsumerLagCollector(Collector):
                 self._offsets = self._read()
             except (KafkaException, TimeoutError, RuntimeError) as exc:
                 COLLECTION_FAILURES.inc()
-                log.warning("consumer_lag_unavailable", error=str(exc))
+                log.warning("consumer_lag_unavailable", error=str(exc) or type(exc).__name__)
                 self._offsets = None
+                # A client that timed out across a broker restart was seen to keep timing out
+                # for minutes; the next scrape starts from a new one.
+                self._admin = None
             self._read_at = time.monotonic()
             return self._offsets
 
