@@ -265,8 +265,8 @@ class TcpForwarder:
                 client.close()
                 continue
             upstream.settimeout(None)
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
+            for reader, writer in ((client, upstream), (upstream, client)):
+                threading.Thread(target=_pipe, args=(reader, writer), daemon=True).start()
 
 
 def _pipe(source: socket.socket, sink: socket.socket) -> None:

@@ -57,6 +57,7 @@ def test_the_gateway_publishes_every_path_and_schema_of_every_service_unchanged(
         return document if wanted <= set(document["paths"]) else None
 
     gateway = wait_for(complete, timeout=60, what="every service's paths at the gateway")
+    assert gateway is not None  # wait_for returns only what is truthy
     for package, document in services.items():
         prefix = ROUTED[package]
         published = [p for p in document["paths"] if p == prefix or p.startswith(prefix + "/")]
