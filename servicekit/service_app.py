@@ -38,7 +38,7 @@ from servicekit.logging import configure_logging, get_logger
 from servicekit.messaging.inbox import InboxConsumer
 from servicekit.messaging.subscriptions import Subscriptions
 from servicekit.settings import KafkaSettings
-from servicekit.telemetry import instrument_app
+from servicekit.telemetry import FASTAPI_NATIVE_TELEMETRY_OFF, instrument_app
 from servicekit.tokens import (
     InvalidToken,
     KeysUnavailable,
@@ -287,7 +287,12 @@ def create_service_app(
 
     # No redirect from /path/ to /path: the redirect names this instance's own address (the
     # Host the gateway sent), which must never reach a client. A trailing slash is a 404.
-    app = FastAPI(title=title, lifespan=lifespan, redirect_slashes=False)
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        redirect_slashes=False,
+        telemetry=FASTAPI_NATIVE_TELEMETRY_OFF,
+    )
     app.add_middleware(RequestContextMiddleware, service=name)
     instrument_app(app, service_name=name)  # spans over OTLP when configured; else nothing
     install_error_handlers(app, error_statuses or {})
