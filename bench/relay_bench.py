@@ -25,10 +25,11 @@ import psycopg2
 import psycopg2.extras
 from confluent_kafka import Producer
 
+from bench.topics import scratch_topics
 from outbox_relay.relay import FETCH_SQL, MARK_SQL, DatabaseRelay, Position, encode_message
 from outbox_relay.settings import RelaySettings
 from servicekit.logging import configure_logging
-from servicekit.messaging.kafka import ensure_topics, producer_config
+from servicekit.messaging.kafka import producer_config
 from servicekit.settings import KafkaSettings
 from tests.support import scratch_database
 
@@ -183,11 +184,11 @@ def main() -> None:
         value_bytes = fill_outbox(url, aggregate, EVENTS)
         fill_seconds = time.perf_counter() - t0
         rows = read_all(url)
-        ensure_topics(kafka, [f"{aggregate}.events", f"{aggregate}ceiling.events"])
-        producer = producer_ceiling(kafka, f"{aggregate}ceiling.events", rows)
-        del rows
-        database = database_ceiling(url, settings.batch_size)
-        relay, relay_cpu_us, database_cpu_us = relay_throughput(url, settings, kafka)
+        with scratch_topics(kafka, [f"{aggregate}.events", f"{aggregate}ceiling.events"]):
+            producer = producer_ceiling(kafka, f"{aggregate}ceiling.events", rows)
+            del rows
+            database = database_ceiling(url, settings.batch_size)
+            relay, relay_cpu_us, database_cpu_us = relay_throughput(url, settings, kafka)
     result = {
         "benchmark": "outbox_relay",
         "events": EVENTS,
