@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up down status logs test test-unit demo bench lint fmt bootstrap clean
+.PHONY: up down status logs lag test test-unit demo bench lint fmt bootstrap clean
 
 bootstrap:
 	@infra/bin/bootstrap.sh
@@ -18,8 +18,11 @@ down: ## stop every process started by `make up`
 status: ## one line per process
 	@$(PY) -m devstack status
 
-logs: ## follow every log (make logs P="outbox_relay kafka" for some)
-	@$(PY) -m devstack logs $(P)
+logs: ## follow every log (make logs P="outbox_relay kafka" for some; CID=<id> for one correlation id)
+	@$(PY) -m devstack logs $(if $(CID),--cid '$(CID)') $(P)
+
+lag: ## every consumer group's committed offset, end offset and lag, per partition
+	@infra/bin/kafka-consumer-groups --describe --all-groups
 
 # Tests run the stack with a short saga timeout so the timeout test does not wait 30 s.
 test: export SAGA_TIMEOUT ?= 15
