@@ -31,7 +31,10 @@ def log_lines(process: str) -> list[str]:
     also holds earlier runs, possibly of older code)."""
     path = layout.LOG_DIR / f"{process}.log"
     assert path.exists(), f"no log file for {process}"
-    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    # JSON lines end at "\n" only: str.splitlines() would also split inside a string holding
+    # U+2028 or U+0085, which JSON (and the fuzzer's paths) may carry unescaped.
+    text = path.read_text(errors="replace")
+    lines = [line for line in text.split("\n") if line.strip()]
     starts = [
         i
         for i, line in enumerate(lines)
