@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from contracts.events import OrderCancelled, OrderRejected, StockReserved
-from payment_service.adapters.repository import AGGREGATE
 from payment_service.application import handlers
 from payment_service.application.ports import PaymentUnitOfWork
+from payment_service.domain.model import AGGREGATE
 from servicekit.messaging.inbox import locks_by_payload
 from servicekit.messaging.subscriptions import JoinedUnitOfWork, Subscriptions, on
 

@@ -8,9 +8,8 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from payment_service.adapters.repository import AGGREGATE
 from payment_service.application.ports import PaymentExists
-from payment_service.domain.model import Method, Payment, PaymentMethod
+from payment_service.domain.model import AGGREGATE, Method, Payment, PaymentMethod
 from servicekit.messaging.unit_of_work import Cause, InMemoryUnitOfWork
 
 

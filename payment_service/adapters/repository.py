@@ -13,11 +13,15 @@ from collections.abc import Callable, Mapping
 from sqlalchemy.orm import Session
 
 from payment_service.application.ports import PaymentExists
-from payment_service.domain.model import Method, Payment, PaymentMethod, PaymentStatus
+from payment_service.domain.model import (
+    AGGREGATE,
+    Method,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+)
 from servicekit.db import sql
 from servicekit.messaging.unit_of_work import Cause, SqlUnitOfWork
-
-AGGREGATE = "payment"  # topic payment.events, key order_id
 
 _LOAD_FOR_UPDATE = """
 SELECT payment_id::text, customer_id::text, amount, currency, status, reason FROM payments

@@ -43,7 +43,7 @@ def on_stock_reserved(event: StockReserved, uow: PaymentUnitOfWork) -> None:
         currency=event.currency.upper(),
         deadline_at=event.deadline_at,
     )
-    payment = Payment.open(charge, method=uow.methods[charge.method], now=datetime.now(UTC))
+    payment = Payment.authorize(charge, method=uow.methods[charge.method], now=datetime.now(UTC))
     uow.payments.add(payment)
     log.info(
         "payment_decided",

@@ -4,7 +4,7 @@ One payment per order, whichever event reaches this service first: ``stock.reser
 stock_reservation.events) and ``order.cancelled`` / ``order.rejected`` (from order.events) travel
 on different topics, in any order, and may be delivered twice. The rules:
 
-- the order's first stock.reserved opens the payment: declined once the saga deadline has
+- the order's first stock.reserved decides the payment: declined once the saga deadline has
   passed (the payment method is not even asked), otherwise as the method answers;
 - an order that ends before any payment leaves a VOIDED tombstone, so a late stock.reserved
   finds a payment and charges nothing;
@@ -45,6 +45,7 @@ class Method(StrEnum):
     CARD = "card"  # the simulated provider's instant authorization
 
 
+AGGREGATE = "payment"  # what a payment's events are about: topic payment.events, key order_id
 DEADLINE_PASSED = "saga deadline passed"
 # ISO 4217 "no currency": a voided tombstone moved no money.
 NO_CURRENCY = "XXX"
@@ -107,7 +108,7 @@ class Payment:
     events: list[Event] = field(default_factory=list)
 
     @classmethod
-    def open(cls, charge: Charge, *, method: PaymentMethod, now: datetime) -> Payment:
+    def authorize(cls, charge: Charge, *, method: PaymentMethod, now: datetime) -> Payment:
         """The payment of an order's first stock.reserved: declined past the saga deadline,
         otherwise authorized or declined as ``method`` answers."""
         answer: Authorization
@@ -115,19 +116,21 @@ class Payment:
             answer = Declined(DEADLINE_PASSED)  # too late to charge: the method is not asked
         else:
             answer = method.authorize(charge)
+        declined = answer.reason if isinstance(answer, Declined) else None
         payment = cls(
             payment_id=str(uuid.uuid4()),
             order_id=charge.order_id,
             customer_id=charge.customer_id,
             amount=charge.amount,
             currency=charge.currency,
-            status=PaymentStatus.AUTHORIZED,
+            status=PaymentStatus.AUTHORIZED if declined is None else PaymentStatus.DECLINED,
+            reason=declined,
         )
-        if isinstance(answer, Declined):
-            payment.status, payment.reason = PaymentStatus.DECLINED, answer.reason
-            payment.events.append(PaymentDeclined(**payment._money(), reason=answer.reason))
-        else:
-            payment.events.append(PaymentAuthorized(**payment._money()))
+        payment.events.append(
+            PaymentAuthorized(**payment._money())
+            if declined is None
+            else PaymentDeclined(**payment._money(), reason=declined)
+        )
         return payment
 
     @classmethod

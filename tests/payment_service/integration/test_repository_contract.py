@@ -82,7 +82,7 @@ def opened(total: str = "42.50") -> Payment:
         currency="EUR",
         deadline_at=datetime.now(UTC) + timedelta(minutes=5),
     )
-    return Payment.open(charge, method=PROVIDER, now=datetime.now(UTC))
+    return Payment.authorize(charge, method=PROVIDER, now=datetime.now(UTC))
 
 
 def test_an_added_payment_loads_back_as_it_was_and_its_event_is_published(

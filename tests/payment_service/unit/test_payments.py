@@ -25,6 +25,7 @@ from contracts.events import (
 from payment_service.adapters.memory import InMemoryPaymentUnitOfWork, PaymentStore
 from payment_service.adapters.provider import SimulatedProvider
 from payment_service.application import handlers
+from payment_service.consumers import subscriptions
 from payment_service.domain.model import (
     DEADLINE_PASSED,
     Authorization,
@@ -33,7 +34,7 @@ from payment_service.domain.model import (
     Payment,
     PaymentStatus,
 )
-from servicekit.messaging.envelope import Event
+from servicekit.messaging.envelope import Envelope, Event
 from servicekit.messaging.unit_of_work import Cause
 
 LIMIT = Decimal("5000.00")
@@ -182,9 +183,10 @@ def test_the_deadline_is_exclusive_and_a_zoneless_one_is_utc() -> None:
     deadline = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     provider = CountingProvider()
     charge = Charge("o", "c", Decimal("1.00"), "EUR", deadline_at=deadline.replace(tzinfo=None))
-    at_deadline = Payment.open(charge, method=provider, now=deadline)
+    at_deadline = Payment.authorize(charge, method=provider, now=deadline)
     assert at_deadline.status == PaymentStatus.AUTHORIZED
-    just_after = Payment.open(charge, method=provider, now=deadline + timedelta(microseconds=1))
+    later = deadline + timedelta(microseconds=1)
+    just_after = Payment.authorize(charge, method=provider, now=later)
     assert (just_after.status, just_after.reason) == (PaymentStatus.DECLINED, DEADLINE_PASSED)
     assert len(provider.asked) == 1
 
@@ -340,3 +342,20 @@ def test_a_failed_unit_of_work_leaves_nothing_and_publishes_nothing() -> None:
     assert order.published() == []
     order.deliver(event)  # the redelivery decides
     assert order.payment.status == PaymentStatus.AUTHORIZED
+
+
+def test_the_subscription_table_names_each_event_and_the_lock_its_handler_takes() -> None:
+    table = subscriptions(lambda session, cause: InMemoryPaymentUnitOfWork(cause=cause))
+    assert table.group == "payment-service"
+    assert table.events == [StockReserved, OrderCancelled, OrderRejected]
+    assert table.topics == ["order.events", "stock_reservation.events"]
+    order = Order()
+    assert table.batch_locks is not None
+    for event in (order.reserved(), order.cancelled()):
+        envelope = Envelope(
+            event_type=event.event_type,
+            aggregate_type=event.aggregate_type,
+            aggregate_id=event.aggregate_id,
+            payload=event.model_dump(mode="json"),
+        )
+        assert list(table.batch_locks(envelope)) == [("payment", order.order_id)]
