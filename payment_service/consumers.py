@@ -7,25 +7,15 @@ from payment_service.application import handlers
 from payment_service.application.ports import PaymentUnitOfWork
 from payment_service.domain.model import AGGREGATE
 from servicekit.messaging.inbox import locks_by_payload
-from servicekit.messaging.subscriptions import JoinedUnitOfWork, Subscriptions, on
+from servicekit.messaging.subscriptions import Subscriptions, on
 
-SUBSCRIPTIONS = (
+# The units of work carry the payment methods, which come from settings: main.py supplies them
+# with SUBSCRIPTIONS.using(...).
+SUBSCRIPTIONS: Subscriptions[PaymentUnitOfWork] = Subscriptions(
+    "payment-service",
     on(StockReserved, handlers.on_stock_reserved),
     on(OrderCancelled, handlers.on_order_cancelled),
     on(OrderRejected, handlers.on_order_rejected),
+    # Every handler locks the payment of its event's order, so several arrive in one transaction.
+    batch_locks=locks_by_payload(AGGREGATE),
 )
-
-
-def subscriptions(
-    unit_of_work: JoinedUnitOfWork[PaymentUnitOfWork],
-) -> Subscriptions[PaymentUnitOfWork]:
-    """The ``payment-service`` consumer group over SUBSCRIPTIONS. The units of work carry the
-    payment methods, which come from settings, so main.py builds them."""
-    return Subscriptions(
-        "payment-service",
-        *SUBSCRIPTIONS,
-        unit_of_work=unit_of_work,
-        # Every handler locks the payment of its event's order, so several arrive in one
-        # transaction.
-        batch_locks=locks_by_payload(AGGREGATE),
-    )

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from payment_service.adapters.provider import SimulatedProvider
 from payment_service.adapters.repository import SqlPaymentUnitOfWork
 from payment_service.api.routes import router
-from payment_service.consumers import subscriptions
+from payment_service.consumers import SUBSCRIPTIONS
 from payment_service.domain.model import Method
 from payment_service.settings import PaymentSettings
 from servicekit.service_app import create_service_app
@@ -22,5 +22,5 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         title="payment_service",
         settings=settings,
         routers=[router],
-        subscriptions=subscriptions(SqlPaymentUnitOfWork.joining(methods)),
+        subscriptions=SUBSCRIPTIONS.using(SqlPaymentUnitOfWork.joining(methods)),
     )

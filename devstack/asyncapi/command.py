@@ -33,31 +33,15 @@ def consumers(services: Sequence[str]) -> list[Consumer]:
         module = importlib.import_module(f"{service}.consumers")
         table = _subscriptions(module)
         if table is None:
-            raise TypeError(
-                f"{service}.consumers has no Subscriptions table: SUBSCRIPTIONS, or "
-                "subscriptions(unit_of_work) that builds one"
-            )
+            raise TypeError(f"{service}.consumers has no Subscriptions table named SUBSCRIPTIONS")
         found.append(Consumer(service, table.group, tuple(table.events)))
     return found
 
 
 def _subscriptions(module: Any) -> Subscriptions[Any] | None:
-    """The module's SUBSCRIPTIONS table, or the one its ``subscriptions(unit_of_work)`` builds
-    (for a service whose unit of work needs settings: the group and events do not depend on it,
-    and no handler runs here)."""
+    """The module's SUBSCRIPTIONS table (its group and events; no handler runs here)."""
     table = getattr(module, "SUBSCRIPTIONS", None)
-    if isinstance(table, Subscriptions):
-        return table
-    factory = getattr(module, "subscriptions", None)
-    if callable(factory):
-        built = factory(_no_unit_of_work)
-        if isinstance(built, Subscriptions):
-            return built
-    return None
-
-
-def _no_unit_of_work(*_: object) -> Any:
-    raise RuntimeError("the AsyncAPI generator runs no handler")
+    return table if isinstance(table, Subscriptions) else None
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type hints

@@ -54,10 +54,11 @@ class Subscriptions(Generic[U]):
         self,
         group: str,
         *subscriptions: Subscription[Any, U],
-        unit_of_work: JoinedUnitOfWork[U],
+        unit_of_work: JoinedUnitOfWork[U] | None = None,
         batch_locks: AggregateLocks | None = None,
     ) -> None:
         self.group = group
+        # None when the unit of work needs settings: main.py supplies it with using().
         self.unit_of_work = unit_of_work
         # Aggregates the handlers lock, per message: given, messages that arrive together are
         # applied in one transaction (InboxConsumer._apply_batch).
@@ -68,6 +69,15 @@ class Subscriptions(Generic[U]):
             if event_type in self._by_type:
                 raise ValueError(f"{group}: {event_type} has two handlers")
             self._by_type[event_type] = subscription
+
+    def using(self, unit_of_work: JoinedUnitOfWork[U]) -> Subscriptions[U]:
+        """The same table with this unit of work (for one built from settings at start-up)."""
+        return Subscriptions(
+            self.group,
+            *self._by_type.values(),
+            unit_of_work=unit_of_work,
+            batch_locks=self.batch_locks,
+        )
 
     @property
     def events(self) -> list[type[Event]]:
@@ -85,6 +95,8 @@ class Subscriptions(Generic[U]):
 
     def _adapter(self, subscription: Subscription[Any, U]) -> Handler:
         model, handler, build = subscription.event, subscription.handler, self.unit_of_work
+        if build is None:
+            raise TypeError(f"{self.group}: no unit of work; give one with using()")
 
         def apply(session: Session, envelope: Envelope) -> None:
             if envelope.version != model.version:

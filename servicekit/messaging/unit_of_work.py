@@ -188,8 +188,9 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.committed = 0
 
     def lock(self, aggregate_type: str, aggregate_id: str) -> None:
-        """Remembered, in order."""
-        self.locks.append((aggregate_type, aggregate_id))
+        """Remembered, in order; taken once, as a transaction's advisory lock is."""
+        if (aggregate_type, aggregate_id) not in self.locks:
+            self.locks.append((aggregate_type, aggregate_id))
 
     def __enter__(self) -> Self:
         return self

@@ -25,7 +25,7 @@ from contracts.events import (
 from payment_service.adapters.memory import InMemoryPaymentUnitOfWork, PaymentStore
 from payment_service.adapters.provider import SimulatedProvider
 from payment_service.application import handlers
-from payment_service.consumers import subscriptions
+from payment_service.consumers import SUBSCRIPTIONS
 from payment_service.domain.model import (
     DEADLINE_PASSED,
     Authorization,
@@ -345,7 +345,7 @@ def test_a_failed_unit_of_work_leaves_nothing_and_publishes_nothing() -> None:
 
 
 def test_the_subscription_table_names_each_event_and_the_lock_its_handler_takes() -> None:
-    table = subscriptions(lambda session, cause: InMemoryPaymentUnitOfWork(cause=cause))
+    table = SUBSCRIPTIONS.using(lambda session, cause: InMemoryPaymentUnitOfWork(cause=cause))
     assert table.group == "payment-service"
     assert table.events == [StockReserved, OrderCancelled, OrderRejected]
     assert table.topics == ["order.events", "stock_reservation.events"]
