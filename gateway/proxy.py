@@ -25,7 +25,6 @@ from gateway import metrics
 from gateway.auth import TokenCheck, watching_key_changes
 from gateway.balancer import Balancer, InstanceSource
 from gateway.headers import Forwarded, Headers, forward_request_headers, response_headers
-from gateway.jwks import jwks_fetcher
 from gateway.limits import REFUSAL_EXTENSION
 from gateway.routes import Route, RouteTable, is_public, is_safe_path
 from gateway.settings import GatewaySettings
@@ -42,7 +41,13 @@ from gateway.upstream import (
 from servicekit.discovery import EurekaRegistration, ServiceInstance
 from servicekit.logging import get_logger
 from servicekit.service_app import EurekaSettings
-from servicekit.tokens import InvalidToken, KeysUnavailable, TokenVerifier, bearer_token
+from servicekit.tokens import (
+    InvalidToken,
+    KeysUnavailable,
+    TokenVerifier,
+    bearer_token,
+    jwks_fetcher,
+)
 
 log = get_logger(__name__)
 access_log = get_logger("gateway.access")

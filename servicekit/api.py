@@ -13,12 +13,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Header, Query
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     GetJsonSchemaHandler,
     WithJsonSchema,
 )
@@ -88,11 +89,37 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many items
 SearchText = Annotated[Text | None, Query(max_length=100, description="part of a name or code")]
 
 
+# An Idempotency-Key a client (or a merchant) sends so that a retry is recognised: required
+# where a repeat must never act twice.
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="the same key returns the same result; printable ASCII, no spaces",
+    ),
+]
+
+
 class RequestBody(BaseModel):
     """Base of every request body: unknown fields are refused (mass assignment), text is
     stripped; text fields use :data:`Text`."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PostalAddress(RequestBody):
+    """A postal address (delivery addresses, a profile's addresses): the same bounds wherever
+    one is taken."""
+
+    street: Text = Field(min_length=1, max_length=200)
+    number: Text = Field(min_length=1, max_length=20)
+    city: Text = Field(min_length=1, max_length=100)
+    state: Text = Field(min_length=1, max_length=100)
+    country: Text = Field(min_length=2, max_length=100)
+    zipcode: Text = Field(min_length=1, max_length=20)
 
 
 class FieldError(BaseModel):

@@ -45,6 +45,7 @@ from servicekit.tokens import (
     Principal,
     TokenVerifier,
     bearer_token,
+    jwks_fetcher,
 )
 
 log = get_logger(__name__)
@@ -193,17 +194,7 @@ JwksFactory = Callable[[ServiceRuntime, httpx.AsyncClient], Callable[[], Any]]
 
 def configured_jwks(runtime: ServiceRuntime, client: httpx.AsyncClient) -> Callable[[], Any]:
     """JWKS fetcher: the document at JWKS_URL (never an address found in Eureka)."""
-    url = runtime.settings.jwks_url
-
-    async def fetch() -> dict[str, Any]:
-        response = await client.get(url, timeout=3.0)
-        response.raise_for_status()
-        jwks = response.json()
-        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
-            raise ValueError("JWKS_URL did not answer a JWKS document")
-        return jwks
-
-    return fetch
+    return jwks_fetcher(url=runtime.settings.jwks_url, client=client, timeout=3.0)
 
 
 def create_service_app(

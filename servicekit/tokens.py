@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import jwt
 
 from servicekit.logging import get_logger
@@ -166,3 +167,18 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def jwks_fetcher(*, url: str, client: httpx.AsyncClient, timeout: float) -> JwksFetcher:
+    """A JWKS fetcher for TokenVerifier reading ``url``. Only called on start, on an unknown kid
+    (rate limited by the verifier) and on the periodic refresh: never per request."""
+
+    async def fetch() -> dict[str, Any]:
+        response = await client.get(url, timeout=timeout)
+        response.raise_for_status()
+        jwks = response.json()
+        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+            raise ValueError(f"{url} did not answer a JWKS document")
+        return jwks
+
+    return fetch

@@ -6,11 +6,12 @@ import hmac
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
+from servicekit.api import IdempotencyKey
 from servicekit.tokens import bearer_token
 from sms_sink.store import IdempotencyConflict, MessageStore, SmsMessage
 
@@ -91,16 +92,7 @@ def send_message(
     message: MessageIn,
     store: StoreDep,
     response: Response,
-    idempotency_key: Annotated[
-        str,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=255,
-            pattern=r"^[\x21-\x7e]+$",
-            description="one per message: a repeat is answered, never stored or sent twice",
-        ),
-    ],
+    idempotency_key: IdempotencyKey,  # one per message: a repeat is never stored twice
 ) -> Accepted:
     """Accept a message; the same Idempotency-Key answers the same message_id (200)."""
     try:

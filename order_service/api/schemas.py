@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, field_validator
 
-from servicekit.api import RequestBody, Text
+from servicekit.api import PostalAddress, RequestBody
 
 
 class ItemRequest(RequestBody):
@@ -18,22 +18,11 @@ class ItemRequest(RequestBody):
     quantity: int = Field(ge=1, le=1000)
 
 
-class DeliveryAddress(RequestBody):
-    """Where to deliver."""
-
-    street: Text = Field(min_length=1, max_length=200)
-    number: Text = Field(min_length=1, max_length=20)
-    city: Text = Field(min_length=1, max_length=100)
-    state: Text = Field(min_length=1, max_length=100)
-    country: Text = Field(min_length=2, max_length=100)
-    zipcode: Text = Field(min_length=1, max_length=20)
-
-
 class CreateOrderRequest(RequestBody):
     """POST /api/orders."""
 
     items: list[ItemRequest] = Field(min_length=1, max_length=50)
-    delivery_address: DeliveryAddress | None = None
+    delivery_address: PostalAddress | None = None
 
     @field_validator("items")
     @classmethod

@@ -7,7 +7,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from pydantic import SecretStr
 
 from payment_provider.application.charges import Charges
@@ -47,15 +47,4 @@ async def get_charges(request: Request) -> Charges:
 
 
 ChargesDep = Annotated[Charges, Depends(get_charges)]
-# Required: a retry must be recognisable. Missing or malformed -> 422 naming the header.
-IdempotencyKey = Annotated[
-    str,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="the same key returns the same result; printable ASCII, no spaces",
-    ),
-]
 MerchantOnly = Depends(require_merchant)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from payment_provider.api.dependencies import ChargesDep, IdempotencyKey, MerchantOnly
+from payment_provider.api.dependencies import ChargesDep, MerchantOnly
 from payment_provider.api.schemas import ChargeCreate, ChargeOut, ChargePayment
 from payment_provider.domain.model import (
     AmountMismatch,
@@ -17,6 +17,7 @@ from payment_provider.domain.model import (
     ChargeStateConflict,
     IdempotencyConflict,
 )
+from servicekit.api import IdempotencyKey
 from servicekit.service_app import SessionDep
 
 router = APIRouter(tags=["charges"])

@@ -8,19 +8,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from servicekit.api import RequestBody, Text
+from servicekit.api import PostalAddress, RequestBody, Text
 from user_service.domain import model
-
-
-class Address(RequestBody):
-    """A delivery address."""
-
-    street: Text = Field(min_length=1, max_length=200)
-    number: Text = Field(min_length=1, max_length=20)
-    city: Text = Field(min_length=1, max_length=100)
-    state: Text = Field(min_length=1, max_length=100)
-    country: Text = Field(min_length=2, max_length=100)
-    zipcode: Text = Field(min_length=1, max_length=20)
 
 
 class ProfileUpdate(RequestBody):
@@ -29,7 +18,7 @@ class ProfileUpdate(RequestBody):
     # Optional, but not nullable: a name can be changed, never cleared (null -> 422).
     full_name: Annotated[Text, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()\-]{6,20}$")
-    addresses: list[Address] | None = Field(default=None, max_length=10)
+    addresses: list[PostalAddress] | None = Field(default=None, max_length=10)
 
     def changes(self) -> model.ProfileChanges:
         """The fields given, as the domain's change (InvalidProfileChange for a null name)."""
@@ -46,7 +35,7 @@ class Profile(BaseModel):
     email: str
     full_name: str
     phone: str | None
-    addresses: list[Address]
+    addresses: list[PostalAddress]
 
     @classmethod
     def of(cls, profile: model.Profile) -> Profile:
@@ -56,7 +45,7 @@ class Profile(BaseModel):
             email=profile.email,
             full_name=profile.full_name,
             phone=profile.phone,
-            addresses=[Address(**dataclasses.asdict(a)) for a in profile.addresses],
+            addresses=[PostalAddress(**dataclasses.asdict(a)) for a in profile.addresses],
         )
 
 

@@ -13,7 +13,6 @@ import pytest
 from py_eureka_client import http_client
 from pydantic import ValidationError
 
-from gateway.jwks import jwks_fetcher
 from gateway.settings import GatewaySettings
 from product_service.settings import ProductSettings
 from servicekit.discovery import authenticated_url
@@ -24,6 +23,7 @@ from servicekit.service_app import (
     ServiceRuntime,
     configured_jwks,
 )
+from servicekit.tokens import jwks_fetcher
 
 KEYS = {"keys": [{"kty": "RSA", "kid": "k1", "n": "AQAB", "e": "AQAB"}]}
 
