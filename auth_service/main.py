@@ -26,7 +26,8 @@ from auth_service.settings import AuthSettings
 from servicekit.forwarding import ClientAddresses
 from servicekit.logging import get_logger
 from servicekit.messaging.unit_of_work import transaction
-from servicekit.service_app import ServiceRuntime, create_service_app
+from servicekit.runtime import ServiceRuntime
+from servicekit.service_app import create_service_app
 
 log = get_logger(__name__)
 

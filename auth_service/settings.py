@@ -9,7 +9,7 @@ from typing import Self
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from servicekit.service_app import HttpServiceSettings
+from servicekit.settings import HttpServiceSettings
 
 
 def _loopback() -> list[IPv4Network | IPv6Network]:

@@ -29,7 +29,7 @@ from payment_provider.settings import ProviderSettings
 from payment_service.settings import PaymentSettings
 from product_service.settings import ProductSettings
 from servicekit.migrations import upgrade
-from servicekit.service_app import HttpServiceSettings
+from servicekit.settings import HttpServiceSettings
 from user_service.settings import UserSettings
 
 SETTINGS: dict[str, type[HttpServiceSettings]] = {

@@ -19,7 +19,7 @@ from gateway.proxy import Discovery, Gateway, Upstream, is_api_path
 from gateway.settings import GatewaySettings
 from gateway.webapp import WebAppSettings, create_web_app
 from servicekit.logging import configure_logging
-from servicekit.service_app import EurekaSettings
+from servicekit.settings import EurekaSettings
 from servicekit.tokens import TokenVerifier
 
 

@@ -40,7 +40,7 @@ from gateway.upstream import (
 )
 from servicekit.discovery import EurekaRegistration, ServiceInstance
 from servicekit.logging import get_logger
-from servicekit.service_app import EurekaSettings
+from servicekit.settings import EurekaSettings
 from servicekit.tokens import (
     InvalidToken,
     KeysUnavailable,

@@ -10,7 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.routes import DEFAULT_ROUTES, validate_routes
-from servicekit.service_app import DEFAULT_JWKS_URL, JWKS_URL_SETTING, check_jwks_url
+from servicekit.settings import DEFAULT_JWKS_URL, JWKS_URL_SETTING, check_jwks_url
 from servicekit.tokens import AUDIENCE, ISSUER
 
 

@@ -16,7 +16,8 @@ from notification_service.consumers import SUBSCRIPTIONS
 from notification_service.domain.delivery import RetryPolicy
 from notification_service.settings import NotificationSettings
 from servicekit.messaging.unit_of_work import transaction
-from servicekit.service_app import ServiceRuntime, create_service_app
+from servicekit.runtime import ServiceRuntime
+from servicekit.service_app import create_service_app
 
 
 def create_app(settings: NotificationSettings | None = None) -> FastAPI:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from servicekit.service_app import HttpServiceSettings
+from servicekit.settings import HttpServiceSettings
 
 
 class NotificationSettings(HttpServiceSettings):

@@ -3,7 +3,7 @@
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from servicekit.service_app import HttpServiceSettings
+from servicekit.settings import HttpServiceSettings
 
 
 class OrderSettings(HttpServiceSettings):

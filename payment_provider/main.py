@@ -18,7 +18,9 @@ from payment_provider.application.charges import Charges, Merchant
 from payment_provider.application.delivery import DeliveryPolicy, Doorbell, WebhookDelivery
 from payment_provider.application.expiry import run_expiry
 from payment_provider.settings import ProviderSettings
-from servicekit.service_app import EurekaSettings, ServiceRuntime, create_service_app
+from servicekit.runtime import ServiceRuntime
+from servicekit.service_app import create_service_app
+from servicekit.settings import EurekaSettings
 
 
 def create_app(settings: ProviderSettings | None = None) -> FastAPI:

@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from payment_provider.domain.brcode import BrCodeError, static_pix_payload
-from servicekit.service_app import HttpServiceSettings
+from servicekit.settings import HttpServiceSettings
 
 
 class ProviderSettings(HttpServiceSettings):

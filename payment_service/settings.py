@@ -8,7 +8,7 @@ from decimal import Decimal
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
-from servicekit.service_app import HttpServiceSettings
+from servicekit.settings import HttpServiceSettings
 
 
 class PaymentSettings(HttpServiceSettings):

@@ -12,7 +12,8 @@ from product_service.api.routes import router
 from product_service.consumers import SUBSCRIPTIONS
 from product_service.settings import ProductSettings
 from servicekit.messaging.unit_of_work import transaction
-from servicekit.service_app import ServiceRuntime, create_service_app
+from servicekit.runtime import ServiceRuntime
+from servicekit.service_app import create_service_app
 
 
 def create_app(settings: ProductSettings | None = None) -> FastAPI:

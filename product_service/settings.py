@@ -2,7 +2,7 @@
 
 from pydantic_settings import SettingsConfigDict
 
-from servicekit.service_app import HttpServiceSettings
+from servicekit.settings import HttpServiceSettings
 
 
 class ProductSettings(HttpServiceSettings):

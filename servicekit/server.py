@@ -9,7 +9,7 @@ import uvicorn
 
 from servicekit import lifecycle
 from servicekit.logging import configure_logging
-from servicekit.service_app import HttpServiceSettings
+from servicekit.settings import HttpServiceSettings
 
 
 def run_server(config: uvicorn.Config) -> None:

@@ -3,8 +3,10 @@ scattered `os.environ` reads. HTTP services extend servicekit.service_app.HttpSe
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from servicekit.discovery import EurekaDiscovery, EurekaRegistration
 
 
 class KafkaSettings(BaseSettings):
@@ -20,3 +22,94 @@ class KafkaSettings(BaseSettings):
     client_id_prefix: str = "order-platform"
     # How long a producer waits to fill a batch: every saga hop pays it once.
     producer_linger_ms: float = Field(default=1.0, ge=0)
+
+
+class EurekaSettings(BaseSettings):
+    """Where Eureka is, the credentials it asks for, and how this instance announces itself."""
+
+    model_config = SettingsConfigDict(env_prefix="EUREKA_", env_file=".env", extra="ignore")
+
+    url: str = "http://127.0.0.1:8761/eureka"
+    enabled: bool = True
+    # Address other processes reach this instance on (what goes into the registry).
+    instance_host: str = "127.0.0.1"
+    renewal_interval_seconds: float = Field(default=5.0, gt=0)
+    lease_duration_seconds: int = Field(default=15, ge=1)
+    registry_refresh_seconds: float = Field(default=2.0, gt=0)
+    # Every registry call sends these (HTTP basic); the Eureka server reads the same two names.
+    # The defaults are the local ones of .env.example: change both anywhere else.
+    username: str = "eureka"
+    password: SecretStr = SecretStr("eureka-local-password")
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> EurekaSettings:
+        # Discovery needs them as much as registration does (EUREKA_ENABLED only stops the latter).
+        if not (self.username and self.password.get_secret_value()):
+            raise ValueError("EUREKA_USERNAME and EUREKA_PASSWORD must both be set")
+        return self
+
+    def registration(
+        self, *, app_name: str, port: int, instance_id: str | None = None
+    ) -> EurekaRegistration:
+        """This instance's registration under ``app_name``, announced at instance_host:port."""
+        return EurekaRegistration(
+            self.url,
+            app_name=app_name,
+            host=self.instance_host,
+            port=port,
+            instance_id=instance_id,
+            renewal_interval=self.renewal_interval_seconds,
+            lease_duration=self.lease_duration_seconds,
+            username=self.username,
+            password=self.password.get_secret_value(),
+        )
+
+    def discovery(self) -> EurekaDiscovery:
+        """A registry view refreshed every registry_refresh_seconds."""
+        return EurekaDiscovery(
+            self.url,
+            refresh_interval=self.registry_refresh_seconds,
+            username=self.username,
+            password=self.password.get_secret_value(),
+        )
+
+
+# The auth service's public keys, for every service and the gateway: one fixed address from
+# configuration. Never looked up in Eureka: whoever could list an instance there would otherwise
+# choose the keys every token is checked against.
+JWKS_URL_SETTING = AliasChoices("JWKS_URL", "jwks_url")
+DEFAULT_JWKS_URL = "http://127.0.0.1:8101/api/auth/.well-known/jwks.json"
+
+
+def check_jwks_url(url: str) -> str:
+    """An absolute http(s) URL, or a ValueError naming JWKS_URL."""
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("http", "https") or not rest.strip("/"):
+        raise ValueError("JWKS_URL must be an absolute http(s) URL of the auth service's JWKS")
+    return url
+
+
+class HttpServiceSettings(BaseSettings):
+    """Fields of every HTTP service; each service subclasses with its own env prefix."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "postgresql+psycopg2://platform:platform@127.0.0.1:5432/postgres"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    db_pool_size: int = Field(default=10, ge=1)
+    # Where the auth service's public keys are: JWKS_URL, shared by every service (no prefix).
+    jwks_url: str = Field(default=DEFAULT_JWKS_URL, validation_alias=JWKS_URL_SETTING)
+    # Tokens that live longer (exp - iat) are refused whatever their signature. Shared by every
+    # service and the gateway (no prefix); at least the auth service's access-token TTL.
+    token_max_lifetime_seconds: float = Field(
+        default=900,
+        gt=0,
+        validation_alias=AliasChoices("TOKEN_MAX_LIFETIME_SECONDS", "token_max_lifetime_seconds"),
+    )
+
+    @field_validator("jwks_url")
+    @classmethod
+    def _check_jwks_url(cls, url: str) -> str:
+        return check_jwks_url(url)

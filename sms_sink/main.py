@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from servicekit.http import RequestContextMiddleware, install_error_handlers
 from servicekit.logging import configure_logging, get_logger
-from servicekit.service_app import RequestContextMiddleware, install_error_handlers
 from sms_sink.api import router
 from sms_sink.settings import SmsSinkSettings
 from sms_sink.store import MessageStore

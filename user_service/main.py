@@ -7,7 +7,8 @@ import functools
 from fastapi import FastAPI
 
 from servicekit.messaging.unit_of_work import transaction
-from servicekit.service_app import ServiceRuntime, create_service_app
+from servicekit.runtime import ServiceRuntime
+from servicekit.service_app import create_service_app
 from user_service.adapters.repository import SqlUserUnitOfWork
 from user_service.api.errors import ERROR_STATUSES
 from user_service.api.routes import router

@@ -18,8 +18,8 @@ from auth_service.api.schemas import (
 )
 from auth_service.application.service import AuthService, TokenPair
 from servicekit.api import errors
+from servicekit.dependencies import RuntimeDep
 from servicekit.forwarding import FORWARDING_SECRET_HEADER, ClientAddresses
-from servicekit.service_app import RuntimeDep
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 

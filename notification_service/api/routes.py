@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from notification_service import views
 from notification_service.api.schemas import Notification
 from servicekit.api import Limit
-from servicekit.service_app import CurrentUser, SessionDep
+from servicekit.dependencies import CurrentUser, SessionDep
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 

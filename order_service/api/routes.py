@@ -20,7 +20,7 @@ from order_service.api.schemas import (
 from order_service.application.service import OrderService
 from order_service.domain.model import OrderStatus
 from servicekit.api import NO_NUL_PATTERN, PageNumber, PageSize, errors
-from servicekit.service_app import CurrentUser, RuntimeDep, SessionDep
+from servicekit.dependencies import CurrentUser, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 

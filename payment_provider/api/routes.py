@@ -18,7 +18,7 @@ from payment_provider.domain.model import (
     IdempotencyConflict,
 )
 from servicekit.api import IdempotencyKey
-from servicekit.service_app import SessionDep
+from servicekit.dependencies import SessionDep
 
 router = APIRouter(tags=["charges"])
 

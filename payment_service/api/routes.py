@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from payment_service import views
 from payment_service.api.schemas import Payment
 from servicekit.api import Limit
-from servicekit.service_app import CurrentUser, SessionDep
+from servicekit.dependencies import CurrentUser, SessionDep
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 

@@ -14,7 +14,7 @@ from product_service.application import commands
 from product_service.application.ports import UnitOfWorkFactory
 from product_service.domain.errors import ProductNotFound
 from servicekit.api import PageNumber, PageSize, SearchText, errors
-from servicekit.service_app import AdminUser, RuntimeDep, SessionDep
+from servicekit.dependencies import AdminUser, RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/api/products", tags=["products"])
 

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from servicekit.api import PageNumber, PageSize, errors
-from servicekit.service_app import AdminUser, CurrentUser, RuntimeDep, SessionDep
+from servicekit.dependencies import AdminUser, CurrentUser, RuntimeDep, SessionDep
 from user_service import views
 from user_service.api.schemas import Profile, ProfilePage, ProfileUpdate
 from user_service.application import commands

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from devstack import layout
-from servicekit.service_app import EurekaSettings
+from servicekit.settings import EurekaSettings
 from tests.support import ManagedProcess, free_port, wait_for
 
 EUREKA = layout.EUREKA_URL

@@ -18,7 +18,7 @@ import signal
 import httptools
 
 from servicekit.logging import configure_logging
-from servicekit.service_app import EurekaSettings
+from servicekit.settings import EurekaSettings
 
 
 class _Request:

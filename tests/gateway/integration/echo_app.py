@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from servicekit.logging import configure_logging
-from servicekit.service_app import EurekaSettings
+from servicekit.settings import EurekaSettings
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 ECHOED_BODY_LIMIT = 64 * 1024

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import httptools
 
 from servicekit.logging import configure_logging
-from servicekit.service_app import EurekaSettings
+from servicekit.settings import EurekaSettings
 
 HOLD_LIMIT_SECONDS = 30.0
 

@@ -30,7 +30,7 @@ from gateway.routes import DEFAULT_ROUTES
 from gateway.settings import GatewaySettings
 from gateway.webapp import WebAppSettings
 from servicekit.discovery import ServiceInstance
-from servicekit.service_app import EurekaSettings
+from servicekit.settings import EurekaSettings
 from tests.gateway.unit.test_routing import FakeRegistry
 
 LIMITS = ConnectionLimits(

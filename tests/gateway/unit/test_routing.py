@@ -17,7 +17,7 @@ from gateway.routes import DEFAULT_ROUTES, RouteTable, is_public, is_safe_path, 
 from gateway.settings import GatewaySettings
 from gateway.upstream import ConnectFailed, UpstreamBroken, UpstreamTimeout
 from servicekit.discovery import ServiceInstance
-from servicekit.service_app import EurekaSettings
+from servicekit.settings import EurekaSettings
 from servicekit.tokens import InvalidToken
 
 # -- routes ----------------------------------------------------------------------------------

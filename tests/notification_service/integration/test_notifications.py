@@ -31,9 +31,10 @@ from notification_service.api.routes import router
 from notification_service.application.sender import NotificationSender, SenderPolicy
 from notification_service.consumers import SUBSCRIPTIONS
 from notification_service.domain.delivery import RetryPolicy
+from servicekit.dependencies import get_principal, get_session
+from servicekit.http import install_error_handlers
 from servicekit.messaging.envelope import Envelope
 from servicekit.messaging.unit_of_work import transaction
-from servicekit.service_app import get_principal, get_session, install_error_handlers
 from servicekit.tokens import Principal
 from tests.support import free_port, scratch_database, sqlalchemy_url, wait_for
 

@@ -25,9 +25,10 @@ from payment_service.api.routes import router
 from payment_service.consumers import SUBSCRIPTIONS
 from payment_service.domain.model import Method, net_charge
 from payment_service.settings import PaymentSettings
+from servicekit.dependencies import get_principal, get_session
+from servicekit.http import install_error_handlers
 from servicekit.messaging.envelope import Envelope
 from servicekit.messaging.outbox import outbox_table
-from servicekit.service_app import get_principal, get_session, install_error_handlers
 from servicekit.tokens import Principal
 from tests.support import scratch_database, sqlalchemy_url
 

@@ -9,12 +9,9 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
 
-from servicekit.service_app import (
-    EurekaSettings,
-    HttpServiceSettings,
-    RuntimeDep,
-    create_service_app,
-)
+from servicekit.dependencies import RuntimeDep
+from servicekit.service_app import create_service_app
+from servicekit.settings import EurekaSettings, HttpServiceSettings
 
 router = APIRouter()
 

@@ -16,13 +16,9 @@ from pydantic import ValidationError
 from gateway.settings import GatewaySettings
 from product_service.settings import ProductSettings
 from servicekit.discovery import authenticated_url
-from servicekit.service_app import (
-    DEFAULT_JWKS_URL,
-    EurekaSettings,
-    HttpServiceSettings,
-    ServiceRuntime,
-    configured_jwks,
-)
+from servicekit.runtime import ServiceRuntime
+from servicekit.service_app import configured_jwks
+from servicekit.settings import DEFAULT_JWKS_URL, EurekaSettings, HttpServiceSettings
 from servicekit.tokens import jwks_fetcher
 
 KEYS = {"keys": [{"kty": "RSA", "kid": "k1", "n": "AQAB", "e": "AQAB"}]}

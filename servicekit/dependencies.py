@@ -1,0 +1,99 @@
+"""The Annotated dependencies routes use: the runtime, a session, the verified caller.
+
+Dependencies that do no blocking work are ``async def``: FastAPI runs a plain ``def`` dependency
+in the thread pool, and each such hop cost more CPU than the work itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from servicekit.runtime import ServiceRuntime
+from servicekit.tokens import InvalidToken, KeysUnavailable, Principal, bearer_token
+
+# Dependencies that do no blocking work are ``async def``: FastAPI runs a plain ``def``
+# dependency in the thread pool, and each such hop cost more CPU than the work itself.
+
+
+async def get_runtime(request: Request) -> ServiceRuntime:
+    """The service runtime built by the lifespan."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[Session]:
+    """A session for one request; the application layer opens (and commits) the transaction.
+
+    Creating a session touches no connection. Closing one that still holds a connection rolls
+    back over the network, so only then does the close go to a worker thread.
+    """
+    session = runtime.database.sessions()
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+# Declares the bearer scheme in the OpenAPI document; the token itself is read below, so that
+# a malformed Authorization header gets our 401 rather than the scheme's 403.
+_BEARER = HTTPBearer(auto_error=False, description="access_token from POST /api/auth/login")
+
+
+async def get_principal(
+    request: Request,
+    runtime: RuntimeDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+) -> Principal:
+    """The verified caller, or 401. Identity never comes from client-set headers."""
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise HTTPException(
+            401, "missing bearer token", headers={"WWW-Authenticate": 'Bearer realm="api"'}
+        )
+    try:
+        return await runtime.verifier.verify(token)
+    except InvalidToken as exc:
+        raise HTTPException(
+            401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from exc
+    except KeysUnavailable as exc:
+        raise HTTPException(
+            503, str(exc), headers={"Retry-After": str(exc.retry_after_seconds)}
+        ) from exc
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_admin(principal: CurrentUser) -> Principal:
+    """The caller, if an admin; 403 otherwise."""
+    if not principal.is_admin:
+        raise HTTPException(403, "admin role required")
+    return principal
+
+
+AdminUser = Annotated[Principal, Depends(get_admin)]
+
+
+async def correlation_id(request: Request) -> str:
+    """The request's correlation id (set by RequestContextMiddleware)."""
+    return str(getattr(request.state, "correlation_id", "")) or uuid.uuid4().hex
+
+
+CorrelationId = Annotated[str, Depends(correlation_id)]
