@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from servicekit.messaging.envelope import Event, EventRegistry
 
@@ -16,6 +16,8 @@ CATALOG = EventRegistry()
 # document (docs/asyncapi.yaml) follow from this table.
 AGGREGATE_OWNERS: Mapping[str, str] = {
     "account": "auth_service",
+    "user": "user_service",
+    "category": "product_service",
     "product": "product_service",
     "order": "order_service",
     "stock_reservation": "product_service",
@@ -41,7 +43,80 @@ class AccountRegistered(Event):
     registered_at: datetime
 
 
+@CATALOG.register("account.roles_changed", aggregate="account", key="user_id")
+class AccountRolesChanged(Event):
+    """auth -> user: an admin granted or took away roles; tokens show them from the next
+    refresh."""
+
+    user_id: str
+    roles: list[str]
+    changed_by: str
+
+
+@CATALOG.register("account.guest_registered", aggregate="account", key="user_id")
+class GuestRegistered(Event):
+    """auth -> user (a profile without contact), notification: an anonymous customer."""
+
+    user_id: str
+    roles: list[str]
+    registered_at: datetime
+
+
+@CATALOG.register("account.guest_converted", aggregate="account", key="user_id")
+class GuestConverted(Event):
+    """auth -> user, notification: a guest registered; the same user, now with an email."""
+
+    user_id: str
+    email: str
+    full_name: str
+    roles: list[str]
+    converted_at: datetime
+
+
+# -- customers ------------------------------------------------------------------------------
+
+
+@CATALOG.register("user.profile_updated", aggregate="user", key="user_id")
+class ProfileUpdated(Event):
+    """user -> notification: how to reach a customer. Never carries the national id (CPF)."""
+
+    user_id: str
+    full_name: str
+    email: str | None = None
+    phone: str | None = None  # E.164
+    notification_channels: list[str] = Field(default_factory=lambda: ["email"])
+    guest: bool = False
+
+
 # -- catalog ---------------------------------------------------------------------------------
+
+
+@CATALOG.register("category.created", aggregate="category", key="category_id")
+class CategoryCreated(Event):
+    """product -> order (read model of categories)."""
+
+    category_id: str
+    name: str
+    slug: str
+    description: str | None = None
+
+
+@CATALOG.register("category.updated", aggregate="category", key="category_id")
+class CategoryUpdated(Event):
+    """product -> order (read model): a category's current name and description."""
+
+    category_id: str
+    name: str
+    slug: str
+    description: str | None = None
+
+
+@CATALOG.register("category.deleted", aggregate="category", key="category_id")
+class CategoryDeleted(Event):
+    """product -> order (read model): an empty category is gone."""
+
+    category_id: str
+    slug: str
 
 
 @CATALOG.register("product.created", aggregate="product", key="product_id")
@@ -53,17 +128,27 @@ class ProductCreated(Event):
     name: str
     price: str  # decimal string, two places
     currency: str
+    category_id: str | None = None
 
 
 @CATALOG.register("product.updated", aggregate="product", key="product_id")
 class ProductUpdated(Event):
-    """product -> order (read model): the product's current name and price."""
+    """product -> order (read model): the product's current name, price and category."""
 
     product_id: str
     sku: str
     name: str
     price: str
     currency: str
+    category_id: str | None = None
+
+
+@CATALOG.register("product.archived", aggregate="product", key="product_id")
+class ProductArchived(Event):
+    """product -> order (read model): no longer listed nor orderable; past orders keep it."""
+
+    product_id: str
+    archived_at: datetime
 
 
 # -- the order saga --------------------------------------------------------------------------
@@ -84,6 +169,17 @@ class PricedLine(_Payload):
     unit_price: str
 
 
+class Address(_Payload):
+    """A postal address, as the customer gave it."""
+
+    street: str
+    number: str
+    city: str
+    state: str
+    country: str
+    zipcode: str
+
+
 @CATALOG.register("order.created", aggregate="order", key="order_id")
 class OrderCreated(Event):
     """order -> product (reserve stock). deadline_at: when the saga times out."""
@@ -93,6 +189,8 @@ class OrderCreated(Event):
     items: list[OrderLine]
     currency: str
     deadline_at: datetime
+    delivery_address: Address | None = None
+    payment_method: str = "card"
 
 
 @CATALOG.register("stock.reserved", aggregate="stock_reservation", key="order_id")
@@ -205,3 +303,28 @@ class OrderRejected(Event):
     order_id: str
     customer_id: str
     reason: str
+
+
+# -- fulfilment: after CONFIRMED, one step at a time --------------------------------------
+
+
+class _FulfilmentStep(Event):
+    order_id: str
+    customer_id: str
+    fulfilment_status: str
+    changed_by: str
+
+
+@CATALOG.register("order.preparing", aggregate="order", key="order_id")
+class OrderPreparing(_FulfilmentStep):
+    """order -> (timeline): staff started preparing a confirmed order."""
+
+
+@CATALOG.register("order.shipped", aggregate="order", key="order_id")
+class OrderShipped(_FulfilmentStep):
+    """order -> notification: the order left for its delivery address."""
+
+
+@CATALOG.register("order.delivered", aggregate="order", key="order_id")
+class OrderDelivered(_FulfilmentStep):
+    """order -> notification: the order reached the customer; its saga's last step."""

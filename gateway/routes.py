@@ -14,6 +14,7 @@ DEFAULT_ROUTES: Mapping[str, str] = {
     "/api/auth": "AUTH-SERVICE",
     "/api/users": "USER-SERVICE",
     "/api/products": "PRODUCT-SERVICE",
+    "/api/categories": "PRODUCT-SERVICE",
     "/api/orders": "ORDER-SERVICE",
     "/api/payments": "PAYMENT-SERVICE",
     "/api/notifications": "NOTIFICATION-SERVICE",
@@ -28,10 +29,16 @@ _PUBLIC_EXACT: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/api/auth/login"),
         ("POST", "/api/auth/refresh"),
         ("POST", "/api/auth/logout"),
+        ("POST", "/api/auth/guest"),
         ("GET", "/api/auth/.well-known/jwks.json"),
         ("HEAD", "/api/auth/.well-known/jwks.json"),
         ("GET", "/api/products"),
         ("HEAD", "/api/products"),
+        ("GET", "/api/categories"),
+        ("HEAD", "/api/categories"),
+        # The payment provider's webhooks carry no bearer token: payment_service checks their
+        # signature (contracts.webhooks) before anything else.
+        ("POST", "/api/payments/webhooks/provider"),
     }
 )
 # GET/HEAD /api/products/{product_id}: exactly one non-empty segment, so that no deeper product
