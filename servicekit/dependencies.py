@@ -91,6 +91,16 @@ async def get_admin(principal: CurrentUser) -> Principal:
 AdminUser = Annotated[Principal, Depends(get_admin)]
 
 
+async def get_staff(principal: CurrentUser) -> Principal:
+    """The caller, if staff or an admin; 403 otherwise."""
+    if not principal.is_staff:
+        raise HTTPException(403, "staff or admin role required")
+    return principal
+
+
+StaffUser = Annotated[Principal, Depends(get_staff)]
+
+
 async def correlation_id(request: Request) -> str:
     """The request's correlation id (set by RequestContextMiddleware)."""
     return str(getattr(request.state, "correlation_id", "")) or uuid.uuid4().hex

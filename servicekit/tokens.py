@@ -51,6 +51,11 @@ class Principal:
         """True for the admin role."""
         return "admin" in self.roles
 
+    @property
+    def is_staff(self) -> bool:
+        """True for the staff role, and for admins (who may do everything staff does)."""
+        return "staff" in self.roles or self.is_admin
+
 
 class TokenVerifier:
     """Verifies access tokens against a JWKS fetched on demand and cached.
