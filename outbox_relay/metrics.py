@@ -24,3 +24,8 @@ OLDEST_UNPUBLISHED_AGE = Gauge(
 ROWS_CLEANED = Counter(
     "outbox_relay_rows_deleted_total", "Published outbox rows removed by cleanup.", ["database"]
 )
+PRODUCERS_REPLACED = Counter(
+    "outbox_relay_producers_replaced_total",
+    "Kafka producers replaced after a fatal error (a gap in a partition refused).",
+    ["database"],
+)

@@ -280,7 +280,17 @@ class DatabaseRelay:
         self.dsn = dsn
         self.settings = settings
         self.kafka = kafka
-        self.producer = Producer({**producer_config, "error_cb": self._on_kafka_error})
+        # Gapless: a message that fails (a delivery timeout while the broker is away) must not be
+        # followed by a later message of its partition that succeeds - the replay from the mark
+        # would then put that aggregate's events out of order for the consumers. librdkafka
+        # turns such a gap into a fatal error instead; the producer is then replaced (below).
+        self._producer_config = {
+            **producer_config,
+            "enable.gapless.guarantee": True,
+            "error_cb": self._on_kafka_error,
+        }
+        self._producer_fatal = False
+        self.producer = Producer(self._producer_config)
         self.state = "starting"
         self.kafka_ok = True
         self._known_topics: set[str] = set()
@@ -372,12 +382,14 @@ class DatabaseRelay:
             except _Rewind as rewind:
                 metrics.PUBLISH_FAILURES.labels(database=self.name).inc()
                 self._log.warning("relay_rewind", error=str(rewind), retry_in=1.0)
+                self._replace_producer_if_fatal()
                 stop.wait(1.0)
             except KafkaException as exc:
                 # A topic could not be created or a message not queued (broker away): keep the
                 # leadership and replay from the mark once it answers again.
                 self.kafka_ok = False
                 self._log.warning("relay_kafka_error", error=str(exc), retry_in=1.0)
+                self._replace_producer_if_fatal()
                 stop.wait(1.0)
 
     # -- the publishing loop -------------------------------------------------------------------
@@ -604,4 +616,18 @@ class DatabaseRelay:
     def _on_kafka_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._ALL_BROKERS_DOWN:
             self.kafka_ok = False
+        if err.fatal():
+            self._producer_fatal = True
+            self._log.error("kafka_producer_fatal", error=str(err))
+            return
         self._log.warning("kafka_client_error", error=str(err))
+
+    def _replace_producer_if_fatal(self) -> None:
+        """After a fatal error (a gap refused) the producer takes nothing more: start a new one.
+        What it held is replayed from the durable mark, in order."""
+        if not self._producer_fatal:
+            return
+        self._producer_fatal = False
+        self.producer = Producer(self._producer_config)
+        metrics.PRODUCERS_REPLACED.labels(database=self.name).inc()
+        self._log.warning("kafka_producer_replaced")
