@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from product_service.adapters.repository import SqlProductUnitOfWork
 from product_service.api.errors import ERROR_STATUSES
-from product_service.api.routes import router
+from product_service.api.routes import categories_router, router
 from product_service.consumers import SUBSCRIPTIONS
 from product_service.settings import ProductSettings
 from servicekit.messaging.unit_of_work import transaction
@@ -29,7 +29,7 @@ def create_app(settings: ProductSettings | None = None) -> FastAPI:
         name="product-service",
         title="product_service",
         settings=settings,
-        routers=[router],
+        routers=[router, categories_router],
         subscriptions=SUBSCRIPTIONS if settings.consumers_enabled else None,
         error_statuses=ERROR_STATUSES,
         on_startup=start,

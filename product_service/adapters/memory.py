@@ -9,7 +9,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from product_service.domain.errors import SkuTaken
+from product_service.domain.category import Category
+from product_service.domain.errors import SkuTaken, SlugTaken, UnknownCategory
 from product_service.domain.product import Product
 from product_service.domain.reservation import Reservation, ReservationStatus, StockLevel
 from servicekit.messaging.unit_of_work import Cause, InMemoryUnitOfWork
@@ -34,6 +35,7 @@ class ProductStore:
     spelling of ids, as a uuid column compares them."""
 
     products: dict[str, Product] = field(default_factory=dict)
+    categories: dict[str, Category] = field(default_factory=dict)
     reservations: dict[str, Reservation] = field(default_factory=dict)
     adjustments: list[StoredAdjustment] = field(default_factory=list)
 
@@ -43,7 +45,7 @@ def _key(value: str) -> str:
     return str(uuid.UUID(value))
 
 
-Aggregate = TypeVar("Aggregate", Product, Reservation)
+Aggregate = TypeVar("Aggregate", Product, Category, Reservation)
 
 
 def _loaded(stored: Aggregate) -> Aggregate:
@@ -64,6 +66,7 @@ class InMemoryProducts:
         self._uow.lock(Product.aggregate_type, product.product_id)
         key = _key(product.product_id)
         skus = {p.sku.lower() for p in self._uow.all_products()}
+        self._check_category(product.category_id)
         if product.sku.lower() in skus or self._uow.product(key) is not None:
             raise SkuTaken(product.sku)
         self._uow.pending_products[key] = product
@@ -89,6 +92,7 @@ class InMemoryProducts:
             )
             for item in product.adjustments
         )
+        self._check_category(product.category_id)
         product.adjustments.clear()
         stored = self._uow.working_product(key)
         # Orders move reserved and sold; a save writes what an admin changes.
@@ -97,7 +101,59 @@ class InMemoryProducts:
             product.description,
             product.price,
         )
+        stored.category_id, stored.archived_at = product.category_id, product.archived_at
         stored.stock = stored.stock.set_available(product.stock.available)
+
+    def _check_category(self, category_id: str | None) -> None:
+        if category_id is not None and self._uow.category(_key(category_id)) is None:
+            raise UnknownCategory(category_id)
+
+
+class InMemoryCategories:
+    """Categories in a dict; loads hand out copies, as rows would."""
+
+    def __init__(self, uow: InMemoryProductUnitOfWork) -> None:
+        self._uow = uow
+
+    def add(self, category: Category) -> None:
+        """See Categories.add."""
+        self._uow.lock(Category.aggregate_type, category.category_id)
+        key = _key(category.category_id)
+        slugs = {c.slug for c in self._uow.all_categories()}
+        if category.slug in slugs or self._uow.category(key) is not None:
+            raise SlugTaken(category.slug)
+        self._uow.pending_categories[key] = category
+        self._uow.track(category)
+
+    def get_for_update(self, category_id: str) -> Category | None:
+        """See Categories.get_for_update."""
+        self._uow.lock(Category.aggregate_type, category_id)
+        stored = self._uow.category(_key(category_id))
+        if stored is None:
+            return None
+        category = _loaded(stored)
+        category.category_id = category_id
+        self._uow.track(category)
+        return category
+
+    def products_in(self, category_id: str) -> int:
+        """See Categories.products_in."""
+        key = _key(category_id)
+        return sum(
+            1
+            for product in self._uow.all_products()
+            if product.category_id is not None and _key(product.category_id) == key
+        )
+
+    def save(self, category: Category) -> None:
+        """See Categories.save."""
+        stored = _loaded(category)
+        stored.category_id = _key(category.category_id)
+        self._uow.pending_categories[stored.category_id] = stored
+
+    def remove(self, category: Category) -> None:
+        """See Categories.remove."""
+        self._uow.pending_categories[_key(category.category_id)] = None
 
 
 class InMemoryReservations:
@@ -113,7 +169,7 @@ class InMemoryReservations:
             return None
         products = [self._uow.product(_key(pid)) for pid in product_ids]
         return [
-            StockLevel(p.product_id, p.price, p.currency, p.stock.available)
+            StockLevel(p.product_id, p.price, p.currency, p.stock.available, p.archived)
             for p in sorted((p for p in products if p is not None), key=lambda p: p.product_id)
         ]
 
@@ -161,9 +217,12 @@ class InMemoryProductUnitOfWork(InMemoryUnitOfWork):
         super().__init__(cause)
         self.store = store or ProductStore()
         self.pending_products: dict[str, Product] = {}
+        # None: deleted by this unit of work.
+        self.pending_categories: dict[str, Category | None] = {}
         self.pending_reservations: dict[str, Reservation] = {}
         self.pending_adjustments: list[StoredAdjustment] = []
         self.products = InMemoryProducts(self)
+        self.categories = InMemoryCategories(self)
         self.reservations = InMemoryReservations(self)
 
     def product(self, key: str) -> Product | None:
@@ -173,6 +232,17 @@ class InMemoryProductUnitOfWork(InMemoryUnitOfWork):
     def all_products(self) -> list[Product]:
         """Every product as this unit of work sees it."""
         return list({**self.store.products, **self.pending_products}.values())
+
+    def category(self, key: str) -> Category | None:
+        """A category as this unit of work sees it (its own changes first)."""
+        if key in self.pending_categories:
+            return self.pending_categories[key]
+        return self.store.categories.get(key)
+
+    def all_categories(self) -> list[Category]:
+        """Every category as this unit of work sees it."""
+        merged = {**self.store.categories, **self.pending_categories}
+        return [category for category in merged.values() if category is not None]
 
     def working_product(self, key: str) -> Product:
         """The product this unit of work changes, copied from the store on first use."""
@@ -188,6 +258,11 @@ class InMemoryProductUnitOfWork(InMemoryUnitOfWork):
         super()._commit()
         for key, product in self.pending_products.items():
             self.store.products[key] = _loaded(product)
+        for key, category in self.pending_categories.items():
+            if category is None:
+                self.store.categories.pop(key, None)
+            else:
+                self.store.categories[key] = _loaded(category)
         for key, reservation in self.pending_reservations.items():
             self.store.reservations[key] = _loaded(reservation)
         self.store.adjustments.extend(self.pending_adjustments)
@@ -197,5 +272,6 @@ class InMemoryProductUnitOfWork(InMemoryUnitOfWork):
         """Forget what was not committed."""
         super().rollback()
         self.pending_products.clear()
+        self.pending_categories.clear()
         self.pending_reservations.clear()
         self.pending_adjustments.clear()

@@ -1,5 +1,6 @@
 """The SQL side of the product use cases: the unit of work and the catalog's repository behind
-application/ports.py (the reservations' is in adapters/reservations.py).
+application/ports.py (the categories' is in adapters/categories.py, the reservations' in
+adapters/reservations.py).
 
 Statements are plain SQL through ``servicekit.db.sql``, like the reservations', one round trip
 each; a parameter compared with a uuid column is cast (``::uuid``) so that the prepared statement
@@ -10,8 +11,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from product_service.adapters.categories import SqlCategories
 from product_service.adapters.reservations import SqlReservations
-from product_service.domain.errors import SkuTaken
+from product_service.domain.errors import SkuTaken, UnknownCategory
 from product_service.domain.product import Product, Stock
 from servicekit.db import sql
 from servicekit.messaging.unit_of_work import Cause, SqlUnitOfWork
@@ -19,16 +21,16 @@ from servicekit.messaging.unit_of_work import Cause, SqlUnitOfWork
 # The only unique key a new random id can hit is lower(sku): no row back means the SKU is taken.
 _INSERT_PRODUCT = """
 INSERT INTO products (product_id, sku, name, description, price, currency, stock_initial,
-                      stock_available)
+                      stock_available, category_id)
 VALUES (%(product_id)s::uuid, %(sku)s, %(name)s, %(description)s, %(price)s, %(currency)s,
-        %(initial)s, %(available)s)
+        %(initial)s, %(available)s, %(category_id)s::uuid)
 ON CONFLICT DO NOTHING
 RETURNING 1
 """
 
 _LOAD_PRODUCT_FOR_UPDATE = """
-SELECT sku, name, description, price, currency, stock_initial, stock_available, stock_adjusted,
-       stock_reserved, stock_sold
+SELECT sku, name, description, price, currency, category_id::text, archived_at, stock_initial,
+       stock_available, stock_adjusted, stock_reserved, stock_sold
 FROM products WHERE product_id = %(product_id)s::uuid
 FOR UPDATE
 """
@@ -37,8 +39,15 @@ FOR UPDATE
 _SAVE_PRODUCT = """
 UPDATE products
 SET name = %(name)s, description = %(description)s, price = %(price)s,
+    category_id = %(category_id)s::uuid, archived_at = %(archived_at)s,
     stock_available = %(available)s, stock_adjusted = %(adjusted)s, updated_at = now()
 WHERE product_id = %(product_id)s::uuid
+"""
+
+# The product's category, kept from deletion until the end of the work (adapters/categories.py
+# says how this and a deletion exclude each other); no row: the category does not exist.
+_HOLD_CATEGORY = """
+SELECT 1 FROM categories WHERE category_id = %(category_id)s::uuid FOR KEY SHARE
 """
 
 _ADD_ADJUSTMENT = """
@@ -58,6 +67,7 @@ class SqlProducts:
     def add(self, product: Product) -> None:
         """See Products.add."""
         self._uow.lock(Product.aggregate_type, product.product_id)
+        self._hold_category(product.category_id)
         inserted = sql(
             self._session,
             _INSERT_PRODUCT,
@@ -70,6 +80,7 @@ class SqlProducts:
                 "currency": product.currency,
                 "initial": product.stock.initial,
                 "available": product.stock.available,
+                "category_id": product.category_id,
             },
         ).first()
         if inserted is None:
@@ -82,7 +93,7 @@ class SqlProducts:
         row = sql(self._session, _LOAD_PRODUCT_FOR_UPDATE, {"product_id": product_id}).first()
         if row is None:
             return None
-        sku, name, description, price, currency, *counters = tuple(row)
+        sku, name, description, price, currency, category_id, archived_at, *counters = tuple(row)
         initial, available, adjusted, reserved, sold = (int(value) for value in counters)
         product = Product(
             product_id=product_id,
@@ -92,12 +103,15 @@ class SqlProducts:
             price=price,
             currency=currency,
             stock=Stock(initial, available, adjusted, reserved, sold),
+            category_id=category_id,
+            archived_at=archived_at,
         )
         self._uow.track(product)
         return product
 
     def save(self, product: Product) -> None:
         """See Products.save."""
+        self._hold_category(product.category_id)
         for adjustment in product.adjustments:
             sql(
                 self._session,
@@ -119,10 +133,19 @@ class SqlProducts:
                 "name": product.name,
                 "description": product.description,
                 "price": product.price,
+                "category_id": product.category_id,
+                "archived_at": product.archived_at,
                 "available": product.stock.available,
                 "adjusted": product.stock.adjusted,
             },
         )
+
+    def _hold_category(self, category_id: str | None) -> None:
+        """UnknownCategory unless the category exists; then it stays until the end of the work."""
+        if category_id is None:
+            return
+        if sql(self._session, _HOLD_CATEGORY, {"category_id": category_id}).first() is None:
+            raise UnknownCategory(category_id)
 
 
 class SqlProductUnitOfWork(SqlUnitOfWork):
@@ -133,6 +156,7 @@ class SqlProductUnitOfWork(SqlUnitOfWork):
     ) -> None:
         super().__init__(session, owns_transaction=owns_transaction, cause=cause)
         self.products = SqlProducts(self)
+        self.categories = SqlCategories(self)
         self.reservations = SqlReservations(self)
 
     @classmethod

@@ -28,7 +28,7 @@ from servicekit.messaging.unit_of_work import SqlUnitOfWork
 # NOT EXISTS is evaluated once, before any row is read: an order that already has a reservation
 # locks nothing and gets no rows (nor does one whose products are all unknown; the caller asks).
 _LOCK_STOCK = """
-SELECT p.product_id::text, p.price, p.currency, p.stock_available
+SELECT p.product_id::text, p.price, p.currency, p.stock_available, p.archived_at IS NOT NULL
 FROM products AS p
 WHERE p.product_id = ANY(%(product_ids)s::uuid[])
   AND NOT EXISTS (SELECT FROM reservations WHERE order_id = %(order_id)s::uuid)
@@ -115,8 +115,8 @@ class SqlReservations:
                 self._session, _LOCK_STOCK, {"product_ids": product_ids, "order_id": order_id}
             )
             levels = [
-                StockLevel(product_id=pid, price=price, currency=currency, available=available)
-                for pid, price, currency, available in rows
+                StockLevel(pid, price, currency, available, archived)
+                for pid, price, currency, available, archived in rows
             ]
             if levels:
                 return levels

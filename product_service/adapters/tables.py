@@ -1,4 +1,5 @@
-"""Product service tables; created by migrations/versions/0002_catalog_and_stock.py."""
+"""Product service tables, for the reads of views.py and tests; created by the migrations in
+migrations/versions/ (0002: products, stock, reservations; 0005: categories, archive)."""
 
 from sqlalchemy import BigInteger, Column, DateTime, MetaData, Numeric, Table, Text, func
 from sqlalchemy.dialects.postgresql import UUID
@@ -19,6 +20,19 @@ products = Table(
     Column("stock_available", BigInteger, nullable=False),
     Column("stock_reserved", BigInteger, nullable=False, server_default="0"),
     Column("stock_sold", BigInteger, nullable=False, server_default="0"),
+    Column("category_id", UUID(as_uuid=False)),
+    Column("archived_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+categories = Table(
+    "categories",
+    metadata,
+    Column("category_id", UUID(as_uuid=False), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("slug", Text, nullable=False, unique=True),
+    Column("description", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from product_service.domain.errors import ProductNotFound, SkuTaken
+from product_service.domain.errors import (
+    CategoryNotEmpty,
+    CategoryNotFound,
+    ProductNotFound,
+    SkuTaken,
+    SlugTaken,
+    SlugUnderivable,
+    UnknownCategory,
+)
 
 ERROR_STATUSES: dict[type[Exception], int] = {
     ProductNotFound: 404,
+    CategoryNotFound: 404,
     SkuTaken: 409,
+    SlugTaken: 409,
+    CategoryNotEmpty: 409,
+    UnknownCategory: 422,
+    SlugUnderivable: 422,
 }

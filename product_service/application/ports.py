@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from product_service.domain.category import Category
 from product_service.domain.product import Product
 from product_service.domain.reservation import Reservation, StockLevel
 from servicekit.messaging.unit_of_work import UnitOfWorkPort
@@ -18,15 +19,44 @@ class Products(Protocol):
 
     def add(self, product: Product) -> None:
         """Store a new product, taking its aggregate lock first; SkuTaken when another product
-        has its SKU (case-insensitively)."""
+        has its SKU (case-insensitively), UnknownCategory when its category does not exist (one
+        that does is kept from deletion until the end of the work)."""
         ...
 
     def get_for_update(self, product_id: str) -> Product | None:
-        """The product, locked (aggregate lock, then row lock) until the end of the work."""
+        """The product, archived or not, locked (aggregate lock, then row lock) until the end
+        of the work."""
         ...
 
     def save(self, product: Product) -> None:
-        """Write the product's changed fields and stock, and the adjustments it recorded."""
+        """Write the product's changed fields, stock, category and archive, and the adjustments
+        it recorded; UnknownCategory as for add."""
+        ...
+
+
+class Categories(Protocol):
+    """The categories of the catalog, one aggregate each."""
+
+    def add(self, category: Category) -> None:
+        """Store a new category, taking its aggregate lock first; SlugTaken when another
+        category has its slug (also when both are added at once: the loser gets SlugTaken)."""
+        ...
+
+    def get_for_update(self, category_id: str) -> Category | None:
+        """The category, locked (aggregate lock, then row lock) until the end of the work: no
+        product can join it meanwhile."""
+        ...
+
+    def products_in(self, category_id: str) -> int:
+        """How many products are in the category, archived ones included."""
+        ...
+
+    def save(self, category: Category) -> None:
+        """Write the category's name and description."""
+        ...
+
+    def remove(self, category: Category) -> None:
+        """Delete the category (loaded for update, and empty)."""
         ...
 
 
@@ -65,6 +95,11 @@ class ProductUnitOfWork(UnitOfWorkPort, Protocol):
     @property
     def products(self) -> Products:
         """The catalog."""
+        ...
+
+    @property
+    def categories(self) -> Categories:
+        """The catalog's categories."""
         ...
 
     @property

@@ -12,11 +12,12 @@ unit of work publishes them with the change.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import ClassVar
 
-from contracts.events import ProductCreated, ProductUpdated
+from contracts.events import ProductArchived, ProductCreated, ProductUpdated
 from contracts.money import money_text, to_amount
 from product_service.domain.errors import StockRuleBroken
 from servicekit.messaging.envelope import Event
@@ -101,11 +102,13 @@ class ProductChanges:
     description: str | Keep | None = KEEP
     price: Decimal | Keep = KEEP
     stock: int | Keep = KEEP  # the new AVAILABLE quantity
+    category_id: str | Keep | None = KEEP  # None takes the product out of its category
 
     @property
     def given(self) -> list[str]:
         """The names of the fields that change, sorted."""
         values = {
+            "category_id": self.category_id,
             "description": self.description,
             "name": self.name,
             "price": self.price,
@@ -131,7 +134,10 @@ class StockAdjustment:
 @dataclass
 class Product:
     """A product of the catalog with its stock, the events its changes recorded, and the stock
-    adjustments not yet stored."""
+    adjustments not yet stored.
+
+    An archived product (``archived_at`` set) is no longer listed, shown, changed nor reserved
+    for new orders; it stays in the database, in its category, for the orders that hold it."""
 
     aggregate_type: ClassVar[str] = ProductCreated.aggregate_type  # "product", its lock's name
 
@@ -142,6 +148,8 @@ class Product:
     price: Decimal
     currency: str
     stock: Stock
+    category_id: str | None = None
+    archived_at: datetime | None = None
     events: list[Event] = field(default_factory=list)
     adjustments: list[StockAdjustment] = field(default_factory=list)
 
@@ -156,10 +164,18 @@ class Product:
         price: Decimal,
         currency: str,
         stock: int,
+        category_id: str | None = None,
     ) -> Product:
         """A new product with its initial stock, announced as product.created."""
         product = cls(
-            product_id, sku, name, description, to_amount(price), currency, Stock.opening(stock)
+            product_id,
+            sku,
+            name,
+            description,
+            to_amount(price),
+            currency,
+            Stock.opening(stock),
+            category_id,
         )
         product.events.append(ProductCreated(**product._announced()))
         return product
@@ -179,9 +195,25 @@ class Product:
             before = self.stock.available
             self.stock = self.stock.set_available(changes.stock)
             self.adjustments.append(StockAdjustment(changes.stock - before, changes.stock, actor))
+        if not isinstance(changes.category_id, Keep):
+            self.category_id = changes.category_id
         self.events.append(ProductUpdated(**self._announced()))
 
-    def _announced(self) -> dict[str, str]:
+    @property
+    def archived(self) -> bool:
+        """True once archived."""
+        return self.archived_at is not None
+
+    def archive(self, at: datetime) -> bool:
+        """Take the product out of the catalog for good, announced as product.archived. False,
+        and nothing recorded, when it was archived already (archiving is idempotent)."""
+        if self.archived:
+            return False
+        self.archived_at = at
+        self.events.append(ProductArchived(product_id=self.product_id, archived_at=at))
+        return True
+
+    def _announced(self) -> dict[str, str | None]:
         """The product as the order service's read model needs it."""
         return {
             "product_id": self.product_id,
@@ -189,4 +221,5 @@ class Product:
             "name": self.name,
             "price": money_text(self.price),
             "currency": self.currency,
+            "category_id": self.category_id,
         }

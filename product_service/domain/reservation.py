@@ -46,6 +46,7 @@ class StockLevel:
     price: Decimal
     currency: str
     available: int
+    archived: bool = False  # no longer orderable
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +91,14 @@ def plan_reservation(
     unknown = [pid for pid in requested if pid not in stock]
     if unknown:
         problems.append(f"unknown product: {', '.join(unknown)}")
+    # The order service refuses archived products from its read model; an order placed before
+    # it learnt of the archive still reaches this point, and is refused here.
+    archived = [pid for pid in requested if pid in stock and stock[pid].archived]
+    if archived:
+        problems.append(f"archived product: {', '.join(archived)}")
     for pid, quantity in requested.items():
         level = stock.get(pid)
-        if level is None or quantity < 1:
+        if level is None or level.archived or quantity < 1:
             continue
         if level.currency != currency:
             problems.append(

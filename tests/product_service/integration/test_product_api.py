@@ -162,6 +162,7 @@ def test_admin_creates_a_product_and_its_event(
         "price": "19.90",
         "currency": "EUR",
         "stock_available": 25,
+        "category_id": None,
     }
     assert service.client.get(f"/api/products/{product_id}").json() == product
     [(aggregate_type, aggregate_id, event_type, payload, headers)] = service.outbox(product_id)
@@ -172,6 +173,7 @@ def test_admin_creates_a_product_and_its_event(
         "name": "Espresso cup",
         "price": "19.90",
         "currency": "EUR",
+        "category_id": None,
     }
     assert headers["correlation_id"] == "corr-create-1"
     [(initial, available)] = service.query(
@@ -335,6 +337,7 @@ def test_admin_updates_a_product(service: ProductService, admin: dict[str, str])
         "name": "Espresso cup, blue",
         "price": "21.00",
         "currency": "EUR",
+        "category_id": None,
     }
     assert changed[4]["correlation_id"] == "corr-patch-1"
     # stock sets the available quantity; the difference is an adjustment, and stock is conserved.
