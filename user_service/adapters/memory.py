@@ -8,6 +8,8 @@ import copy
 from dataclasses import dataclass, field
 
 from servicekit.messaging.unit_of_work import Cause, InMemoryUnitOfWork
+from user_service.application.ports import NATIONAL_ID_LOCK, national_id_lock_key
+from user_service.domain.errors import NationalIdTaken
 from user_service.domain.model import AGGREGATE, Profile
 
 
@@ -50,17 +52,33 @@ class InMemoryProfiles:
         self._uow.track(profile)
         return profile
 
+    def holder_of(self, national_id: str) -> str | None:
+        """See Profiles.holder_of."""
+        self._uow.lock(NATIONAL_ID_LOCK, national_id_lock_key(national_id))
+        return next(
+            (p.user_id for p in self._all() if p.national_id == national_id),
+            None,
+        )
+
     def save(self, profile: Profile) -> None:
-        """See Profiles.save: the fields a user may change (the email is the account's)."""
+        """See Profiles.save: every field but the email, which is only ever set once."""
         stored = self._stored(profile.user_id)
-        if stored is not None:
-            kept = _row(stored)
-            kept.full_name, kept.phone = profile.full_name, profile.phone
-            kept.addresses = list(profile.addresses)
-            self._uow.pending[profile.user_id] = kept
+        if stored is None:
+            return
+        if profile.national_id is not None and any(
+            other.national_id == profile.national_id and other.user_id != profile.user_id
+            for other in self._all()
+        ):
+            raise NationalIdTaken()  # the unique index's answer
+        kept = _row(profile)
+        kept.email = stored.email or profile.email
+        self._uow.pending[profile.user_id] = kept
 
     def _stored(self, user_id: str) -> Profile | None:
         return self._uow.pending.get(user_id) or self._uow.store.profiles.get(user_id)
+
+    def _all(self) -> list[Profile]:
+        return list({**self._uow.store.profiles, **self._uow.pending}.values())
 
 
 class InMemoryUserUnitOfWork(InMemoryUnitOfWork):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from user_service.domain.errors import InvalidProfileChange, ProfileNotFound
+from user_service.domain.errors import InvalidProfileChange, NationalIdTaken, ProfileNotFound
 
 ERROR_STATUSES: dict[type[Exception], int] = {
     ProfileNotFound: 404,
     InvalidProfileChange: 422,
+    NationalIdTaken: 409,
 }

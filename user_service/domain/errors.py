@@ -13,4 +13,11 @@ class ProfileNotFound(Exception):
 
 
 class InvalidProfileChange(Exception):
-    """422: a change the profile cannot take (a name is changed, never cleared)."""
+    """422: a change the profile cannot take; the message names the field and why."""
+
+
+class NationalIdTaken(Exception):
+    """409: another profile holds this CPF (the message never repeats it)."""
+
+    def __init__(self) -> None:
+        super().__init__("national_id is already registered to another customer")

@@ -1,5 +1,6 @@
 """The profile reads (user_service/views.py) on PostgreSQL: one profile as the API shows it,
-pages oldest first with the total, and rows older versions wrote (addresses JSON null)."""
+pages oldest first with the total, rows older versions wrote (addresses JSON null), and a
+customer found by CPF (in full there; masked in the list)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,10 @@ def test_one_profile_as_the_api_shows_it(session: Session) -> None:
         "full_name": "ann",
         "phone": None,
         "addresses": [],
+        "national_id": None,
+        "notification_channels": ["email"],
+        "roles": ["customer"],
+        "guest": False,
     }
     assert views.get_profile(session, str(uuid.uuid4())) is None
 
@@ -57,3 +62,19 @@ def test_pages_are_oldest_first_with_the_total(session: Session) -> None:
     assert total == 3
     assert [p["full_name"] for p in first + second] == ["a", "b", "c"]
     assert {p["user_id"] for p in first + second} == set(ids)
+
+
+def test_a_customer_is_found_by_cpf_which_the_list_masks(session: Session) -> None:
+    ann, bob = add(session, "ann", 20), add(session, "bob", 10)
+    session.execute(
+        text("UPDATE profiles SET national_id = '12345678909' WHERE user_id = :u"), {"u": ann}
+    )
+    session.commit()
+    found, total = views.list_profiles(session, page=1, size=20, national_id="12345678909")
+    assert (total, [p["user_id"] for p in found]) == (1, [ann])
+    assert found[0]["national_id"] == "12345678909"
+    assert views.list_profiles(session, page=2, size=20, national_id="12345678909") == ([], 1)
+    assert views.list_profiles(session, page=1, size=20, national_id="52998224725") == ([], 0)
+    listed, _ = views.list_profiles(session, page=1, size=20)
+    assert {p["user_id"]: p["national_id"] for p in listed} == {ann: "***.456.789-**", bob: None}
+    assert views.get_profile(session, ann)["national_id"] == "12345678909"  # type: ignore[index]

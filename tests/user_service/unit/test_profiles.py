@@ -6,49 +6,24 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from datetime import UTC, datetime
 
 import pytest
 
-from contracts.events import AccountRegistered
+from contracts.events import (
+    AccountRegistered,
+    AccountRolesChanged,
+    GuestConverted,
+    GuestRegistered,
+    ProfileUpdated,
+)
 from servicekit.messaging.envelope import Envelope
-from servicekit.messaging.unit_of_work import Cause
-from user_service.adapters.memory import InMemoryUserUnitOfWork, ProfileStore
+from tests.user_service.unit.fakes import Users
 from user_service.api.schemas import ProfileUpdate
-from user_service.application.commands import UpdateProfile, update_profile
-from user_service.application.handlers import on_account_registered
 from user_service.consumers import SUBSCRIPTIONS
 from user_service.domain.errors import InvalidProfileChange, ProfileNotFound
-from user_service.domain.model import Address, Profile, ProfileChanges
+from user_service.domain.model import Address, ProfileChanges
 
 HOME = Address("Rua Exemplo", "10A", "São Paulo", "SP", "Brazil", "01000-000")
-
-
-class Users:
-    """One store, and the units of work the tests ran on it."""
-
-    def __init__(self) -> None:
-        self.store = ProfileStore()
-        self.uows: list[InMemoryUserUnitOfWork] = []
-
-    def unit_of_work(self) -> InMemoryUserUnitOfWork:
-        self.uows.append(InMemoryUserUnitOfWork(self.store, Cause("corr")))
-        return self.uows[-1]
-
-    def registered(self, user_id: str, name: str = "Ann") -> None:
-        event = AccountRegistered(
-            user_id=user_id,
-            email=f"{user_id[:8]}@example.com",
-            full_name=name,
-            roles=["customer"],
-            registered_at=datetime.now(UTC),
-        )
-        with self.unit_of_work() as uow:
-            on_account_registered(event, uow)
-
-    def update(self, user_id: str, changes: ProfileChanges) -> Profile:
-        with self.unit_of_work() as uow:
-            return update_profile(UpdateProfile(user_id, changes), uow)
 
 
 @pytest.fixture
@@ -67,7 +42,16 @@ def test_a_registration_makes_a_profile_with_name_and_email_only(users: Users) -
         [],
     )
     assert users.uows[-1].locks == [("user", user_id)]
-    assert users.uows[-1].events() == []
+    assert users.uows[-1].events() == [
+        ProfileUpdated(
+            user_id=user_id,
+            full_name="Ann",
+            email=f"{user_id[:8]}@example.com",
+            phone=None,
+            notification_channels=["email"],
+            guest=False,
+        )
+    ]
 
 
 def test_the_same_registration_again_changes_nothing(users: Users) -> None:
@@ -82,11 +66,11 @@ def test_the_same_registration_again_changes_nothing(users: Users) -> None:
 def test_only_the_named_fields_change(users: Users) -> None:
     user_id = str(uuid.uuid4())
     users.registered(user_id)
-    users.update(user_id, ProfileChanges(phone="+55 11 99999-0000", addresses=(HOME,)))
+    users.update(user_id, ProfileChanges(phone="+5511999990000", addresses=(HOME,)))
     changed = users.update(user_id, ProfileChanges(full_name="Ann Lee"))
     assert (changed.full_name, changed.phone, changed.addresses) == (
         "Ann Lee",
-        "+55 11 99999-0000",
+        "+5511999990000",
         [HOME],
     )
     assert users.store.profiles[user_id] == changed
@@ -132,8 +116,14 @@ def test_the_request_names_exactly_the_fields_it_gave() -> None:
 
 
 def test_the_consumer_table_names_the_event_its_topic_and_the_lock() -> None:
-    assert SUBSCRIPTIONS.events == [AccountRegistered]
+    assert SUBSCRIPTIONS.events == [
+        AccountRegistered,
+        GuestRegistered,
+        GuestConverted,
+        AccountRolesChanged,
+    ]
     assert SUBSCRIPTIONS.topics == ["account.events"]
     assert SUBSCRIPTIONS.batch_locks is not None
-    registered = Envelope("account.registered", "account", "u-1", {"user_id": "u-1"})
-    assert list(SUBSCRIPTIONS.batch_locks(registered)) == [("user", "u-1")]
+    for kind in SUBSCRIPTIONS.events:
+        event = Envelope(kind.event_type, "account", "u-1", {"user_id": "u-1"})
+        assert list(SUBSCRIPTIONS.batch_locks(event)) == [("user", "u-1")]
