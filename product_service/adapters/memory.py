@@ -190,8 +190,9 @@ class InMemoryReservations:
             return None
         reservation = _loaded(stored)
         reservation.order_id = order_id
-        if not reservation.held:
-            reservation.lines = ()
+        # As the database reads them back: in product id order, and none once settled.
+        held = sorted(reservation.lines, key=lambda line: line.product_id)
+        reservation.lines = tuple(held) if reservation.held else ()
         self._uow.track(reservation)
         return reservation
 

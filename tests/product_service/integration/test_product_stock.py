@@ -445,6 +445,52 @@ def test_nothing_to_settle_without_a_held_reservation(
     assert_conserved(engine)
 
 
+# -- archived products -----------------------------------------------------------------------
+
+
+def test_an_archived_product_is_refused_by_name_while_orders_holding_it_settle(
+    engine: Engine, sessions: sessionmaker[Session]
+) -> None:
+    a, b = add_product(sessions, 10), add_product(sessions, 10)
+    held, sold = order_created([(a, 2)]), order_created([(a, 3)])
+    apply(sessions, held)
+    apply(sessions, sold)
+    archive = commands.ArchiveProduct(a)
+    run(sessions, SqlProductUnitOfWork, lambda uow: commands.archive_product(archive, uow))
+
+    late = order_created([(b, 1), (a, 1)])
+    apply(sessions, late)
+    apply(sessions, order_cancelled(held.payload["order_id"]))
+    apply(sessions, order_confirmed(sold.payload["order_id"]))
+
+    [refused] = events(engine, late.payload["order_id"])
+    assert refused["event_type"] == "stock.reservation_failed"
+    assert refused["payload"]["reason"] == f"archived product: {a}"
+    assert stock(engine, b) == {
+        "initial": 10,
+        "adjusted": 0,
+        "available": 10,
+        "reserved": 0,
+        "sold": 0,
+    }
+    assert stock(engine, a) == {
+        "initial": 10,
+        "adjusted": 0,
+        "available": 7,
+        "reserved": 0,
+        "sold": 3,
+    }
+    assert [e["event_type"] for e in events(engine, held.payload["order_id"])] == [
+        "stock.reserved",
+        "stock.released",
+    ]
+    assert [e["event_type"] for e in events(engine, sold.payload["order_id"])] == [
+        "stock.reserved",
+        "stock.committed",
+    ]
+    assert_conserved(engine)
+
+
 # -- admin adjustments and the last line of defence ------------------------------------------
 
 

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from product_service.adapters.memory import InMemoryProductUnitOfWork, ProductStore
 from product_service.adapters.repository import SqlProductUnitOfWork
 from product_service.application.ports import ProductUnitOfWork
-from product_service.domain.errors import SkuTaken
+from product_service.domain.category import Category, CategoryChanges
+from product_service.domain.errors import SkuTaken, SlugTaken, UnknownCategory
 from product_service.domain.product import Product, ProductChanges, Stock
 from product_service.domain.reservation import (
     Reservation,
@@ -97,7 +98,9 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
         engine.dispose()
 
 
-def product(stock: int = 10, price: str = "10.00", sku: str | None = None) -> Product:
+def product(
+    stock: int = 10, price: str = "10.00", sku: str | None = None, category_id: str | None = None
+) -> Product:
     return Product.create(
         product_id=str(uuid.uuid4()),
         sku=sku or f"SKU-{uuid.uuid4().hex[:10]}",
@@ -106,7 +109,31 @@ def product(stock: int = 10, price: str = "10.00", sku: str | None = None) -> Pr
         price=Decimal(price),
         currency="EUR",
         stock=stock,
+        category_id=category_id,
     )
+
+
+def category(slug: str | None = None) -> Category:
+    return Category.create(
+        category_id=str(uuid.uuid4()),
+        name="Bebidas Quentes",
+        slug=slug or f"bebidas-{uuid.uuid4().hex[:10]}",
+        description="café, chá",
+    )
+
+
+def added_category(harness: Harness, new: Category | None = None) -> str:
+    new = new or category()
+    with harness.unit_of_work() as uow:
+        uow.categories.add(new)
+    return new.category_id
+
+
+def archive(harness: Harness, product_id: str, at: datetime) -> None:
+    with harness.unit_of_work() as uow:
+        loaded = uow.products.get_for_update(product_id)
+        assert loaded is not None and loaded.archive(at)
+        uow.products.save(loaded)
 
 
 def added(harness: Harness, *products: Product) -> list[str]:
@@ -188,7 +215,119 @@ def test_saved_changes_and_adjustments_persist(harness: Harness) -> None:
     assert harness.adjustments(product_id) == [(-6, 4, "admin-1", "corr")]
 
 
+def test_a_product_keeps_its_category_and_its_archive(harness: Harness) -> None:
+    category_id = added_category(harness)
+    (product_id,) = added(harness, product(category_id=category_id))
+    with harness.unit_of_work() as uow:
+        loaded = uow.products.get_for_update(product_id)
+        assert loaded is not None
+        assert (loaded.category_id, loaded.archived_at, loaded.archived) == (
+            category_id,
+            None,
+            False,
+        )
+    moment = datetime(2030, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    archive(harness, product_id, moment)
+    with harness.unit_of_work() as uow:
+        loaded = uow.products.get_for_update(product_id)
+        assert loaded is not None
+        assert (loaded.category_id, loaded.archived_at) == (category_id, moment)
+        loaded.change(ProductChanges(category_id=None), actor="admin-1")
+        uow.products.save(loaded)
+    with harness.unit_of_work() as uow:
+        again = uow.products.get_for_update(product_id)
+        assert again is not None and again.category_id is None and again.archived_at == moment
+
+
+def test_a_product_joins_only_a_category_that_exists(harness: Harness) -> None:
+    ghost = str(uuid.uuid4())
+    stray = product(category_id=ghost)
+    with pytest.raises(UnknownCategory, match=ghost), harness.unit_of_work() as uow:
+        uow.products.add(stray)
+    category_id = added_category(harness)
+    (product_id,) = added(harness, product(category_id=category_id))
+    with pytest.raises(UnknownCategory), harness.unit_of_work() as uow:
+        loaded = uow.products.get_for_update(product_id)
+        assert loaded is not None
+        loaded.change(ProductChanges(category_id=ghost), actor="admin-1")
+        uow.products.save(loaded)
+    with harness.unit_of_work() as uow:
+        assert uow.products.get_for_update(stray.product_id) is None
+        kept = uow.products.get_for_update(product_id)
+        assert kept is not None and kept.category_id == category_id
+
+
+# -- categories --------------------------------------------------------------------------------
+
+
+def test_an_added_category_loads_back_as_it_was(harness: Harness) -> None:
+    new = category()
+    category_id = added_category(harness, new)
+    with harness.unit_of_work() as uow:
+        loaded = uow.categories.get_for_update(category_id)
+        assert loaded is not None
+        assert (loaded.category_id, loaded.name, loaded.slug, loaded.description) == (
+            category_id,
+            "Bebidas Quentes",
+            new.slug,
+            "café, chá",
+        )
+        assert loaded.events == []
+        assert uow.categories.get_for_update(str(uuid.uuid4())) is None
+
+
+def test_a_slug_is_taken_once(harness: Harness) -> None:
+    first = category()
+    added_category(harness, first)
+    with pytest.raises(SlugTaken, match=first.slug), harness.unit_of_work() as uow:
+        uow.categories.add(category(slug=first.slug))
+
+
+def test_category_changes_persist_and_a_removed_category_is_gone(harness: Harness) -> None:
+    category_id = added_category(harness)
+    with harness.unit_of_work() as uow:
+        loaded = uow.categories.get_for_update(category_id)
+        assert loaded is not None
+        loaded.change(CategoryChanges(name="Bebidas", description=None))
+        uow.categories.save(loaded)
+    with harness.unit_of_work() as uow:
+        again = uow.categories.get_for_update(category_id)
+        assert again is not None and (again.name, again.description) == ("Bebidas", None)
+        uow.categories.remove(again)
+    with harness.unit_of_work() as uow:
+        assert uow.categories.get_for_update(category_id) is None
+    # Its slug is free again.
+    added_category(harness, category(slug=again.slug))
+
+
+def test_products_in_a_category_count_the_archived_ones(harness: Harness) -> None:
+    category_id, other = added_category(harness), added_category(harness)
+    _, archived, _ = added(
+        harness,
+        product(category_id=category_id),
+        product(category_id=category_id),
+        product(),
+    )
+    archive(harness, archived, datetime(2030, 1, 1, tzinfo=UTC))
+    with harness.unit_of_work() as uow:
+        assert uow.categories.products_in(category_id) == 2
+        assert uow.categories.products_in(other) == 0
+        assert uow.categories.products_in(str(uuid.uuid4())) == 0
+
+
 # -- reservations ------------------------------------------------------------------------------
+
+
+def test_stock_to_reserve_says_which_products_are_archived(harness: Harness) -> None:
+    listed, archived = added(harness, product(stock=3), product(stock=4))
+    archive(harness, archived, datetime(2030, 1, 1, tzinfo=UTC))
+    with harness.unit_of_work() as uow:
+        levels = uow.reservations.stock_to_reserve(str(uuid.uuid4()), sorted([listed, archived]))
+        assert levels is not None
+        assert {level.product_id: level.archived for level in levels} == {
+            listed: False,
+            archived: True,
+        }
 
 
 def test_stock_to_reserve_is_the_known_products_in_id_order(harness: Harness) -> None:
