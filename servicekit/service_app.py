@@ -21,6 +21,7 @@ from servicekit.lifecycle import BackgroundThreads
 from servicekit.logging import configure_logging, get_logger
 from servicekit.messaging.inbox import InboxConsumer
 from servicekit.messaging.subscriptions import Subscriptions
+from servicekit.ops import inbox_router
 from servicekit.runtime import ServiceRuntime
 from servicekit.settings import EurekaSettings, HttpServiceSettings, KafkaSettings
 from servicekit.telemetry import FASTAPI_NATIVE_TELEMETRY_OFF, instrument_app
@@ -154,5 +155,6 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.include_router(operations_router())
+    app.include_router(inbox_router())  # /ops/inbox: for ops_service, never routed
     declare_common_errors(app)
     return app
