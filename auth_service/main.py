@@ -20,8 +20,8 @@ from auth_service.application.ports import KeyEncryptionError
 from auth_service.application.service import AuthService, SessionRules
 from auth_service.application.signing_keys import ensure_signing_key
 from auth_service.application.tokens import TokenIssuer
-from auth_service.domain.errors import TooManyAttempts
-from auth_service.domain.throttle import ThrottlePolicy
+from auth_service.domain.errors import Throttled
+from auth_service.domain.throttle import LeakRate, ThrottlePolicy
 from auth_service.settings import AuthSettings
 from servicekit.forwarding import ClientAddresses
 from servicekit.logging import get_logger
@@ -70,6 +70,9 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
                     max_failures_per_address=settings.login_max_failures_per_address,
                 ),
                 known_address_for=timedelta(days=settings.login_known_address_days),
+                guests_per_address=LeakRate(
+                    settings.guest_max_per_address, settings.guest_window_seconds
+                ),
             ),
         )
         runtime.extras["auth"] = auth
@@ -79,11 +82,12 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         auth.ensure_admin(settings.admin_email, settings.admin_password.get_secret_value())
 
     def purge_login_throttle(runtime: ServiceRuntime, stop: threading.Event) -> None:
-        """Delete throttle rows that hold nothing back, every login_throttle_purge_seconds."""
+        """Delete throttle rows that hold nothing back (the logins' and the guests'), every
+        login_throttle_purge_seconds."""
         auth: AuthService = runtime.extras["auth"]
         while not stop.wait(settings.login_throttle_purge_seconds):
             try:
-                deleted = auth.purge_login_throttle()
+                deleted = auth.purge_login_throttle() + auth.purge_guest_throttle()
             except DBAPIError as exc:  # the database is away: try again next period
                 log.warning("login_throttle_purge_failed", error=type(exc).__name__)
                 continue
@@ -108,5 +112,5 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         on_startup=start,
         jwks=local_jwks,
     )
-    app.add_exception_handler(TooManyAttempts, too_many_attempts)
+    app.add_exception_handler(Throttled, too_many_attempts)
     return app

@@ -18,7 +18,8 @@ def _loopback() -> list[IPv4Network | IPv6Network]:
 
 
 class AuthSettings(HttpServiceSettings):
-    """Token lifetimes, password hashing cost, login throttling, keys, the admin account."""
+    """Token lifetimes, password hashing cost, login and guest throttling, keys, the admin
+    account."""
 
     model_config = SettingsConfigDict(env_prefix="AUTH_", env_file=".env", extra="ignore")
 
@@ -47,6 +48,11 @@ class AuthSettings(HttpServiceSettings):
     login_max_failures_per_address: int = Field(default=100, ge=1)
     # How often stale throttle rows are deleted.
     login_throttle_purge_seconds: float = Field(default=60.0, gt=0)
+
+    # Guests (POST /api/auth/guest) per client address: at most this many per window, as a
+    # bucket that forgives one every window / max seconds (a kiosk makes one per customer).
+    guest_max_per_address: int = Field(default=60, ge=1)
+    guest_window_seconds: int = Field(default=600, ge=1)
 
     # Peers whose X-Forwarded-For is believed: they must be in this list (addresses or CIDRs,
     # JSON) AND present the forwarding secret the gateway adds. Without a secret nobody is

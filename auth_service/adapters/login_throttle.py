@@ -3,13 +3,16 @@
 transaction ends (created first when missing: ``INSERT ... ON CONFLICT DO UPDATE ...
 RETURNING`` locks a new row and an existing one alike), so concurrent attempts on the same
 bucket are admitted one after the other. Rows are always locked in the same order, address
-bucket first, then the account's, so two attempts never wait for each other in a cycle."""
+bucket first, then the account's, so two attempts never wait for each other in a cycle.
+
+``SqlAddressBuckets`` is one table of leaky buckets per client address: the login throttle's
+failures, and the guests made (``AddressBuckets``)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -33,20 +36,25 @@ _PURGES = (
 )
 
 
-class SqlLoginThrottle:
-    """The throttle's buckets in PostgreSQL, in the unit of work's session."""
+def _now(session: Session) -> datetime:
+    now: datetime = session.execute(select(func.clock_timestamp())).scalar_one()
+    return now
 
-    def __init__(self, session: Session) -> None:
+
+class SqlAddressBuckets:
+    """Leaky buckets per client address in one table, in the unit of work's session."""
+
+    def __init__(self, session: Session, table: Table) -> None:
         self._session = session
+        self._table = table
 
     def now(self) -> datetime:
-        """See LoginThrottle.now: the database's clock, one for every instance."""
-        now: datetime = self._session.execute(select(func.clock_timestamp())).scalar_one()
-        return now
+        """See AddressBuckets.now: the database's clock, one for every instance."""
+        return _now(self._session)
 
-    def lock_address_bucket(self, address: str) -> Leak:
-        """See LoginThrottle.lock_address_bucket."""
-        table = login_address_buckets
+    def lock(self, address: str) -> Leak:
+        """See AddressBuckets.lock."""
+        table = self._table
         statement = pg_insert(table).values(address=address, level=0.0)
         row = self._session.execute(
             statement.on_conflict_do_update(
@@ -55,14 +63,42 @@ class SqlLoginThrottle:
         ).one()
         return Leak(row.level, row.updated_at)
 
-    def save_address_bucket(self, address: str, bucket: Leak) -> None:
-        """See LoginThrottle.save_address_bucket."""
-        table = login_address_buckets
+    def save(self, address: str, bucket: Leak) -> None:
+        """See AddressBuckets.save."""
+        table = self._table
         self._session.execute(
             table.update()
             .where(table.c.address == address)
             .values(level=bucket.level, updated_at=bucket.updated_at)
         )
+
+    def purge(self, *, window: timedelta) -> int:
+        """See AddressBuckets.purge: a full bucket drains completely in one window."""
+        table = self._table
+        result = self._session.execute(
+            table.delete().where(table.c.updated_at < func.clock_timestamp() - window)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class SqlLoginThrottle:
+    """The throttle's buckets in PostgreSQL, in the unit of work's session."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._addresses = SqlAddressBuckets(session, login_address_buckets)
+
+    def now(self) -> datetime:
+        """See LoginThrottle.now: the database's clock, one for every instance."""
+        return _now(self._session)
+
+    def lock_address_bucket(self, address: str) -> Leak:
+        """See LoginThrottle.lock_address_bucket."""
+        return self._addresses.lock(address)
+
+    def save_address_bucket(self, address: str, bucket: Leak) -> None:
+        """See LoginThrottle.save_address_bucket."""
+        self._addresses.save(address, bucket)
 
     def lock_known_address(
         self, email: str, address: str, *, known_for: timedelta

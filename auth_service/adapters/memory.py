@@ -10,7 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from auth_service.adapters.memory_throttle import InMemoryLoginThrottle, KnownAddress
+from auth_service.adapters.memory_throttle import (
+    InMemoryAddressBuckets,
+    InMemoryLoginThrottle,
+    KnownAddress,
+)
 from auth_service.application.ports import StoredKey
 from auth_service.domain.errors import EmailTaken
 from auth_service.domain.model import Account, RefreshToken
@@ -40,6 +44,7 @@ class AuthStore:
     account_lockouts: dict[str, Lockout] = field(default_factory=dict)
     known_addresses: dict[tuple[str, str], KnownAddress] = field(default_factory=dict)
     address_buckets: dict[str, Leak] = field(default_factory=dict)
+    guest_buckets: dict[str, Leak] = field(default_factory=dict)
     signing_keys: dict[str, KeptKey] = field(default_factory=dict)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -97,8 +102,7 @@ class InMemoryAccounts:
     def add(self, account: Account) -> None:
         """See Accounts.add."""
         self._uow.lock("account", account.user_id)
-        if self.by_email(account.email) is not None:
-            raise EmailTaken()
+        self._refuse_taken_email(account)
         self._table.put(account.user_id, dataclasses.replace(account, events=[]))
         self._uow.track(account)
 
@@ -111,6 +115,31 @@ class InMemoryAccounts:
         """See Accounts.get."""
         account = self._table.get(user_id)
         return None if account is None else dataclasses.replace(account, events=[])
+
+    def get_for_update(self, user_id: str) -> Account | None:
+        """See Accounts.get_for_update."""
+        self._uow.lock("account", user_id)
+        account = self.get(user_id)
+        if account is not None:
+            self._uow.track(account)
+        return account
+
+    def save(self, account: Account) -> None:
+        """See Accounts.save."""
+        self._refuse_taken_email(account)
+        if self._table.get(account.user_id) is not None:
+            self._table.put(account.user_id, dataclasses.replace(account, events=[]))
+
+    def lock_role_changes(self) -> None:
+        """See Accounts.lock_role_changes."""
+        self._uow.lock("account_roles", "all")
+
+    def _refuse_taken_email(self, account: Account) -> None:
+        if account.email is None:
+            return  # a guest: no email to share
+        holder = self.by_email(account.email)
+        if holder is not None and holder.user_id != account.user_id:
+            raise EmailTaken()
 
 
 class InMemoryRefreshTokens:
@@ -142,10 +171,22 @@ class InMemoryRefreshTokens:
 
     def revoke_family(self, family_id: str) -> None:
         """See RefreshTokens.revoke_family."""
+        self._revoke(lambda token: token.family_id == family_id)
+
+    def revoke_user(self, user_id: str) -> int:
+        """See RefreshTokens.revoke_user."""
+        return self._revoke(lambda token: token.user_id == user_id)
+
+    def _revoke(self, which: Callable[[RefreshToken], bool]) -> int:
         now = self._clock()
-        for token_hash, token in self._table.rows():
-            if token.family_id == family_id and token.revoked_at is None:
-                self._table.put(token_hash, dataclasses.replace(token, revoked_at=now))
+        revoked = [
+            (token_hash, token)
+            for token_hash, token in self._table.rows()
+            if which(token) and token.revoked_at is None
+        ]
+        for token_hash, token in revoked:
+            self._table.put(token_hash, dataclasses.replace(token, revoked_at=now))
+        return len(revoked)
 
 
 class InMemorySigningKeys:
@@ -209,6 +250,9 @@ class InMemoryAuthUnitOfWork(InMemoryUnitOfWork):
             accounts=self._table(self.store.account_lockouts),
             known=self._table(self.store.known_addresses),
             addresses=self._table(self.store.address_buckets),
+        )
+        self.guest_throttle = InMemoryAddressBuckets(
+            self.store.clock, self._table(self.store.guest_buckets)
         )
         self.signing_keys = InMemorySigningKeys(self)
 

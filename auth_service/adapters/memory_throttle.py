@@ -1,5 +1,5 @@
-"""The in-memory fake of the login throttle's buckets (the SQL side is login_throttle.py), for
-the unit of work of adapters/memory.py."""
+"""The in-memory fakes of the login throttle's buckets and of the guests' address buckets (the
+SQL side is login_throttle.py), for the unit of work of adapters/memory.py."""
 
 from __future__ import annotations
 
@@ -22,6 +22,43 @@ class KnownAddress:
     lockout: Lockout
 
 
+class InMemoryAddressBuckets:
+    """Leaky buckets per client address in one of the unit of work's tables."""
+
+    def __init__(self, clock: Callable[[], datetime], table: Table[str, Leak]) -> None:
+        self._clock = clock
+        self._table = table
+
+    def now(self) -> datetime:
+        """See AddressBuckets.now."""
+        return self._clock()
+
+    def lock(self, address: str) -> Leak:
+        """See AddressBuckets.lock."""
+        bucket = self._table.get(address)
+        if bucket is None:
+            bucket = Leak(0.0, self._clock())
+            self._table.put(address, bucket)
+        return bucket
+
+    def save(self, address: str, bucket: Leak) -> None:
+        """See AddressBuckets.save."""
+        if self._table.get(address) is not None:
+            self._table.put(address, bucket)
+
+    def purge(self, *, window: timedelta) -> int:
+        """See AddressBuckets.purge."""
+        now = self._clock()
+        gone = [
+            address
+            for address, bucket in self._table.rows()
+            if bucket.updated_at is not None and bucket.updated_at < now - window
+        ]
+        for address in gone:
+            self._table.delete(address)
+        return len(gone)
+
+
 class InMemoryLoginThrottle:
     """The throttle's buckets in the unit of work's tables, on the store's clock."""
 
@@ -37,6 +74,7 @@ class InMemoryLoginThrottle:
         self._accounts = accounts
         self._known = known
         self._addresses = addresses
+        self._address_buckets = InMemoryAddressBuckets(clock, addresses)
 
     def now(self) -> datetime:
         """See LoginThrottle.now."""
@@ -44,16 +82,11 @@ class InMemoryLoginThrottle:
 
     def lock_address_bucket(self, address: str) -> Leak:
         """See LoginThrottle.lock_address_bucket."""
-        bucket = self._addresses.get(address)
-        if bucket is None:
-            bucket = Leak(0.0, self._clock())
-            self._addresses.put(address, bucket)
-        return bucket
+        return self._address_buckets.lock(address)
 
     def save_address_bucket(self, address: str, bucket: Leak) -> None:
         """See LoginThrottle.save_address_bucket."""
-        if self._addresses.get(address) is not None:
-            self._addresses.put(address, bucket)
+        self._address_buckets.save(address, bucket)
 
     def lock_known_address(
         self, email: str, address: str, *, known_for: timedelta

@@ -7,11 +7,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from psycopg2 import errors as pg_errors
 from sqlalchemy import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from auth_service.adapters.keys import SqlSigningKeys
-from auth_service.adapters.login_throttle import SqlLoginThrottle
+from auth_service.adapters.login_throttle import SqlAddressBuckets, SqlLoginThrottle
+from auth_service.adapters.tables import guest_address_buckets
 from auth_service.domain.errors import EmailTaken
 from auth_service.domain.model import Account, RefreshToken
 from servicekit.db import sql
@@ -30,6 +33,17 @@ SELECT user_id::text, email, full_name, password_hash, roles, created_at FROM ac
 """
 _ACCOUNT_BY_EMAIL = _ACCOUNT + "WHERE email = %(email)s"
 _ACCOUNT_BY_ID = _ACCOUNT + "WHERE user_id = %(user_id)s::uuid"
+
+_UPDATE_ACCOUNT = """
+UPDATE accounts
+SET email = %(email)s, full_name = %(full_name)s, password_hash = %(password_hash)s,
+    roles = %(roles)s::text[]
+WHERE user_id = %(user_id)s::uuid
+"""
+_EMAIL_UNIQUE = "accounts_email_key"
+# Serialises every change of roles (Accounts.lock_role_changes): an advisory lock, which
+# assigns no transaction id, taken before the account's own lock.
+_ROLE_CHANGES = ("account_roles", "all")
 
 _INSERT_REFRESH = """
 INSERT INTO refresh_tokens (token_id, family_id, user_id, token_hash, expires_at)
@@ -53,6 +67,11 @@ UPDATE refresh_tokens SET rotated_at = %(at)s WHERE token_id = %(token_id)s::uui
 _REVOKE_FAMILY = """
 UPDATE refresh_tokens SET revoked_at = now()
 WHERE family_id = %(family_id)s::uuid AND revoked_at IS NULL
+"""
+
+_REVOKE_USER = """
+UPDATE refresh_tokens SET revoked_at = now()
+WHERE user_id = %(user_id)s::uuid AND revoked_at IS NULL
 """
 
 
@@ -99,6 +118,40 @@ class SqlAccounts:
         row = sql(self._session, _ACCOUNT_BY_ID, {"user_id": user_id}).first()
         return None if row is None else _account(row)
 
+    def get_for_update(self, user_id: str) -> Account | None:
+        """See Accounts.get_for_update: every writer of an account takes its advisory lock, so
+        no row lock is needed."""
+        self._uow.lock("account", user_id)
+        account = self.get(user_id)
+        if account is not None:
+            self._uow.track(account)
+        return account
+
+    def save(self, account: Account) -> None:
+        """See Accounts.save. A concurrent registration may take the email between any check
+        and this statement, so the unique index decides, inside a savepoint that keeps the
+        rest of the work usable."""
+        params = {
+            "user_id": account.user_id,
+            "email": account.email,
+            "full_name": account.full_name,
+            "password_hash": account.password_hash,
+            "roles": list(account.roles),
+        }
+        try:
+            with self._session.begin_nested():
+                sql(self._session, _UPDATE_ACCOUNT, params)
+        except IntegrityError as exc:
+            if isinstance(exc.orig, pg_errors.UniqueViolation) and (
+                exc.orig.diag.constraint_name == _EMAIL_UNIQUE
+            ):
+                raise EmailTaken() from None
+            raise
+
+    def lock_role_changes(self) -> None:
+        """See Accounts.lock_role_changes."""
+        self._uow.lock(*_ROLE_CHANGES)
+
 
 class SqlRefreshTokens:
     """Refresh tokens in PostgreSQL, found by the hash of the token (unique)."""
@@ -138,6 +191,10 @@ class SqlRefreshTokens:
         """See RefreshTokens.revoke_family."""
         sql(self._session, _REVOKE_FAMILY, {"family_id": family_id})
 
+    def revoke_user(self, user_id: str) -> int:
+        """See RefreshTokens.revoke_user."""
+        return int(sql(self._session, _REVOKE_USER, {"user_id": user_id}).rowcount)
+
 
 class SqlAuthUnitOfWork(SqlUnitOfWork):
     """The auth service's unit of work on PostgreSQL: the repositories share its session.
@@ -150,4 +207,5 @@ class SqlAuthUnitOfWork(SqlUnitOfWork):
         self.accounts = SqlAccounts(self)
         self.refresh_tokens = SqlRefreshTokens(session)
         self.login_throttle = SqlLoginThrottle(session)
+        self.guest_throttle = SqlAddressBuckets(session, guest_address_buckets)
         self.signing_keys = SqlSigningKeys(session)

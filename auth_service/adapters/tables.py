@@ -53,10 +53,19 @@ login_known_addresses = Table(
     Column("last_failure_at", DateTime(timezone=True)),
 )
 
-login_address_buckets = Table(
-    "login_address_buckets",
-    metadata,
-    Column("address", Text, primary_key=True),
-    Column("level", Double, nullable=False, server_default="0"),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-)
+
+def _address_buckets(name: str) -> Table:
+    """A leaky bucket per client address (domain/throttle.py, ``Leak``)."""
+    return Table(
+        name,
+        metadata,
+        Column("address", Text, primary_key=True),
+        Column("level", Double, nullable=False, server_default="0"),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+# Failed logins per client address.
+login_address_buckets = _address_buckets("login_address_buckets")
+# Guests made per client address (auth_0007).
+guest_address_buckets = _address_buckets("guest_address_buckets")

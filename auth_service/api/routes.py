@@ -4,22 +4,28 @@ become statuses in api/errors.py."""
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from auth_service.api.schemas import (
+    GuestRequest,
+    GuestResponse,
     LoginRequest,
     RefreshRequest,
     RegisterRequest,
     RegisterResponse,
+    RolesRequest,
+    RolesResponse,
     TokenResponse,
 )
 from auth_service.application.service import AuthService, TokenPair
 from servicekit.api import errors
-from servicekit.dependencies import RuntimeDep
+from servicekit.dependencies import AdminUser, RuntimeDep, get_principal
 from servicekit.forwarding import FORWARDING_SECRET_HEADER, ClientAddresses
+from servicekit.tokens import Principal
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -45,17 +51,46 @@ def client_address(request: Request, runtime: RuntimeDep) -> str:
 ClientAddress = Annotated[str, Depends(client_address)]
 
 
+async def optional_caller(request: Request, runtime: RuntimeDep) -> Principal | None:
+    """The caller of a request that carries an Authorization header, verified as every service
+    verifies it (401 when it is not a valid token); None without one."""
+    if "authorization" not in request.headers:
+        return None
+    return await get_principal(request, runtime, None)
+
+
+OptionalCaller = Annotated[Principal | None, Depends(optional_caller)]
+
+
 def _tokens(pair: TokenPair) -> TokenResponse:
     return TokenResponse(
         access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in
     )
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, responses=errors(409))
-def register(body: RegisterRequest, auth: AuthDep) -> RegisterResponse:
-    """Create a customer account."""
-    account = auth.register(email=str(body.email), password=body.password, full_name=body.full_name)
-    return RegisterResponse(user_id=account.user_id, email=account.email)
+@router.post("/register", status_code=status.HTTP_201_CREATED, responses=errors(401, 409))
+def register(body: RegisterRequest, auth: AuthDep, caller: OptionalCaller) -> RegisterResponse:
+    """Create a customer account. With a guest's bearer token, that guest becomes the customer
+    and keeps its user_id; with a registered account's token, 409."""
+    account = auth.register(
+        email=str(body.email), password=body.password, full_name=body.full_name, caller=caller
+    )
+    return RegisterResponse.model_validate(account)
+
+
+@router.post("/guest", status_code=status.HTTP_201_CREATED, responses=errors(429))
+def guest(address: ClientAddress, auth: AuthDep, body: GuestRequest | None = None) -> GuestResponse:
+    """Create an anonymous customer (role guest) and its token pair; limited per client
+    address."""
+    user_id, pair = auth.create_guest(address=address)
+    return GuestResponse(user_id=user_id, **_tokens(pair).model_dump())
+
+
+@router.put("/users/{user_id}/roles", responses=errors(403, 404, 409))
+def set_roles(user_id: UUID, body: RolesRequest, admin: AdminUser, auth: AuthDep) -> RolesResponse:
+    """Set the roles an account holds (admin); its tokens show them from their next refresh."""
+    account = auth.change_roles(user_id=str(user_id), roles=body.roles, changed_by=admin.user_id)
+    return RolesResponse(user_id=account.user_id, roles=list(account.roles))
 
 
 @router.post("/login", responses=errors(401, 429))

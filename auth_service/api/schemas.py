@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, EmailStr, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationInfo, field_validator
 
 from auth_service.domain.passwords import MAX_PASSWORD_LENGTH, check_password
+from auth_service.domain.roles import GRANTABLE, grantable_roles
 from servicekit.api import RequestBody, Text
 
 
@@ -28,6 +29,8 @@ class RegisterRequest(RequestBody):
 
 class RegisterResponse(BaseModel):
     """201 body."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     user_id: str
     email: str
@@ -53,3 +56,42 @@ class TokenResponse(BaseModel):
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
+
+
+class GuestRequest(RequestBody):
+    """POST /api/auth/guest: an empty object; nothing is asked of a guest."""
+
+
+class GuestResponse(TokenResponse):
+    """201 body: the new guest's user_id and its first token pair."""
+
+    user_id: str
+
+
+Role = Annotated[Text, Field(min_length=1, max_length=50)]
+
+
+class RolesRequest(RequestBody):
+    """PUT /api/auth/users/{user_id}/roles: every role the account is to hold."""
+
+    roles: list[Role] = Field(
+        min_length=1,
+        max_length=10,
+        description=f"some of {', '.join(sorted(GRANTABLE))}",
+        examples=[["customer", "staff"]],
+    )
+
+    @field_validator("roles")
+    @classmethod
+    def only_grantable(cls, roles: list[str]) -> list[str]:
+        """A role that cannot be granted is refused by name (InvalidRoles is a ValueError,
+        which pydantic reports as this field's error)."""
+        grantable_roles(roles)
+        return roles
+
+
+class RolesResponse(BaseModel):
+    """200 body: the roles the account holds now."""
+
+    user_id: str
+    roles: list[str]

@@ -1,4 +1,5 @@
-"""What clients ask of the auth service: one function per command, ``(command, uow)``.
+"""What clients ask of the auth service about accounts and sessions: one function per command,
+``(command, uow)`` (guests.py and roles.py have the guests' and the roles' commands).
 
 Each runs in one unit of work (transaction). A login takes two: ``admit_login`` counts the
 attempt as a failure and commits that before any password is checked, so that concurrent
@@ -15,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from auth_service.application.ports import AuthUnitOfWork
 from auth_service.domain.errors import BadCredentials, InvalidRefreshToken, TooManyAttempts
 from auth_service.domain.model import (
-    CUSTOMER,
     Account,
     RefreshToken,
     hash_refresh_token,
     new_refresh_token,
 )
+from auth_service.domain.roles import CUSTOMER
 from auth_service.domain.throttle import (
     ThrottlePolicy,
     admit_leak,
@@ -70,7 +71,7 @@ class Grant:
     signed from it before the work commits)."""
 
     user_id: str
-    email: str
+    email: str | None  # None for a guest
     roles: list[str]
     refresh_token: str
 
@@ -121,7 +122,7 @@ def admit_login(command: LogIn, uow: AuthUnitOfWork) -> Admitted:
     known = throttle.lock_known_address(command.email, command.address, known_for=command.known_for)
     lockout = known if known is not None else throttle.lock_account(command.email)
     now = throttle.now()
-    by_address, address_bucket = admit_leak(address_bucket, now, policy)
+    by_address, address_bucket = admit_leak(address_bucket, now, policy.per_address)
     by_account, lockout = admit_lockout(lockout, now, policy)
     refused = [a.retry_after_seconds for a in (by_address, by_account) if not a.allowed]
     if refused:
@@ -152,12 +153,14 @@ def log_in(command: Admitted, uow: AuthUnitOfWork) -> Grant:
     throttle = uow.login_throttle
     address_bucket = throttle.lock_address_bucket(attempt.address)
     now = throttle.now()
-    throttle.save_address_bucket(attempt.address, undo_leak(address_bucket, now, attempt.throttle))
+    throttle.save_address_bucket(
+        attempt.address, undo_leak(address_bucket, now, attempt.throttle.per_address)
+    )
     if not command.known_address:
         lockout = throttle.lock_account(attempt.email)
         throttle.save_account(attempt.email, undo_lockout(lockout))
     throttle.remember_address(attempt.email, attempt.address, now)
-    return _open_session(uow, account, str(uuid.uuid4()), attempt.refresh_ttl)
+    return open_session(uow, account, str(uuid.uuid4()), attempt.refresh_ttl)
 
 
 def refresh(command: Refresh, uow: AuthUnitOfWork) -> Grant | Reused:
@@ -175,7 +178,8 @@ def refresh(command: Refresh, uow: AuthUnitOfWork) -> Grant | Reused:
     account = uow.accounts.get(token.user_id)
     if account is None:  # the account outlives its tokens (foreign key): never happens
         raise InvalidRefreshToken("unknown refresh token")
-    return _open_session(uow, account, token.family_id, command.refresh_ttl)
+    # The roles are the account's now, not the old token's: a change shows from this refresh.
+    return open_session(uow, account, token.family_id, command.refresh_ttl)
 
 
 def log_out(command: LogOut, uow: AuthUnitOfWork) -> None:
@@ -185,7 +189,8 @@ def log_out(command: LogOut, uow: AuthUnitOfWork) -> None:
         uow.refresh_tokens.revoke_family(family_id)
 
 
-def _open_session(uow: AuthUnitOfWork, account: Account, family_id: str, ttl: timedelta) -> Grant:
+def open_session(uow: AuthUnitOfWork, account: Account, family_id: str, ttl: timedelta) -> Grant:
+    """A new refresh token of the family for the account, and what its access token says."""
     token, token_hash = new_refresh_token()
     uow.refresh_tokens.add(
         RefreshToken(

@@ -25,11 +25,27 @@ class Accounts(Protocol):
         ...
 
     def by_email(self, email: str) -> Account | None:
-        """The account of a normalised email, read only."""
+        """The account of a normalised email, read only (a guest has none)."""
         ...
 
     def get(self, user_id: str) -> Account | None:
         """One account, read only."""
+        ...
+
+    def get_for_update(self, user_id: str) -> Account | None:
+        """One account to change, its aggregate lock taken first; the events it records are
+        published with the work. Store the change with ``save``."""
+        ...
+
+    def save(self, account: Account) -> None:
+        """Store the email, name, password hash and roles of an account loaded by
+        ``get_for_update``; EmailTaken (nothing written) when another account has the email."""
+        ...
+
+    def lock_role_changes(self) -> None:
+        """Serialise every change of roles until the end of the work, before any account is
+        locked: whether the caller is still an admin and the change it makes are then one
+        step, so two admins cannot take each other's admin role away at the same moment."""
         ...
 
 
@@ -54,6 +70,33 @@ class RefreshTokens(Protocol):
 
     def revoke_family(self, family_id: str) -> None:
         """Revoke every token of the family not revoked yet."""
+        ...
+
+    def revoke_user(self, user_id: str) -> int:
+        """Revoke every token of the account not revoked yet; returns how many."""
+        ...
+
+
+class AddressBuckets(Protocol):
+    """Leaky buckets per client address (domain/throttle.py): one kind of count each (guests
+    made). ``lock`` reads a bucket with its row locked until the end of the work, creating it
+    when missing, so that concurrent requests from one address are counted one by one."""
+
+    def now(self) -> datetime:
+        """The one clock of every instance, read after the lock was granted."""
+        ...
+
+    def lock(self, address: str) -> Leak:
+        """The address's bucket, locked."""
+        ...
+
+    def save(self, address: str, bucket: Leak) -> None:
+        """Store the bucket locked by ``lock``."""
+        ...
+
+    def purge(self, *, window: timedelta) -> int:
+        """Delete buckets idle for a whole window (drained: they hold nothing back); returns
+        how many went."""
         ...
 
 
@@ -202,6 +245,11 @@ class AuthUnitOfWork(UnitOfWorkPort, Protocol):
     @property
     def login_throttle(self) -> LoginThrottle:
         """The login throttle's buckets."""
+        ...
+
+    @property
+    def guest_throttle(self) -> AddressBuckets:
+        """How many guests each client address made lately."""
         ...
 
     @property

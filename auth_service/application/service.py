@@ -8,15 +8,23 @@ import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from auth_service.application import commands
+from auth_service.application import commands, guests
 from auth_service.application.commands import Grant, LogIn, LogOut, Refresh, Register
 from auth_service.application.ports import PasswordHasher, UnitOfWorkFactory
+from auth_service.application.roles import ChangeRoles, change_roles
 from auth_service.application.tokens import TokenIssuer
-from auth_service.domain.errors import BadCredentials, EmailTaken, InvalidRefreshToken
-from auth_service.domain.model import ADMIN, CUSTOMER, Account, normalise_email
+from auth_service.domain.errors import (
+    AlreadyRegistered,
+    BadCredentials,
+    EmailTaken,
+    InvalidRefreshToken,
+)
+from auth_service.domain.model import Account, normalise_email
 from auth_service.domain.passwords import check_password
-from auth_service.domain.throttle import ThrottlePolicy
+from auth_service.domain.roles import ADMIN, CUSTOMER, GUEST
+from auth_service.domain.throttle import LeakRate, ThrottlePolicy
 from servicekit.logging import get_logger
+from servicekit.tokens import Principal
 
 log = get_logger(__name__)
 
@@ -37,6 +45,7 @@ class SessionRules:
     refresh_ttl: timedelta
     throttle: ThrottlePolicy
     known_address_for: timedelta  # an address logged in from this recently is the owner's
+    guests_per_address: LeakRate  # how many guests one client address may make
 
 
 class AuthService:
@@ -55,10 +64,44 @@ class AuthService:
         self.issuer = issuer
         self.rules = rules
 
-    def register(self, *, email: str, password: str, full_name: str) -> Account:
-        """Open a customer account (WeakPassword, EmailTaken)."""
+    def register(
+        self, *, email: str, password: str, full_name: str, caller: Principal | None = None
+    ) -> Account:
+        """Open a customer account (WeakPassword, EmailTaken). With the verified token of a
+        guest (``caller``), that guest becomes the customer, under its own user_id; with any
+        other account's token, AlreadyRegistered: a token asks to register its own account."""
         check_password(password, email)
-        return self._register(email, password, full_name, (CUSTOMER,))
+        if caller is None:
+            return self._register(email, password, full_name, (CUSTOMER,))
+        if GUEST not in caller.roles:
+            raise AlreadyRegistered()
+        command = guests.ConvertGuest(
+            caller.user_id, normalise_email(email), full_name, self.passwords.hash(password)
+        )
+        with self.unit_of_work() as uow:
+            account = guests.convert_guest(command, uow)
+        log.info("guest_converted", user_id=account.user_id)
+        return account
+
+    def create_guest(self, *, address: str) -> tuple[str, TokenPair]:
+        """A guest's user_id and first session (TooManyGuests when ``address`` made too
+        many)."""
+        command = guests.CreateGuest(address, self.rules.guests_per_address, self.rules.refresh_ttl)
+        with self.unit_of_work() as uow:
+            grant = guests.create_guest(command, uow)
+            pair = self._signed(grant)
+        log.info("guest_registered", user_id=grant.user_id)
+        return grant.user_id, pair
+
+    def change_roles(self, *, user_id: str, roles: list[str], changed_by: str) -> Account:
+        """Set an account's roles as the admin ``changed_by`` (InvalidRoles, NotAdmin,
+        AccountNotFound, GuestRoles, OwnAdminRole)."""
+        with self.unit_of_work() as uow:
+            account = change_roles(ChangeRoles(user_id, tuple(roles), changed_by), uow)
+        log.info(
+            "account_roles_set", user_id=user_id, changed_by=changed_by, roles=list(account.roles)
+        )
+        return account
 
     def ensure_admin(self, email: str, password: str) -> None:
         """Open the admin account from settings unless it exists."""
@@ -92,7 +135,7 @@ class AuthService:
         with self.unit_of_work() as uow:
             admitted = commands.admit_login(attempt, uow)
         # Outside any transaction (slow by design); an unknown email costs the same time.
-        if admitted.account is None:
+        if admitted.account is None or admitted.account.password_hash is None:
             self.passwords.dummy_verify()
             verified = False
         else:
@@ -127,6 +170,13 @@ class AuthService:
             return uow.login_throttle.purge(
                 window=timedelta(seconds=self.rules.throttle.window_seconds),
                 known_for=self.rules.known_address_for,
+            )
+
+    def purge_guest_throttle(self) -> int:
+        """Delete the guests' address buckets that drained; returns how many."""
+        with self.unit_of_work() as uow:
+            return uow.guest_throttle.purge(
+                window=timedelta(seconds=self.rules.guests_per_address.window_seconds)
             )
 
     def _signed(self, grant: Grant) -> TokenPair:

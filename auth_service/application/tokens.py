@@ -57,18 +57,19 @@ class TokenIssuer:
         """Every published public key."""
         return self._current()[1]
 
-    def access_token(self, *, user_id: str, email: str, roles: list[str]) -> str:
-        """A short-lived RS256 access token for one account."""
+    def access_token(self, *, user_id: str, email: str | None, roles: list[str]) -> str:
+        """A short-lived RS256 access token for one account (a guest's has no email)."""
         key, _ = self._current()
         now = int(time.time())
-        claims = {
+        claims: dict[str, Any] = {
             "iss": ISSUER,
             "aud": AUDIENCE,
             "sub": user_id,
-            "email": email,
             "roles": roles,
             "iat": now,
             "exp": now + self.access_ttl,
             "jti": uuid.uuid4().hex,
         }
+        if email is not None:
+            claims["email"] = email
         return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})

@@ -9,6 +9,9 @@ Two kinds of bucket:
   for twice as long as the one before, up to a cap;
 - a *leaky* bucket per client address: it holds ``max_failures`` failures and forgives one every
   ``window / max_failures`` seconds, whatever the accounts tried.
+
+Guest creation is throttled per client address by the same leaky bucket, with a rate of its own
+(every guest made counts, there is nothing to take back).
 """
 
 from __future__ import annotations
@@ -16,6 +19,19 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class LeakRate:
+    """A leaky bucket's size, and how long a full one takes to drain."""
+
+    capacity: int
+    window_seconds: float
+
+    @property
+    def per_second(self) -> float:
+        """How much drains every second."""
+        return self.capacity / self.window_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +43,11 @@ class ThrottlePolicy:
     lockout_max_seconds: float
     window_seconds: float  # a lockout bucket idle this long starts over
     max_failures_per_address: int  # the address bucket's size; it drains over the window
+
+    @property
+    def per_address(self) -> LeakRate:
+        """The address bucket's rate: max_failures_per_address per window."""
+        return LeakRate(self.max_failures_per_address, self.window_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,25 +113,23 @@ def undo_lockout(bucket: Lockout) -> Lockout:
     return replace(bucket, failures=max(0, bucket.failures - 1), locked_until=None)
 
 
-def _drained(bucket: Leak, now: datetime, policy: ThrottlePolicy) -> float:
+def _drained(bucket: Leak, now: datetime, rate: LeakRate) -> float:
     if bucket.updated_at is None:
         return 0.0
-    rate = policy.max_failures_per_address / policy.window_seconds
     elapsed = max(0.0, (now - bucket.updated_at).total_seconds())
-    return max(0.0, bucket.level - elapsed * rate)
+    return max(0.0, bucket.level - elapsed * rate.per_second)
 
 
-def admit_leak(bucket: Leak, now: datetime, policy: ThrottlePolicy) -> tuple[Admission, Leak]:
-    """Refuse when one more failure would overflow the address bucket; else count it."""
-    level = _drained(bucket, now, policy)
-    if level + 1 > policy.max_failures_per_address:
-        rate = policy.max_failures_per_address / policy.window_seconds
-        wait = (level + 1 - policy.max_failures_per_address) / rate
+def admit_leak(bucket: Leak, now: datetime, rate: LeakRate) -> tuple[Admission, Leak]:
+    """Refuse when one more would overflow the address bucket; else count it."""
+    level = _drained(bucket, now, rate)
+    if level + 1 > rate.capacity:
+        wait = (level + 1 - rate.capacity) / rate.per_second
         return Admission(False, max(1, math.ceil(wait))), bucket
     return Admission(True), Leak(level + 1, now)
 
 
-def undo_leak(bucket: Leak, now: datetime, policy: ThrottlePolicy) -> Leak:
+def undo_leak(bucket: Leak, now: datetime, rate: LeakRate) -> Leak:
     """The attempt counted by ``admit_leak`` succeeded: take that one failure back (only that:
     logging in to an account of one's own must not wash an address's other failures away)."""
-    return Leak(max(0.0, _drained(bucket, now, policy) - 1), now)
+    return Leak(max(0.0, _drained(bucket, now, rate) - 1), now)

@@ -84,7 +84,7 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
         conn.execute(
             text(
                 "TRUNCATE accounts, refresh_tokens, signing_keys, login_account_lockouts,"
-                " login_known_addresses, login_address_buckets, outbox"
+                " login_known_addresses, login_address_buckets, guest_address_buckets, outbox"
             )
         )
     sessions = sessionmaker(engine, expire_on_commit=False)
@@ -164,6 +164,92 @@ def test_a_rolled_back_unit_of_work_leaves_nothing(harness: Harness) -> None:
     assert harness.outbox() == []
 
 
+def new_guest() -> Account:
+    return Account.register_guest(
+        user_id=str(uuid.uuid4()), registered_at=datetime.now(UTC).replace(microsecond=654321)
+    )
+
+
+def test_guests_have_no_email_name_or_password_and_never_collide(harness: Harness) -> None:
+    guest, another = new_guest(), new_guest()
+    with harness.unit_of_work() as uow:
+        uow.accounts.add(guest)
+        uow.accounts.add(another)  # no email, so no unique email to collide on
+    with harness.unit_of_work() as uow:
+        loaded = uow.accounts.get(guest.user_id)
+    assert loaded == Account(guest.user_id, None, None, None, ("guest",), guest.registered_at)
+    assert harness.outbox() == [
+        (guest.user_id, "account.guest_registered"),
+        (another.user_id, "account.guest_registered"),
+    ]
+
+
+def test_an_account_loaded_for_update_is_saved_and_its_events_go_with_it(
+    harness: Harness,
+) -> None:
+    guest, admin = new_guest(), new_account()
+    email = f"conv-{uuid.uuid4().hex[:10]}@example.com"
+    with harness.unit_of_work() as uow:
+        uow.accounts.add(guest)
+    with harness.unit_of_work() as uow:
+        account = uow.accounts.get_for_update(guest.user_id)
+        assert account is not None and account.is_guest
+        assert uow.accounts.get_for_update(str(uuid.uuid4())) is None
+        account.convert(
+            email=email,
+            full_name="Ann",
+            password_hash="$argon2id$converted",
+            converted_at=datetime.now(UTC),
+        )
+        uow.accounts.save(account)
+    with harness.unit_of_work() as uow:
+        converted = uow.accounts.get(guest.user_id)
+        assert uow.accounts.by_email(email) == converted
+        account = uow.accounts.get_for_update(guest.user_id)
+        assert account is not None
+        uow.accounts.lock_role_changes()
+        assert account.change_roles(("staff", "customer"), changed_by=admin.user_id)
+        uow.accounts.save(account)
+    with harness.unit_of_work() as uow:
+        staff = uow.accounts.get(guest.user_id)
+    assert converted == Account(
+        guest.user_id, email, "Ann", "$argon2id$converted", ("customer",), guest.registered_at
+    )
+    assert staff is not None and staff.roles == ("customer", "staff")
+    assert harness.outbox() == [
+        (guest.user_id, "account.guest_registered"),
+        (guest.user_id, "account.guest_converted"),
+        (guest.user_id, "account.roles_changed"),
+    ]
+
+
+def test_saving_an_email_another_account_holds_is_refused_and_writes_nothing(
+    harness: Harness,
+) -> None:
+    holder, guest = new_account(), new_guest()
+    with harness.unit_of_work() as uow:
+        uow.accounts.add(holder)
+        uow.accounts.add(guest)
+    with pytest.raises(EmailTaken), harness.unit_of_work() as uow:
+        account = uow.accounts.get_for_update(guest.user_id)
+        assert account is not None
+        account.convert(
+            email=holder.email or "",
+            full_name="Thief",
+            password_hash="$argon2id$x",
+            converted_at=datetime.now(UTC),
+        )
+        uow.accounts.save(account)
+    with harness.unit_of_work() as uow:
+        still = uow.accounts.get(guest.user_id)
+        assert uow.accounts.by_email(holder.email or "") == uow.accounts.get(holder.user_id)
+    assert still is not None and still.is_guest and still.email is None
+    assert harness.outbox() == [
+        (holder.user_id, "account.registered"),
+        (guest.user_id, "account.guest_registered"),
+    ]
+
+
 # -- refresh tokens ------------------------------------------------------------------------------
 
 
@@ -204,6 +290,25 @@ def test_refresh_tokens_are_found_by_hash_rotated_and_revoked_by_family(harness:
     assert loaded[0] == once
     assert loaded[1] is not None and loaded[1].spent and loaded[1].rotated_at is None
     assert untouched == elsewhere
+
+
+def test_revoking_an_accounts_tokens_leaves_every_other_account_s(harness: Harness) -> None:
+    account, other = new_account(), new_account()
+    mine = [token(account, str(uuid.uuid4())) for _ in range(2)]
+    theirs = token(other, str(uuid.uuid4()))
+    with harness.unit_of_work() as uow:
+        uow.accounts.add(account)
+        uow.accounts.add(other)
+        for each in (*mine, theirs):
+            uow.refresh_tokens.add(each)
+    with harness.unit_of_work() as uow:
+        assert uow.refresh_tokens.revoke_user(account.user_id) == 2
+    with harness.unit_of_work() as uow:
+        assert uow.refresh_tokens.revoke_user(account.user_id) == 0  # already revoked
+        loaded = [uow.refresh_tokens.get_for_update(t.token_hash) for t in mine]
+        untouched = uow.refresh_tokens.get_for_update(theirs.token_hash)
+    assert all(t is not None and t.revoked_at is not None for t in loaded)
+    assert untouched == theirs
 
 
 # -- the login throttle's buckets ----------------------------------------------------------------
@@ -284,6 +389,29 @@ def test_purge_deletes_what_holds_nothing_back_and_keeps_the_rest(harness: Harne
         assert throttle.lock_known_address("idle@x.org", "192.0.2.2", known_for=50 * DAY)
         assert throttle.lock_known_address("idle@x.org", "192.0.2.1", known_for=50 * DAY) is None
         assert throttle.lock_known_address("idle@x.org", "192.0.2.3", known_for=DAY)
+
+
+def test_guest_buckets_are_apart_from_login_buckets_and_drained_ones_go(
+    harness: Harness,
+) -> None:
+    busy, idle = "192.0.2.60", "192.0.2.61"
+    now = datetime.now(UTC).replace(microsecond=0)
+    with harness.unit_of_work() as uow:
+        guests = uow.guest_throttle
+        fresh = guests.lock(busy)
+        assert fresh.level == 0.0 and fresh.updated_at is not None
+        guests.save(busy, Leak(2.0, now))
+        guests.lock(idle)
+        guests.save(idle, Leak(4.0, now - timedelta(hours=2)))
+        guests.save("192.0.2.62", Leak(9.0, now))  # no row: nothing
+        assert abs((guests.now() - datetime.now(UTC)).total_seconds()) < 60
+    with harness.unit_of_work() as uow:
+        assert uow.login_throttle.lock_address_bucket(busy).level == 0.0  # a bucket of its own
+        assert uow.guest_throttle.lock(busy) == Leak(2.0, now)
+        assert uow.guest_throttle.purge(window=timedelta(minutes=10)) == 1
+    with harness.unit_of_work() as uow:
+        assert uow.guest_throttle.lock(idle).level == 0.0
+        assert uow.guest_throttle.lock("192.0.2.62").level == 0.0
 
 
 # -- signing keys ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from auth_service.adapters.memory import AuthStore, InMemoryAuthUnitOfWork, Kept
 from auth_service.adapters.passwords import argon2id
 from auth_service.application.service import AuthService, SessionRules
 from auth_service.application.tokens import TokenIssuer
-from auth_service.domain.throttle import ThrottlePolicy
+from auth_service.domain.throttle import LeakRate, ThrottlePolicy
 from servicekit.messaging.envelope import Event
 from servicekit.messaging.unit_of_work import Cause
 from servicekit.tokens import ALGORITHM, AUDIENCE, ISSUER
@@ -28,6 +28,8 @@ POLICY = ThrottlePolicy(
     window_seconds=900.0,
     max_failures_per_address=100,
 )
+# Three guests per address, then one more every 20 s.
+GUESTS = LeakRate(capacity=3, window_seconds=60.0)
 PASSWORD = "correct-horse-42"
 
 
@@ -59,6 +61,7 @@ class Auth:
                 refresh_ttl=timedelta(days=14),
                 throttle=POLICY,
                 known_address_for=timedelta(days=30),
+                guests_per_address=GUESTS,
             ),
         )
 

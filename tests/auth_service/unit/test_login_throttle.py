@@ -94,24 +94,24 @@ def test_a_success_takes_back_only_its_own_attempt() -> None:
 def test_the_address_bucket_holds_max_failures_then_refuses_until_one_drains() -> None:
     bucket, admitted = Leak(), 0
     for _ in range(130):
-        admission, bucket = admit_leak(bucket, at(0), POLICY)
+        admission, bucket = admit_leak(bucket, at(0), POLICY.per_address)
         admitted += admission.allowed
     assert admitted == 100
-    admission, _ = admit_leak(bucket, at(0), POLICY)
+    admission, _ = admit_leak(bucket, at(0), POLICY.per_address)
     assert not admission.allowed
     assert admission.retry_after_seconds == 9  # one failure drains every 900 / 100 s
-    admission, _ = admit_leak(bucket, at(9), POLICY)
+    admission, _ = admit_leak(bucket, at(9), POLICY.per_address)
     assert admission.allowed
 
 
 def test_the_address_bucket_empties_in_one_window() -> None:
     full = Leak(100.0, at(0))
-    admission, after = admit_leak(full, at(900), POLICY)
+    admission, after = admit_leak(full, at(900), POLICY.per_address)
     assert admission.allowed and after.level == 1
 
 
 def test_a_success_takes_one_failure_out_of_the_address_bucket_not_all() -> None:
-    _, counted = admit_leak(Leak(50.0, at(0)), at(0), POLICY)
+    _, counted = admit_leak(Leak(50.0, at(0)), at(0), POLICY.per_address)
     assert counted.level == 51
-    assert undo_leak(counted, at(0), POLICY).level == 50
-    assert undo_leak(Leak(0.5, at(0)), at(0), POLICY).level == 0
+    assert undo_leak(counted, at(0), POLICY.per_address).level == 50
+    assert undo_leak(Leak(0.5, at(0)), at(0), POLICY.per_address).level == 0

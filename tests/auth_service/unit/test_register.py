@@ -40,6 +40,7 @@ def test_the_account_is_locked_before_it_is_written(auth: Auth) -> None:
 def test_the_password_is_kept_only_as_an_argon2id_hash(auth: Auth) -> None:
     user_id = auth.register("hash@example.com")
     password_hash = auth.store.accounts[user_id].password_hash
+    assert password_hash is not None
     assert password_hash.startswith("$argon2id$")
     assert PASSWORD not in password_hash
     assert auth.service.passwords.verify(PASSWORD, password_hash)
