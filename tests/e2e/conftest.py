@@ -90,3 +90,22 @@ def admin(api: httpx.Client) -> User:
     """The admin account created from ADMIN_EMAIL / ADMIN_PASSWORD."""
     tokens = login(api, ADMIN_EMAIL, ADMIN_PASSWORD)
     return User("", ADMIN_EMAIL, ADMIN_PASSWORD, tokens["access_token"], tokens["refresh_token"])
+
+
+def fresh_loopback_address() -> str:
+    """A loopback address (127.x.y.z: any of them reaches the gateway, which counts each as a
+    client of its own) that no other test is likely to have used this window."""
+    raw = uuid.uuid4().bytes
+    return f"127.{raw[0] % 254 + 1}.{raw[1]}.{raw[2] % 254 + 1}"
+
+
+def create_guest(address: str | None = None) -> User:
+    """A new guest (POST /api/auth/guest) with its token pair; email and password are empty.
+    Made from ``address``, a fresh loopback address by default, so that the guests tests make
+    never exhaust the guest limit of the address every other request comes from."""
+    transport = httpx.HTTPTransport(local_address=address or fresh_loopback_address())
+    with httpx.Client(base_url=GATEWAY, transport=transport, timeout=15.0) as client:
+        response = client.post("/api/auth/guest", json={})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return User(body["user_id"], "", "", body["access_token"], body["refresh_token"])
