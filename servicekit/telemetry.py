@@ -66,11 +66,30 @@ def instrument_app(
     from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
 
     provider = _tracer_provider(service_name, settings.exporter_otlp_endpoint)
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls=EXCLUDED_URLS)
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=provider,
+        excluded_urls=EXCLUDED_URLS,
+        server_request_hook=without_query_string,
+    )
     psycopg2 = Psycopg2Instrumentor()
     if not psycopg2.is_instrumented_by_opentelemetry:
         psycopg2.instrument(tracer_provider=provider)
     return True
+
+
+def without_query_string(span: Any, scope: dict[str, Any]) -> None:
+    """A request span keeps the path, never the query string: like the access lines, since a
+    query can carry personal data (``GET /api/users?national_id=<CPF>``) or credentials. The
+    instrumentation puts it in ``http.url`` (and ``url.query`` under the newer conventions)."""
+    if not scope.get("query_string") or not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    url = attributes.get("http.url")
+    if isinstance(url, str):
+        span.set_attribute("http.url", url.split("?", 1)[0])
+    if "url.query" in attributes:
+        span.set_attribute("url.query", "")
 
 
 def _tracer_provider(service_name: str, endpoint: str) -> Any:
