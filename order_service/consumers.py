@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from contracts.events import (
+    CategoryCreated,
+    CategoryDeleted,
+    CategoryUpdated,
     PaymentAuthorized,
     PaymentDeclined,
     PaymentRefunded,
     PaymentVoided,
+    ProductArchived,
     ProductCreated,
     ProductUpdated,
     StockCommitted,
@@ -23,6 +27,10 @@ SUBSCRIPTIONS = Subscriptions(
     "order-service",
     on(ProductCreated, handlers.on_product_created),
     on(ProductUpdated, handlers.on_product_updated),
+    on(ProductArchived, handlers.on_product_archived),
+    on(CategoryCreated, handlers.on_category_created),
+    on(CategoryUpdated, handlers.on_category_updated),
+    on(CategoryDeleted, handlers.on_category_deleted),
     on(StockReserved, handlers.on_stock_reserved),
     on(StockReservationFailed, handlers.on_stock_reservation_failed),
     on(StockReleased, handlers.on_stock_released),
@@ -32,6 +40,7 @@ SUBSCRIPTIONS = Subscriptions(
     on(PaymentRefunded, handlers.on_payment_refunded),
     on(PaymentVoided, handlers.on_payment_voided),
     unit_of_work=SqlOrderUnitOfWork.joining,
-    # Every handler locks the order its event is about, so several arrive in one transaction.
+    # Every handler of a saga event locks the order it is about (the read models' handlers lock
+    # nothing: they record no events), so several arrive in one transaction.
     batch_locks=locks_by_payload("order"),
 )

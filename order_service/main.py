@@ -10,9 +10,12 @@ from fastapi import FastAPI
 
 from order_service.adapters import saga_gauge
 from order_service.adapters.catalog import fetch_products
+from order_service.adapters.order_changes import OrderChangeListener, libpq_dsn
 from order_service.adapters.repository import SqlOrderUnitOfWork
+from order_service.api import live
 from order_service.api.errors import ERROR_STATUSES
 from order_service.api.routes import router
+from order_service.application.live import OrderStreams
 from order_service.application.service import OrderService
 from order_service.consumers import SUBSCRIPTIONS
 from order_service.settings import OrderSettings
@@ -38,6 +41,11 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
         )
         # sagas_in_flight on /metrics, counted in the database on each scrape.
         saga_gauge.install(runtime.database.engine)
+        runtime.extras["order_streams"] = OrderStreams(
+            live.snapshot_reader(runtime.database.sessions),
+            max_streams=settings.streams_max,
+            heartbeat_seconds=settings.stream_heartbeat_seconds,
+        )
 
     def saga_timeouts(runtime: ServiceRuntime, stop: threading.Event) -> None:
         """Cancels stalled sagas; the deadline lives in the database, so it survives restarts."""
@@ -48,13 +56,27 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
             except Exception:  # the next sweep tries again
                 log.exception("saga_timeout_sweep_failed")
 
+    def order_changes(runtime: ServiceRuntime, stop: threading.Event) -> None:
+        """The one LISTEN connection of this instance, feeding every live status stream."""
+        streams: OrderStreams = runtime.extras["order_streams"]
+        listener = OrderChangeListener(
+            libpq_dsn(settings.database_url),
+            changed=streams.changed_threadsafe,
+            resync=streams.resync_threadsafe,
+        )
+        try:
+            listener.run(stop)
+        finally:
+            streams.end_all_threadsafe()
+
     return create_service_app(
         name="order-service",
         title="order_service",
         settings=settings,
-        routers=[router],
+        # The live router first: its /api/orders/events must match before /api/orders/{id}.
+        routers=[live.router, router],
         subscriptions=SUBSCRIPTIONS,
         error_statuses=ERROR_STATUSES,
-        workers=[saga_timeouts],
+        workers=[saga_timeouts, order_changes],
         on_startup=start,
     )

@@ -23,3 +23,10 @@ class OrderSettings(HttpServiceSettings):
     timeout_scan_seconds: float = Field(default=1.0, gt=0)
     # Products unknown to the local read model are looked up in product_service with this bound.
     product_lookup_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Live status streams (GET /api/orders/{order_id}/events and /api/orders/events) open at
+    # once on one instance; beyond, 503 with Retry-After.
+    streams_max: int = Field(default=1000, ge=1)
+    # A stream with nothing to send for this long sends a keep-alive comment: below the
+    # gateway's upstream read timeout (GATEWAY_UPSTREAM_READ_TIMEOUT_SECONDS, 15 s), which would
+    # otherwise end an idle stream, and below the idle timeouts of proxies in front.
+    stream_heartbeat_seconds: float = Field(default=10.0, gt=0, le=300)

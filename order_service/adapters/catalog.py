@@ -38,6 +38,7 @@ def fetch_products(
                         name=body["name"],
                         price=body["price"],
                         currency=body["currency"],
+                        category_id=body.get("category_id"),
                     )
                     break
             else:

@@ -5,15 +5,22 @@ behaviour (tests/order_service/integration/test_repository_contract.py)."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from contracts.events import ProductCreated, ProductUpdated
-from order_service.application.ports import DuplicateIdempotencyKey, IdempotentOrder
+from contracts.events import CategoryCreated, CategoryUpdated, ProductCreated, ProductUpdated
+from order_service.application.ports import (
+    CatalogProduct,
+    Category,
+    DuplicateIdempotencyKey,
+    IdempotentOrder,
+)
 from order_service.application.timeline import step
-from order_service.domain.model import OPEN, Order, Price
+from order_service.domain.model import Order
+from order_service.domain.statuses import OPEN
 from servicekit.messaging.unit_of_work import Cause, InMemoryUnitOfWork, Published
 
 
@@ -23,7 +30,8 @@ class OrderStore:
 
     orders: dict[str, Order] = field(default_factory=dict)
     keys: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)  # -> id, hash
-    products: dict[str, Price] = field(default_factory=dict)
+    products: dict[str, CatalogProduct] = field(default_factory=dict)
+    categories: dict[str, Category] = field(default_factory=dict)
     timeline: list[dict[str, object]] = field(default_factory=list)
 
 
@@ -89,15 +97,50 @@ class InMemoryCatalog:
     def __init__(self, store: OrderStore) -> None:
         self._store = store
 
-    def prices(self, product_ids: Iterable[str]) -> dict[str, Price]:
-        """See Catalog.prices."""
+    def products(self, product_ids: Iterable[str]) -> dict[str, CatalogProduct]:
+        """See Catalog.products."""
         return {
             pid: self._store.products[pid] for pid in product_ids if pid in self._store.products
         }
 
     def remember(self, product: ProductCreated | ProductUpdated) -> None:
         """See Catalog.remember."""
-        self._store.products[product.product_id] = (Decimal(product.price), product.currency)
+        known = self._store.products.get(product.product_id)
+        self._store.products[product.product_id] = CatalogProduct(
+            Decimal(product.price),
+            product.currency,
+            product.category_id,
+            archived=known is not None and known.archived,
+        )
+
+    def archive(self, product_id: str, archived_at: datetime) -> bool:
+        """See Catalog.archive."""
+        known = self._store.products.get(product_id)
+        if known is None:
+            return False
+        self._store.products[product_id] = dataclasses.replace(known, archived=True)
+        return True
+
+
+class InMemoryCategories:
+    """The categories read model in a dict."""
+
+    def __init__(self, store: OrderStore) -> None:
+        self._store = store
+
+    def remember(self, category: CategoryCreated | CategoryUpdated) -> None:
+        """See Categories.remember."""
+        self._store.categories[category.category_id] = Category(
+            category.category_id, category.name, category.slug, category.description
+        )
+
+    def forget(self, category_id: str) -> None:
+        """See Categories.forget."""
+        self._store.categories.pop(category_id, None)
+
+    def get(self, category_id: str) -> Category | None:
+        """See Categories.get."""
+        return self._store.categories.get(category_id)
 
 
 class InMemoryTimeline:
@@ -122,6 +165,7 @@ class InMemoryOrderUnitOfWork(InMemoryUnitOfWork):
         self.steps: list[dict[str, object]] = []
         self.orders = InMemoryOrders(self.store, self)
         self.catalog = InMemoryCatalog(self.store)
+        self.categories = InMemoryCategories(self.store)
         self.timeline = InMemoryTimeline(self)
 
     def after_write(self, published: list[Published]) -> None:

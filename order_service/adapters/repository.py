@@ -8,7 +8,6 @@ unit prices of all lines change in one, every timeline step of a unit of work go
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -16,23 +15,25 @@ import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from contracts.events import ProductCreated, ProductUpdated
+from contracts.events import Address
+from order_service.adapters.read_models import SqlCatalog, SqlCategories
 from order_service.application.ports import DuplicateIdempotencyKey, IdempotentOrder
 from order_service.application.timeline import step
-from order_service.domain.model import (
+from order_service.domain.model import Line, Order
+from order_service.domain.statuses import (
+    FulfilmentStatus,
     InventoryStatus,
-    Line,
-    Order,
     OrderStatus,
+    PaymentMethod,
     PaymentStatus,
-    Price,
 )
 from servicekit.db import sql
 from servicekit.messaging.unit_of_work import Cause, Published, SqlUnitOfWork
 
 _LOAD_FOR_UPDATE = """
 SELECT o.customer_id::text, o.status, o.payment_status, o.inventory_status, o.currency,
-       o.failure_reason, o.created_at,
+       o.failure_reason, o.created_at, o.delivery_address, o.payment_method, o.correlation_id,
+       o.fulfilment_status, o.fulfilment_updated_at,
        (SELECT json_agg(json_build_array(i.product_id, i.quantity, i.unit_price::text)
                         ORDER BY i.product_id)
           FROM order_items i WHERE i.order_id = o.order_id) AS lines
@@ -41,11 +42,15 @@ WHERE o.order_id = %(order_id)s::uuid
 FOR UPDATE OF o
 """
 
+# updated_at is the time of the write (clock_timestamp), not of the transaction's start (now()):
+# the closest the row can say to when its change committed, which live status streams report.
 _SAVE = """
 UPDATE orders
 SET status = %(status)s, payment_status = %(payment_status)s,
     inventory_status = %(inventory_status)s, failure_reason = %(failure_reason)s,
-    total = %(total)s, updated_at = now()
+    total = %(total)s, fulfilment_status = %(fulfilment_status)s,
+    fulfilment_updated_at = %(fulfilment_updated_at)s, version = version + 1,
+    updated_at = clock_timestamp()
 WHERE order_id = %(order_id)s::uuid
 """
 
@@ -58,10 +63,11 @@ WHERE i.order_id = %(order_id)s::uuid AND i.product_id = p.product_id
 
 _INSERT_ORDER = """
 INSERT INTO orders (order_id, customer_id, status, payment_status, inventory_status, currency,
-                    total, idempotency_key, request_hash, deadline_at)
+                    total, idempotency_key, request_hash, deadline_at, delivery_address,
+                    payment_method, correlation_id)
 VALUES (%(order_id)s::uuid, %(customer_id)s::uuid, %(status)s, %(payment_status)s,
         %(inventory_status)s, %(currency)s, %(total)s, %(idempotency_key)s, %(request_hash)s,
-        %(deadline_at)s)
+        %(deadline_at)s, %(delivery_address)s::jsonb, %(payment_method)s, %(correlation_id)s)
 """
 
 _INSERT_ITEMS = """
@@ -79,18 +85,6 @@ _DUE_FOR_TIMEOUT = """
 SELECT order_id::text FROM orders
 WHERE status IN ('PENDING', 'STOCK_RESERVED') AND deadline_at < now()
 ORDER BY deadline_at LIMIT %(limit)s
-"""
-
-_PRICES = """
-SELECT product_id::text, price, currency FROM products WHERE product_id = ANY(%(ids)s::uuid[])
-"""
-
-_REMEMBER = """
-INSERT INTO products (product_id, sku, name, price, currency)
-VALUES (%(product_id)s::uuid, %(sku)s, %(name)s, %(price)s, %(currency)s)
-ON CONFLICT (product_id) DO UPDATE
-SET sku = EXCLUDED.sku, name = EXCLUDED.name, price = EXCLUDED.price,
-    currency = EXCLUDED.currency, updated_at = now()
 """
 
 _APPEND_TIMELINE = """
@@ -124,6 +118,11 @@ class SqlOrders:
             "idempotency_key": idempotency_key,
             "request_hash": fingerprint,
             "deadline_at": order.deadline_at,
+            "delivery_address": (
+                order.delivery_address.model_dump_json() if order.delivery_address else None
+            ),
+            "payment_method": order.payment_method.value,
+            "correlation_id": order.correlation_id,
         }
         if idempotency_key is None:
             sql(self._session, _INSERT_ORDER, values)
@@ -152,7 +151,21 @@ class SqlOrders:
         row = sql(self._session, _LOAD_FOR_UPDATE, {"order_id": order_id}).first()
         if row is None:
             return None
-        customer_id, status, payment, inventory, currency, reason, created_at, lines = tuple(row)
+        (
+            customer_id,
+            status,
+            payment,
+            inventory,
+            currency,
+            reason,
+            created_at,
+            address,
+            method,
+            correlation_id,
+            fulfilment,
+            fulfilment_at,
+            lines,
+        ) = tuple(row)
         order = Order(
             order_id=order_id,
             customer_id=customer_id,
@@ -163,6 +176,11 @@ class SqlOrders:
             currency=currency,
             failure_reason=reason,
             placed_at=created_at,
+            delivery_address=Address.model_validate(address) if address is not None else None,
+            payment_method=PaymentMethod(method),
+            correlation_id=correlation_id,
+            fulfilment=FulfilmentStatus(fulfilment),
+            fulfilment_updated_at=fulfilment_at,
         )
         self._lines_before[order_id] = list(order.lines)
         self._uow.track(order)
@@ -180,6 +198,8 @@ class SqlOrders:
                 "inventory_status": order.inventory_status.value,
                 "failure_reason": order.failure_reason,
                 "total": order.total,
+                "fulfilment_status": order.fulfilment.value,
+                "fulfilment_updated_at": order.fulfilment_updated_at,
             },
         )
         if order.lines != self._lines_before.get(order.order_id, order.lines):
@@ -204,32 +224,6 @@ class SqlOrders:
     def due_for_timeout(self, limit: int) -> list[str]:
         """See Orders.due_for_timeout."""
         return [row[0] for row in sql(self._session, _DUE_FOR_TIMEOUT, {"limit": limit})]
-
-
-class SqlCatalog:
-    """The catalog read model in PostgreSQL."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def prices(self, product_ids: Iterable[str]) -> dict[str, Price]:
-        """See Catalog.prices."""
-        rows = sql(self._session, _PRICES, {"ids": sorted(set(product_ids))})
-        return {product_id: (price, currency) for product_id, price, currency in rows}
-
-    def remember(self, product: ProductCreated | ProductUpdated) -> None:
-        """See Catalog.remember."""
-        sql(
-            self._session,
-            _REMEMBER,
-            {
-                "product_id": product.product_id,
-                "sku": product.sku,
-                "name": product.name,
-                "price": Decimal(product.price),
-                "currency": product.currency,
-            },
-        )
 
 
 class SqlTimeline:
@@ -260,6 +254,7 @@ class SqlOrderUnitOfWork(SqlUnitOfWork):
         super().__init__(session, owns_transaction=owns_transaction, cause=cause)
         self.orders = SqlOrders(self)
         self.catalog = SqlCatalog(session)
+        self.categories = SqlCategories(session)
         self.timeline = SqlTimeline(session)
 
     @classmethod

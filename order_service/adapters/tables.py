@@ -1,4 +1,4 @@
-"""Order service tables; created by migrations/versions/0002_orders.py."""
+"""Order service tables; created by migrations/versions/0002_orders.py and changed by 0005."""
 
 from sqlalchemy import (
     BigInteger,
@@ -11,7 +11,7 @@ from sqlalchemy import (
     Text,
     func,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData()
 
@@ -31,6 +31,12 @@ orders = Table(
     Column("deadline_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("delivery_address", JSONB),
+    Column("payment_method", Text, nullable=False),
+    Column("correlation_id", Text),
+    Column("fulfilment_status", Text, nullable=False),
+    Column("fulfilment_updated_at", DateTime(timezone=True)),
+    Column("version", BigInteger, nullable=False),
 )
 
 order_items = Table(
@@ -54,7 +60,7 @@ order_timeline = Table(
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-# Read model of the catalog, fed by product.created / product.updated.
+# Read model of the catalog, fed by product.created / updated / archived.
 products = Table(
     "products",
     metadata,
@@ -63,5 +69,18 @@ products = Table(
     Column("name", Text, nullable=False),
     Column("price", Numeric(12, 2), nullable=False),
     Column("currency", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("category_id", UUID(as_uuid=False)),
+    Column("archived_at", DateTime(timezone=True)),
+)
+
+# Read model of the categories, fed by category.created / updated / deleted.
+categories = Table(
+    "categories",
+    metadata,
+    Column("category_id", UUID(as_uuid=False), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("slug", Text, nullable=False),
+    Column("description", Text),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )

@@ -1,5 +1,6 @@
 """Orders endpoints: each one call to the application (application/service.py for changes,
-views.py for reads). Domain errors become statuses in api/errors.py."""
+views.py for reads). Domain errors become statuses in api/errors.py. The live status streams
+are in api/live.py."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Header, HTTPException
 from fastapi.responses import JSONResponse
 
+from contracts.events import Address
 from order_service import views
 from order_service.api.schemas import (
     CreateOrderRequest,
+    FulfilmentRequest,
     OrderAccepted,
     OrderPage,
     OrderView,
     TimelineStep,
 )
 from order_service.application.service import OrderService
-from order_service.domain.model import OrderStatus
+from order_service.domain.statuses import FulfilmentStatus, OrderStatus, PaymentMethod
 from servicekit.api import NO_NUL_PATTERN, PageNumber, PageSize, errors
 from servicekit.dependencies import CurrentUser, RuntimeDep, SessionDep
 
@@ -52,11 +55,13 @@ def create_order(
 ) -> Any:
     """Place an order: 202 PENDING; the saga takes it from there. The same Idempotency-Key
     again: 200 with the order it made."""
+    address = body.delivery_address
     placed = orders.place(
         customer_id=user.user_id,
         items=[(str(item.product_id), item.quantity) for item in body.items],
-        delivery_address=body.delivery_address.model_dump() if body.delivery_address else None,
+        delivery_address=Address(**address.model_dump()) if address else None,
         idempotency_key=idempotency_key,
+        payment_method=PaymentMethod(body.payment_method),
     )
     accepted = OrderAccepted(order_id=placed.order_id, status=placed.status)
     if not placed.created:
@@ -69,12 +74,19 @@ def list_orders(
     user: CurrentUser,
     session: SessionDep,
     status: OrderStatus | None = None,
+    fulfilment: FulfilmentStatus | None = None,
     page: PageNumber = 1,
     size: PageSize = 20,
 ) -> OrderPage:
-    """The caller's orders (admin: all), newest first, optionally by status."""
+    """The caller's orders (staff and admins: every order), newest first, optionally of one
+    status and one fulfilment status."""
     rows, total = views.list_orders(
-        session, user, status=status.value if status else None, page=page, size=size
+        session,
+        user,
+        status=status.value if status else None,
+        fulfilment=fulfilment.value if fulfilment else None,
+        page=page,
+        size=size,
     )
     return OrderPage(
         items=[OrderView.model_validate(r) for r in rows], page=page, size=size, total=total
@@ -102,6 +114,24 @@ def cancel_order(
     if order is None:
         raise HTTPException(404, NOT_FOUND)
     return OrderAccepted(order_id=order.order_id, status=order.status.value)
+
+
+@router.post("/{order_id}/fulfilment", responses=errors(403, 404, 409))
+def advance_fulfilment(
+    order_id: UUID,
+    body: FulfilmentRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    orders: OrdersDep,
+) -> OrderView:
+    """Staff or admin: the next fulfilment step of a CONFIRMED order (PREPARING, SHIPPED, then
+    DELIVERED); 409 for any other step, 403 for customers."""
+    if orders.advance_fulfilment(str(order_id), body.status, user) is None:
+        raise HTTPException(404, NOT_FOUND)
+    order = views.get_order(session, str(order_id), user)
+    if order is None:
+        raise HTTPException(404, NOT_FOUND)
+    return OrderView.model_validate(order)
 
 
 @router.get("/{order_id}/timeline", responses=errors(404))

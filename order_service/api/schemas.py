@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, field_validator
 
+from order_service.domain.statuses import FulfilmentStatus
 from servicekit.api import PostalAddress, RequestBody
 
 
@@ -23,6 +24,8 @@ class CreateOrderRequest(RequestBody):
 
     items: list[ItemRequest] = Field(min_length=1, max_length=50)
     delivery_address: PostalAddress | None = None
+    # "pix" comes with the payment provider: until then "card" is the only way to pay.
+    payment_method: Literal["card"] = "card"
 
     @field_validator("items")
     @classmethod
@@ -55,8 +58,27 @@ class SubStatus(BaseModel):
     status: str
 
 
+class DeliveryAddress(BaseModel):
+    """Where the order goes, as the customer gave it."""
+
+    street: str
+    number: str
+    city: str
+    state: str
+    country: str
+    zipcode: str
+
+
+class Fulfilment(BaseModel):
+    """How far staff have taken the order after CONFIRMED; updated_at null until the first
+    step."""
+
+    status: Literal["NOT_STARTED", "PREPARING", "SHIPPED", "DELIVERED"]
+    updated_at: datetime | None
+
+
 class OrderView(BaseModel):
-    """GET /api/orders/{order_id}."""
+    """GET /api/orders/{order_id}; also each ``status`` event of its live stream."""
 
     order_id: str
     customer_id: str
@@ -69,6 +91,10 @@ class OrderView(BaseModel):
     failure_reason: str | None
     created_at: datetime
     updated_at: datetime
+    delivery_address: DeliveryAddress | None
+    payment_method: Literal["card"]
+    correlation_id: str | None
+    fulfilment: Fulfilment
 
 
 class OrderPage(BaseModel):
@@ -87,3 +113,9 @@ class TimelineStep(BaseModel):
     event_type: str
     service: str
     at: datetime
+
+
+class FulfilmentRequest(RequestBody):
+    """POST /api/orders/{order_id}/fulfilment: the step to take (the next one only)."""
+
+    status: FulfilmentStatus

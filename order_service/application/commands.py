@@ -1,4 +1,5 @@
-"""What customers and the clock ask of orders: one function per command, ``(command, uow)``.
+"""What customers, staff and the clock ask of orders: one function per command,
+``(command, uow)``.
 
 A command runs in a unit of work that owns its transaction (servicekit.messaging.unit_of_work):
 whatever the order records is published when it commits.
@@ -10,15 +11,22 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import orjson
 
-from order_service.application.metrics import saga_finished
+from contracts.events import Address
+from order_service.application.metrics import FULFILMENT_STEPS, saga_finished
 from order_service.application.ports import DuplicateIdempotencyKey, OrderUnitOfWork
-from order_service.domain.errors import IdempotencyConflict, UnknownProducts
-from order_service.domain.model import Order, OrderStatus
+from order_service.domain.errors import (
+    ArchivedProducts,
+    IdempotencyConflict,
+    StaffOnly,
+    UnknownProducts,
+)
+from order_service.domain.model import Order
+from order_service.domain.statuses import FulfilmentStatus, OrderStatus, PaymentMethod
 from servicekit.logging import get_logger
+from servicekit.tokens import Principal
 
 log = get_logger(__name__)
 
@@ -29,18 +37,24 @@ class PlaceOrder:
 
     customer_id: str
     items: list[tuple[str, int]]
-    delivery_address: dict[str, Any] | None
+    delivery_address: Address | None
     idempotency_key: str | None
     saga_timeout: timedelta
+    payment_method: PaymentMethod = PaymentMethod.CARD
 
     @property
     def fingerprint(self) -> str:
         """Identifies the request, to tell a retry with the same key from a reuse of it."""
-        canonical = orjson.dumps(
-            {"items": sorted(self.items), "delivery": self.delivery_address},
-            option=orjson.OPT_SORT_KEYS,
-        )
-        return hashlib.sha256(canonical).hexdigest()
+        request: dict[str, object] = {
+            "items": sorted(self.items),
+            "delivery": self.delivery_address.model_dump() if self.delivery_address else None,
+        }
+        if self.payment_method.value != PaymentMethod.CARD.value:
+            # Card, the default, is left out: keys stored before payment methods existed
+            # still recognise their retries. (Compared by value: with card the only method so
+            # far, type checkers would call the branch unreachable.)
+            request["payment_method"] = self.payment_method.value
+        return hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,15 @@ class Placed:
     order_id: str
     status: str
     created: bool
+
+
+@dataclass(frozen=True)
+class AdvanceFulfilment:
+    """Staff (or an admin) take a confirmed order one step further towards its customer."""
+
+    order_id: str
+    status: FulfilmentStatus
+    by: Principal
 
 
 @dataclass(frozen=True)
@@ -68,16 +91,22 @@ def place_order(command: PlaceOrder, uow: OrderUnitOfWork) -> Placed:
         existing = uow.orders.by_idempotency_key(command.customer_id, key)
         if existing is not None:
             return _replayed(existing.order_id, existing.status, existing.fingerprint, command)
-    prices = uow.catalog.prices(product_id for product_id, _ in command.items)
-    missing = sorted({product_id for product_id, _ in command.items} - set(prices))
+    known = uow.catalog.products(product_id for product_id, _ in command.items)
+    missing = sorted({product_id for product_id, _ in command.items} - set(known))
     if missing:
         raise UnknownProducts(missing)
+    archived = sorted(product_id for product_id, _ in command.items if known[product_id].archived)
+    if archived:
+        raise ArchivedProducts(archived)
     order = Order.place(
         order_id=str(uuid.uuid4()),
         customer_id=command.customer_id,
         items=command.items,
-        prices=prices,
+        prices={pid: (product.price, product.currency) for pid, product in known.items()},
         deadline_at=datetime.now(UTC) + command.saga_timeout,
+        delivery_address=command.delivery_address,
+        payment_method=command.payment_method,
+        correlation_id=uow.cause.correlation_id,
     )
     try:
         uow.orders.add(order, idempotency_key=key, fingerprint=command.fingerprint)
@@ -117,3 +146,18 @@ def time_out(order_id: str, uow: OrderUnitOfWork) -> bool:
     uow.orders.save(order)
     saga_finished(order)
     return True
+
+
+def advance_fulfilment(command: AdvanceFulfilment, uow: OrderUnitOfWork) -> Order | None:
+    """The next fulfilment step (StaffOnly for anyone but staff and admins, FulfilmentNotAllowed
+    for any other step); None if the order is unknown."""
+    if not command.by.is_staff:
+        raise StaffOnly("staff or admin role required")
+    order = uow.orders.get_for_update(command.order_id)
+    if order is None:
+        return None
+    order.advance_fulfilment(command.status, changed_by=command.by.user_id, at=datetime.now(UTC))
+    uow.orders.save(order)
+    FULFILMENT_STEPS.labels(command.status.value).inc()
+    log.info("order_fulfilment_advanced", order_id=order.order_id, fulfilment=order.fulfilment)
+    return order

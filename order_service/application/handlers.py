@@ -11,10 +11,14 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from contracts.events import (
+    CategoryCreated,
+    CategoryDeleted,
+    CategoryUpdated,
     PaymentAuthorized,
     PaymentDeclined,
     PaymentRefunded,
     PaymentVoided,
+    ProductArchived,
     ProductCreated,
     ProductUpdated,
     StockCommitted,
@@ -95,5 +99,26 @@ def on_product_created(event: ProductCreated, uow: OrderUnitOfWork) -> None:
 
 
 def on_product_updated(event: ProductUpdated, uow: OrderUnitOfWork) -> None:
-    """A product's current name and price in the catalog read model."""
+    """A product's current name, price and category in the catalog read model."""
     uow.catalog.remember(event)
+
+
+def on_product_archived(event: ProductArchived, uow: OrderUnitOfWork) -> None:
+    """An archived product can no longer be ordered; orders that have it keep it."""
+    if not uow.catalog.archive(event.product_id, event.archived_at):
+        log.warning("archived_product_unknown", product_id=event.product_id)
+
+
+def on_category_created(event: CategoryCreated, uow: OrderUnitOfWork) -> None:
+    """A new category in the read model."""
+    uow.categories.remember(event)
+
+
+def on_category_updated(event: CategoryUpdated, uow: OrderUnitOfWork) -> None:
+    """A category's current name and description in the read model."""
+    uow.categories.remember(event)
+
+
+def on_category_deleted(event: CategoryDeleted, uow: OrderUnitOfWork) -> None:
+    """A deleted category leaves the read model."""
+    uow.categories.forget(event.category_id)

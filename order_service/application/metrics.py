@@ -1,4 +1,5 @@
-"""The saga's metrics: how orders end, how long that takes, how often compensation runs."""
+"""The saga's metrics: how orders end, how long that takes, how often compensation runs; and
+the fulfilment steps staff take."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from datetime import UTC, datetime
 
 from prometheus_client import Counter, Histogram
 
-from order_service.domain.model import InventoryStatus, Order, OrderStatus
+from order_service.domain.model import Order
+from order_service.domain.statuses import InventoryStatus, OrderStatus
 
 SAGA_OUTCOMES = Counter("saga_outcomes_total", "Orders that reached a final status.", ["status"])
 SAGA_DURATION = Histogram(
@@ -17,6 +19,12 @@ SAGA_DURATION = Histogram(
 )
 SAGA_COMPENSATIONS = Counter(
     "saga_compensations_total", "Orders cancelled after stock was reserved or paid.", ["reason"]
+)
+
+FULFILMENT_STEPS = Counter(
+    "order_fulfilment_steps_total",
+    "Fulfilment steps taken by staff, by the status reached.",
+    ["status"],
 )
 
 

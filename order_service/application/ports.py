@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
-from contracts.events import ProductCreated, ProductUpdated
-from order_service.domain.model import Order, Price
+from contracts.events import CategoryCreated, CategoryUpdated, ProductCreated, ProductUpdated
+from order_service.domain.model import Order
 from servicekit.messaging.unit_of_work import UnitOfWorkPort
 
 
@@ -47,15 +49,55 @@ class Orders(Protocol):
         ...
 
 
-class Catalog(Protocol):
-    """The read model of product_service's catalog (prices and currencies)."""
+@dataclass(frozen=True, slots=True)
+class CatalogProduct:
+    """A product as the catalog read model knows it."""
 
-    def prices(self, product_ids: Iterable[str]) -> dict[str, Price]:
-        """(unit price, currency) of each product the read model knows."""
+    price: Decimal
+    currency: str
+    category_id: str | None
+    archived: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """A category as the read model knows it."""
+
+    category_id: str
+    name: str
+    slug: str
+    description: str | None
+
+
+class Catalog(Protocol):
+    """The read model of product_service's catalog (prices, currencies, categories, archive)."""
+
+    def products(self, product_ids: Iterable[str]) -> dict[str, CatalogProduct]:
+        """Each product the read model knows, archived ones included."""
         ...
 
     def remember(self, product: ProductCreated | ProductUpdated) -> None:
-        """Insert or update one product."""
+        """Insert or update one product (an archived one stays archived)."""
+        ...
+
+    def archive(self, product_id: str, archived_at: datetime) -> bool:
+        """Mark a product archived; False when the read model does not know it."""
+        ...
+
+
+class Categories(Protocol):
+    """The read model of product_service's categories."""
+
+    def remember(self, category: CategoryCreated | CategoryUpdated) -> None:
+        """Insert or update one category."""
+        ...
+
+    def forget(self, category_id: str) -> None:
+        """A deleted category is gone (its products keep their category_id)."""
+        ...
+
+    def get(self, category_id: str) -> Category | None:
+        """One category, if known."""
         ...
 
 
@@ -82,6 +124,11 @@ class OrderUnitOfWork(UnitOfWorkPort, Protocol):
     @property
     def catalog(self) -> Catalog:
         """The catalog read model."""
+        ...
+
+    @property
+    def categories(self) -> Categories:
+        """The categories read model."""
         ...
 
     @property

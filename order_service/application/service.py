@@ -7,13 +7,20 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import timedelta
 
-from contracts.events import ProductCreated
+from contracts.events import Address, ProductCreated
 from order_service.application import commands
-from order_service.application.commands import CancelOrder, Placed, PlaceOrder
+from order_service.application.commands import (
+    AdvanceFulfilment,
+    CancelOrder,
+    Placed,
+    PlaceOrder,
+)
 from order_service.application.ports import OrderUnitOfWork
 from order_service.domain.errors import UnknownProducts
 from order_service.domain.model import Order
+from order_service.domain.statuses import FulfilmentStatus, PaymentMethod
 from servicekit.logging import get_logger
+from servicekit.tokens import Principal
 
 log = get_logger(__name__)
 
@@ -42,8 +49,9 @@ class OrderService:
         *,
         customer_id: str,
         items: list[tuple[str, int]],
-        delivery_address: dict[str, object] | None,
+        delivery_address: Address | None,
         idempotency_key: str | None,
+        payment_method: PaymentMethod = PaymentMethod.CARD,
     ) -> Placed:
         """Place an order. A product created moments ago may not have reached the catalog read
         model yet: product_service is asked about the unknown ones (outside any transaction)
@@ -54,6 +62,7 @@ class OrderService:
             delivery_address=delivery_address,
             idempotency_key=idempotency_key,
             saga_timeout=self.saga_timeout,
+            payment_method=payment_method,
         )
         try:
             with self.unit_of_work() as uow:
@@ -71,6 +80,13 @@ class OrderService:
         """Cancel an open order (CannotCancel once confirmed or finished); None if unknown."""
         with self.unit_of_work() as uow:
             return commands.cancel_order(CancelOrder(order_id), uow)
+
+    def advance_fulfilment(
+        self, order_id: str, status: FulfilmentStatus, by: Principal
+    ) -> Order | None:
+        """The next fulfilment step, by staff or an admin; None if the order is unknown."""
+        with self.unit_of_work() as uow:
+            return commands.advance_fulfilment(AdvanceFulfilment(order_id, status, by), uow)
 
     def time_out_due(self, limit: int = 100) -> int:
         """Cancel every open saga past its deadline, each in its own transaction; safe on every

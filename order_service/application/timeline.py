@@ -17,6 +17,9 @@ STEPS = {
     "stock.committed": "stock committed",
     "payment.refunded": "payment refunded",
     "payment.voided": "payment voided",
+    "order.preparing": "preparing the order",
+    "order.shipped": "order shipped",
+    "order.delivered": "order delivered",
 }
 SERVICES = {"order": "order_service", "stock": "product_service", "payment": "payment_service"}
 

@@ -25,3 +25,19 @@ class TotalTooLarge(Exception):
 
 class IdempotencyConflict(Exception):
     """409: the Idempotency-Key was used for a different request."""
+
+
+class ArchivedProducts(Exception):
+    """422: these products were archived and can no longer be ordered."""
+
+    def __init__(self, product_ids: list[str]) -> None:
+        super().__init__(f"archived product(s), no longer orderable: {', '.join(product_ids)}")
+        self.product_ids = product_ids
+
+
+class FulfilmentNotAllowed(Exception):
+    """409: not the next fulfilment step, or the order is not CONFIRMED."""
+
+
+class StaffOnly(Exception):
+    """403: only staff (or an admin) move orders through fulfilment."""

@@ -1,11 +1,12 @@
-"""The order and its saga state machine (docs/architecture.md, "The order saga").
+"""The order: its saga state machine (docs/architecture.md, "The order saga"), then fulfilment.
 
 Events reach the order from different topics in any order, and more than once. Every method is
 therefore written as "record what this event says, then see whether the order can move", so that
 ``stock.reserved`` then ``payment.authorized`` and the reverse both end CONFIRMED, and a late
 event for a finished order is recorded but never re-opens it. What the order decides is recorded
 as event objects of the catalog (``contracts.events``) in ``events``; the unit of work publishes
-them with the change. No framework, database or broker here.
+them with the change. After CONFIRMED, staff move it forward one step at a time to DELIVERED.
+No framework, database or broker here.
 """
 
 from __future__ import annotations
@@ -14,56 +15,48 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from contracts.events import (
+    Address,
     OrderCancelled,
     OrderConfirmed,
     OrderCreated,
+    OrderDelivered,
     OrderLine,
+    OrderPreparing,
     OrderRejected,
+    OrderShipped,
     PricedLine,
 )
 from contracts.money import MAX_AMOUNT, money_text
-from order_service.domain.errors import CannotCancel, MixedCurrencies, TotalTooLarge
+from order_service.domain.errors import (
+    CannotCancel,
+    FulfilmentNotAllowed,
+    MixedCurrencies,
+    TotalTooLarge,
+)
+from order_service.domain.statuses import (
+    NEXT_FULFILMENT,
+    OPEN,
+    TERMINAL,
+    FulfilmentStatus,
+    InventoryStatus,
+    OrderStatus,
+    PaymentMethod,
+    PaymentStatus,
+    is_final,
+)
 from servicekit.messaging.envelope import Event
 
 # A catalog entry as the order sees it: (unit price, currency).
 Price = tuple[Decimal, str]
 
-
-class OrderStatus(StrEnum):
-    """Where the order is in the saga."""
-
-    PENDING = "PENDING"
-    STOCK_RESERVED = "STOCK_RESERVED"
-    CONFIRMED = "CONFIRMED"
-    REJECTED = "REJECTED"
-    CANCELLED = "CANCELLED"
-
-
-class PaymentStatus(StrEnum):
-    """What the payment service last said about this order."""
-
-    PENDING = "PENDING"
-    AUTHORIZED = "AUTHORIZED"
-    DECLINED = "DECLINED"
-    REFUNDED = "REFUNDED"
-    VOIDED = "VOIDED"
-
-
-class InventoryStatus(StrEnum):
-    """What the product service last said about this order's stock."""
-
-    PENDING = "PENDING"
-    RESERVED = "RESERVED"
-    INSUFFICIENT = "INSUFFICIENT"
-    RELEASED = "RELEASED"
-    COMMITTED = "COMMITTED"
-
-
-OPEN = frozenset({OrderStatus.PENDING, OrderStatus.STOCK_RESERVED})
-TERMINAL = frozenset({OrderStatus.CONFIRMED, OrderStatus.REJECTED, OrderStatus.CANCELLED})
+# The event each fulfilment step records.
+_STEP_EVENTS: dict[FulfilmentStatus, type[OrderPreparing | OrderShipped | OrderDelivered]] = {
+    FulfilmentStatus.PREPARING: OrderPreparing,
+    FulfilmentStatus.SHIPPED: OrderShipped,
+    FulfilmentStatus.DELIVERED: OrderDelivered,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +82,12 @@ class Order:
     failure_reason: str | None = None
     placed_at: datetime | None = None
     deadline_at: datetime | None = None
+    delivery_address: Address | None = None
+    payment_method: PaymentMethod = PaymentMethod.CARD
+    # The request that placed the order: every log line and message of its saga carries it.
+    correlation_id: str | None = None
+    fulfilment: FulfilmentStatus = FulfilmentStatus.NOT_STARTED
+    fulfilment_updated_at: datetime | None = None
     events: list[Event] = field(default_factory=list)
 
     @classmethod
@@ -100,6 +99,9 @@ class Order:
         items: list[tuple[str, int]],
         prices: Mapping[str, Price],
         deadline_at: datetime,
+        delivery_address: Address | None = None,
+        payment_method: PaymentMethod = PaymentMethod.CARD,
+        correlation_id: str | None = None,
     ) -> Order:
         """A new PENDING order at today's catalog prices (stock.reserved fixes them later)."""
         currencies = {prices[product_id][1] for product_id, _ in items}
@@ -115,6 +117,9 @@ class Order:
             lines=lines,
             currency=currencies.pop(),
             deadline_at=deadline_at,
+            delivery_address=delivery_address,
+            payment_method=payment_method,
+            correlation_id=correlation_id,
         )
         if order.total > MAX_AMOUNT:
             raise TotalTooLarge(
@@ -127,6 +132,8 @@ class Order:
                 items=[OrderLine(product_id=pid, quantity=qty) for pid, qty in items],
                 currency=order.currency,
                 deadline_at=deadline_at,
+                delivery_address=delivery_address,
+                payment_method=payment_method.value,
             )
         )
         return order
@@ -140,6 +147,11 @@ class Order:
     def finished(self) -> bool:
         """True once the saga reached a final status."""
         return self.status in TERMINAL
+
+    @property
+    def final(self) -> bool:
+        """True once nothing more can happen: rejected, cancelled or delivered."""
+        return is_final(self.status, self.fulfilment)
 
     def _confirm_if_ready(self) -> None:
         if (
@@ -235,3 +247,51 @@ class Order:
             return False
         self._cancel("saga timed out")
         return True
+
+    # -- fulfilment: after CONFIRMED, forward one step at a time ------------------------------
+
+    def start_preparing(self, *, changed_by: str, at: datetime) -> None:
+        """Staff began preparing a confirmed order (order.preparing)."""
+        self._fulfil(FulfilmentStatus.PREPARING, changed_by, at)
+
+    def ship(self, *, changed_by: str, at: datetime) -> None:
+        """The order left for its delivery address (order.shipped)."""
+        self._fulfil(FulfilmentStatus.SHIPPED, changed_by, at)
+
+    def deliver(self, *, changed_by: str, at: datetime) -> None:
+        """The order reached its customer, the last step (order.delivered)."""
+        self._fulfil(FulfilmentStatus.DELIVERED, changed_by, at)
+
+    def advance_fulfilment(self, to: FulfilmentStatus, *, changed_by: str, at: datetime) -> None:
+        """The step named ``to``: FulfilmentNotAllowed unless it is the next one."""
+        steps = {
+            FulfilmentStatus.PREPARING: self.start_preparing,
+            FulfilmentStatus.SHIPPED: self.ship,
+            FulfilmentStatus.DELIVERED: self.deliver,
+        }
+        step = steps.get(to)
+        if step is None:
+            raise FulfilmentNotAllowed(f"{to.value} is not a fulfilment step")
+        step(changed_by=changed_by, at=at)
+
+    def _fulfil(self, to: FulfilmentStatus, changed_by: str, at: datetime) -> None:
+        if self.status != OrderStatus.CONFIRMED:
+            raise FulfilmentNotAllowed(
+                f"order is {self.status.value}: only a CONFIRMED order is fulfilled"
+            )
+        expected = NEXT_FULFILMENT.get(self.fulfilment)
+        if to != expected:
+            after = f"the next step is {expected.value}" if expected else "it is finished"
+            raise FulfilmentNotAllowed(
+                f"fulfilment is {self.fulfilment.value}: {after}, not {to.value}"
+            )
+        self.fulfilment = to
+        self.fulfilment_updated_at = at
+        self.events.append(
+            _STEP_EVENTS[to](
+                order_id=self.order_id,
+                customer_id=self.customer_id,
+                fulfilment_status=to.value,
+                changed_by=changed_by,
+            )
+        )

@@ -15,11 +15,23 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
-from contracts.events import ProductCreated, ProductUpdated
+from contracts.events import (
+    Address,
+    CategoryCreated,
+    CategoryUpdated,
+    ProductCreated,
+    ProductUpdated,
+)
 from order_service.adapters.memory import InMemoryOrderUnitOfWork, OrderStore
 from order_service.adapters.repository import SqlOrderUnitOfWork
-from order_service.application.ports import DuplicateIdempotencyKey, OrderUnitOfWork
-from order_service.domain.model import Line, Order, OrderStatus
+from order_service.application.ports import (
+    CatalogProduct,
+    Category,
+    DuplicateIdempotencyKey,
+    OrderUnitOfWork,
+)
+from order_service.domain.model import Line, Order
+from order_service.domain.statuses import FulfilmentStatus, OrderStatus, PaymentMethod
 from servicekit.messaging.unit_of_work import Cause, transaction
 from tests.support import scratch_database, sqlalchemy_url
 
@@ -163,6 +175,111 @@ def test_the_catalog_read_model_keeps_the_latest_price(harness: Harness) -> None
         uow.catalog.remember(ProductCreated(**fields, price="1.00"))
         uow.catalog.remember(ProductUpdated(**fields, price="2.50"))
     with harness.unit_of_work() as uow:
-        assert uow.catalog.prices([product_id, str(uuid.uuid4())]) == {
+        known = uow.catalog.products([product_id, str(uuid.uuid4())])
+        assert {pid: (p.price, p.currency) for pid, p in known.items()} == {
             product_id: (Decimal("2.50"), "BRL")
         }
+
+
+ADDRESS = Address(
+    street="Rua Augusta", number="12B", city="São Paulo", state="SP", country="BR",
+    zipcode="01304-000",
+)  # fmt: skip
+
+
+def test_an_order_keeps_its_address_payment_method_and_correlation_id(harness: Harness) -> None:
+    with_address = Order.place(
+        order_id=str(uuid.uuid4()),
+        customer_id=CUSTOMER,
+        items=[(PRODUCT, 1)],
+        prices={PRODUCT: (Decimal("1.00"), "EUR")},
+        deadline_at=datetime.now(UTC) + timedelta(minutes=5),
+        delivery_address=ADDRESS,
+        payment_method=PaymentMethod.CARD,
+        correlation_id="corr-7",
+    )
+    without = placed()
+    with harness.unit_of_work() as uow:
+        uow.orders.add(with_address, idempotency_key=None, fingerprint="f")
+        uow.orders.add(without, idempotency_key=None, fingerprint="f")
+    with harness.unit_of_work() as uow:
+        loaded = uow.orders.get_for_update(with_address.order_id)
+        plain = uow.orders.get_for_update(without.order_id)
+    assert loaded is not None and plain is not None
+    assert (loaded.delivery_address, loaded.payment_method, loaded.correlation_id) == (
+        ADDRESS,
+        PaymentMethod.CARD,
+        "corr-7",
+    )
+    assert (plain.delivery_address, plain.correlation_id) == (None, None)
+    assert (plain.fulfilment, plain.fulfilment_updated_at) == (FulfilmentStatus.NOT_STARTED, None)
+
+
+def test_fulfilment_steps_persist_with_their_time_and_timeline(harness: Harness) -> None:
+    order = placed()
+    with harness.unit_of_work() as uow:
+        uow.orders.add(order, idempotency_key=None, fingerprint="f")
+    at = datetime.now(UTC).replace(microsecond=123456)
+    with harness.unit_of_work() as uow:
+        loaded = uow.orders.get_for_update(order.order_id)
+        assert loaded is not None
+        loaded.stock_reserved(list(loaded.lines))
+        loaded.payment_authorized()
+        loaded.start_preparing(changed_by="staff-1", at=at)
+        uow.orders.save(loaded)
+    with harness.unit_of_work() as uow:
+        again = uow.orders.get_for_update(order.order_id)
+        assert again is not None
+        assert (again.status, again.fulfilment, again.fulfilment_updated_at) == (
+            OrderStatus.CONFIRMED,
+            FulfilmentStatus.PREPARING,
+            at,
+        )
+        again.ship(changed_by="staff-1", at=at + timedelta(seconds=1))
+        uow.orders.save(again)
+    with harness.unit_of_work() as uow:
+        shipped = uow.orders.get_for_update(order.order_id)
+        assert shipped is not None and shipped.fulfilment == FulfilmentStatus.SHIPPED
+    assert harness.timeline(order.order_id) == [
+        "order.created",
+        "order.confirmed",
+        "order.preparing",
+        "order.shipped",
+    ]
+
+
+def test_the_catalog_read_model_keeps_categories_and_archives(harness: Harness) -> None:
+    mango, lime, stranger = (str(uuid.uuid4()) for _ in range(3))
+    category = str(uuid.uuid4())
+
+    def fields(product_id: str) -> dict[str, Any]:
+        return {"product_id": product_id, "sku": "S", "name": "n", "currency": "BRL"}
+
+    with harness.unit_of_work() as uow:
+        uow.catalog.remember(ProductCreated(**fields(mango), price="1.00", category_id=category))
+        uow.catalog.remember(ProductCreated(**fields(lime), price="2.00"))
+        assert uow.catalog.archive(mango, datetime.now(UTC))
+        assert not uow.catalog.archive(stranger, datetime.now(UTC))
+        # An update after the archive (out of a retry, say) does not bring it back.
+        uow.catalog.remember(ProductUpdated(**fields(mango), price="3.00", category_id=category))
+    with harness.unit_of_work() as uow:
+        known = uow.catalog.products([mango, lime, stranger])
+    assert known == {
+        mango: CatalogProduct(Decimal("3.00"), "BRL", category, archived=True),
+        lime: CatalogProduct(Decimal("2.00"), "BRL", None, archived=False),
+    }
+
+
+def test_the_categories_read_model(harness: Harness) -> None:
+    fruit, drinks = str(uuid.uuid4()), str(uuid.uuid4())
+    with harness.unit_of_work() as uow:
+        uow.categories.remember(CategoryCreated(category_id=fruit, name="Fruit", slug="fruit"))
+        uow.categories.remember(CategoryCreated(category_id=drinks, name="Drinks", slug="drinks"))
+        uow.categories.remember(
+            CategoryUpdated(category_id=fruit, name="Fresh", slug="fruit", description="ripe")
+        )
+        uow.categories.forget(drinks)
+        uow.categories.forget(str(uuid.uuid4()))  # unknown: nothing to do
+    with harness.unit_of_work() as uow:
+        assert uow.categories.get(fruit) == Category(fruit, "Fresh", "fruit", "ripe")
+        assert uow.categories.get(drinks) is None

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from contracts.events import OrderCreated, ProductCreated
-from order_service.adapters.memory import InMemoryOrderUnitOfWork, OrderStore
+from order_service.adapters.memory import InMemoryCatalog, InMemoryOrderUnitOfWork, OrderStore
 from order_service.application.service import OrderService
 from order_service.domain.errors import (
     IdempotencyConflict,
@@ -34,7 +34,7 @@ class Shop:
     def __init__(self, *known: ProductCreated, upstream: dict[str, ProductCreated] | None = None):
         self.store = OrderStore()
         for item in known:
-            self.store.products[item.product_id] = (Decimal(item.price), item.currency)
+            InMemoryCatalog(self.store).remember(item)
         self.upstream = upstream or {}
         self.lookups: list[list[str]] = []
         self.uows: list[InMemoryOrderUnitOfWork] = []
@@ -85,7 +85,8 @@ def test_unknown_products_are_looked_up_once_and_the_order_placed() -> None:
     shop = Shop(upstream={BOOK: product(BOOK, "5.00")})
     placed = shop.place([(BOOK, 1)])
     assert shop.lookups == [[BOOK]]
-    assert shop.store.products[BOOK] == (Decimal("5.00"), "EUR")
+    known = shop.store.products[BOOK]
+    assert (known.price, known.currency) == (Decimal("5.00"), "EUR")
     assert shop.store.orders[placed.order_id].total == Decimal("5.00")
 
 

@@ -30,13 +30,8 @@ from order_service.adapters.memory import InMemoryOrderUnitOfWork, OrderStore
 from order_service.application import handlers
 from order_service.application.commands import CancelOrder, cancel_order, time_out
 from order_service.domain.errors import CannotCancel
-from order_service.domain.model import (
-    InventoryStatus,
-    Line,
-    Order,
-    OrderStatus,
-    PaymentStatus,
-)
+from order_service.domain.model import Line, Order
+from order_service.domain.statuses import InventoryStatus, OrderStatus, PaymentStatus
 from servicekit.messaging.envelope import Event
 from servicekit.messaging.unit_of_work import Cause
 
