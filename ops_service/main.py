@@ -8,7 +8,8 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from ops_service.adapters.inbox_api import InboxApi
-from ops_service.adapters.kafka_log import KafkaLog, KafkaLogLimits, ReadBounds
+from ops_service.adapters.kafka_log import KafkaLog, KafkaLogLimits
+from ops_service.adapters.kafka_reading import ReadBounds
 from ops_service.adapters.order_api import OrderApi
 from ops_service.adapters.repository import SqlOpsUnitOfWork
 from ops_service.api.errors import ERROR_STATUSES

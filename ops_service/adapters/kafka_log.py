@@ -1,53 +1,27 @@
 """Kafka as operators read and re-drive it: one key's messages without scanning whole topics,
 the dead-letter topics, and putting dead letters back.
 
-Reads use a consumer that is assigned partitions and offsets (never subscribed, never
-committing: it joins no group) and stop at each partition's end offset as it was when the call
-began, within bounds of messages and seconds. Offsets come from the broker in one batched
-request per kind (earliest, latest, or by time from the time index).
+Each read stops at each partition's end offset as it was when the call began, within bounds of
+messages and seconds (kafka_reading.py). Offsets come from the broker in one batched request per
+kind: earliest, latest, or by time from the time index.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from confluent_kafka import (
-    TIMESTAMP_NOT_AVAILABLE,
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
+from ops_service.adapters.kafka_reading import Partition, ReadBounds, read_ranges
 from ops_service.adapters.partitioner import partition_for_key
 from ops_service.application.ports import DependencyUnavailable, KeyedMessages
-from ops_service.domain.model import DLQ_SUFFIX, DeadLetter, KafkaRecord, in_time_order
-from servicekit.messaging.kafka import (
-    KafkaHeaders,
-    admin_client,
-    consumer_config,
-    producer_config,
-)
+from ops_service.domain.model import DLQ_SUFFIX, DeadLetter, in_time_order
+from servicekit.messaging.kafka import KafkaHeaders, admin_client, producer_config
 from servicekit.settings import KafkaSettings
-
-# (topic, partition)
-Partition = tuple[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class ReadBounds:
-    """How far one read may go: messages kept, messages read, seconds."""
-
-    max_kept: int
-    max_scanned: int
-    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +62,8 @@ class KafkaLog:
         # -1: no message at or after that time; nothing to read there.
         starts = self._offsets(partitions, _at(since))
         ranges = {p: (starts[p] if starts[p] >= 0 else ends[p], ends[p]) for p in partitions}
-        found, truncated = self._read(
-            ranges, keep=lambda record: record.key == wanted, bounds=self.limits.trace
+        found, truncated = read_ranges(
+            self.kafka, ranges, keep=lambda record: record.key == wanted, bounds=self.limits.trace
         )
         return KeyedMessages(in_time_order(found.values()), truncated)
 
@@ -110,7 +84,7 @@ class KafkaLog:
             max_scanned=newest * len(partitions) + 1,
             seconds=self.limits.dlq_seconds,
         )
-        found, truncated = self._read(ranges, keep=lambda _: True, bounds=bounds)
+        found, truncated = read_ranges(self.kafka, ranges, keep=lambda _: True, bounds=bounds)
         if truncated:
             raise DependencyUnavailable(
                 f"Kafka did not hand over the dead letters within {self.limits.dlq_seconds}s"
@@ -148,62 +122,6 @@ class KafkaLog:
 
     # -- reading --------------------------------------------------------------------------
 
-    def _read(
-        self,
-        ranges: Mapping[Partition, tuple[int, int]],
-        *,
-        keep: Callable[[KafkaRecord], bool],
-        bounds: ReadBounds,
-    ) -> tuple[dict[Partition, list[KafkaRecord]], bool]:
-        """The kept messages of each partition in [start, end), in offset order, and whether a
-        bound stopped the read before every range was done."""
-        todo = {p: end for p, (start, end) in ranges.items() if start < end}
-        found: dict[Partition, list[KafkaRecord]] = defaultdict(list)
-        if not todo:
-            return found, False
-        consumer = Consumer(
-            consumer_config(
-                self.kafka,
-                group_id="ops-service-reader",  # required by the client; never joined
-                client_id="ops-service-reader",
-                **{"enable.partition.eof": True, "fetch.wait.max.ms": 100},
-            )
-        )
-        kept = scanned = 0
-        deadline = time.monotonic() + bounds.seconds
-        try:
-            consumer.assign([TopicPartition(t, p, ranges[(t, p)][0]) for t, p in todo])
-            while todo and kept < bounds.max_kept and scanned < bounds.max_scanned:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                for message in consumer.consume(500, min(remaining, 0.5)):
-                    where = (message.topic() or "", message.partition() or 0)
-                    end = todo.get(where)
-                    if end is None:
-                        continue  # a partition already read to its end
-                    error = message.error()
-                    if error is not None:
-                        if error.code() != KafkaError._PARTITION_EOF:
-                            raise DependencyUnavailable(f"Kafka: {error.str()}")
-                        del todo[where]  # at the end the partition has now: ours is behind it
-                        continue
-                    offset = message.offset() or 0
-                    if offset < end:
-                        scanned += 1
-                        record = _record(message)
-                        if keep(record):
-                            found[where].append(record)
-                            kept += 1
-                    if offset >= end - 1:
-                        del todo[where]
-                        consumer.pause([TopicPartition(*where)])
-        except KafkaException as exc:
-            raise DependencyUnavailable(f"Kafka: {exc}") from exc
-        finally:
-            consumer.close()
-        return found, bool(todo)
-
     def _topics(self) -> dict[str, int]:
         """Every topic and its partition count."""
         try:
@@ -234,28 +152,6 @@ class KafkaLog:
             }
         except (KafkaException, TimeoutError) as exc:
             raise DependencyUnavailable(f"Kafka did not give the offsets: {exc}") from exc
-
-
-def _record(message: Message) -> KafkaRecord:
-    kind, millis = message.timestamp()
-    # The stubs type headers() loosely; at run time it is a list of (str, bytes) tuples.
-    raw: KafkaHeaders = list(message.headers() or [])  # type: ignore[arg-type]
-    headers = [(key, _bytes(value)) for key, value in raw]
-    return KafkaRecord(
-        topic=message.topic() or "",
-        partition=message.partition() or 0,
-        offset=message.offset() or 0,
-        key=_bytes(message.key()),
-        value=_bytes(message.value()),
-        headers=tuple(headers),
-        timestamp=None
-        if kind == TIMESTAMP_NOT_AVAILABLE
-        else datetime.fromtimestamp(millis / 1000, UTC),
-    )
-
-
-def _bytes(value: str | bytes | None) -> bytes | None:
-    return value.encode() if isinstance(value, str) else value
 
 
 def _headers(letter: DeadLetter) -> KafkaHeaders:
