@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -392,9 +392,11 @@ class Gateway:
         if response is None:
             await exchange.reply(503, f"no instance of {service} could be reached")
             return
-        await self._stream_back(response, exchange)
+        await self._stream_back(response, exchange, receive)
 
-    async def _stream_back(self, response: UpstreamResponse, exchange: _Exchange) -> None:
+    async def _stream_back(
+        self, response: UpstreamResponse, exchange: _Exchange, receive: Receive
+    ) -> None:
         send = exchange.send
         exchange.status = response.status
         try:
@@ -415,14 +417,20 @@ class Gateway:
                 # endless stream. release() closes the upstream connection instead.
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            try:
-                async for data, more in response.body():
-                    await send({"type": "http.response.body", "body": data, "more_body": more})
-            except UpstreamError as exc:
-                self._upstream_failed(exchange.service or "", None, exc)
-                raise UpstreamStreamBroken(str(exc)) from exc
+            if is_event_stream(response.headers):
+                await _until_client_leaves(self._relay_body(response, exchange), receive)
+            else:
+                await self._relay_body(response, exchange)
         finally:
             response.release()
+
+    async def _relay_body(self, response: UpstreamResponse, exchange: _Exchange) -> None:
+        try:
+            async for data, more in response.body():
+                await exchange.send({"type": "http.response.body", "body": data, "more_body": more})
+        except UpstreamError as exc:
+            self._upstream_failed(exchange.service or "", None, exc)
+            raise UpstreamStreamBroken(str(exc)) from exc
 
     def _address(self, instance: ServiceInstance) -> tuple[str, int]:
         address = self._addresses.get(instance.base_url)
@@ -522,6 +530,44 @@ class _Exchange:
         await self.send(start)
         self.response_started = True
         await self.send(body)
+
+
+def is_event_stream(headers: Headers) -> bool:
+    """True for a Server-Sent Events response (text/event-stream): a body that may never end."""
+    return any(
+        name == b"content-type" and value.split(b";", 1)[0].strip().lower() == b"text/event-stream"
+        for name, value in headers
+    )
+
+
+async def _until_client_leaves(relay: Coroutine[Any, Any, None], receive: Receive) -> None:
+    """Relay a body that may never end while watching the client's connection: when the client
+    leaves, stop relaying (the upstream connection is then closed, which ends the stream at the
+    service too) and raise ClientDisconnected.
+
+    Without it nothing would notice: the server drops what is sent to a client that left, and a
+    stream quiet between events would hold its upstream connection (and the service's stream)
+    until the stream itself ended. Only event streams pay for the watching task.
+    """
+    relaying = asyncio.ensure_future(relay)
+    leaving = asyncio.ensure_future(_client_left(receive))
+    try:
+        await asyncio.wait((relaying, leaving), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (relaying, leaving):
+            task.cancel()
+    if relaying.done() and not relaying.cancelled():
+        relaying.result()  # the body ended (or the upstream failed: raised here)
+        return
+    with contextlib.suppress(asyncio.CancelledError):
+        await relaying
+    raise ClientDisconnected
+
+
+async def _client_left(receive: Receive) -> None:
+    """Return once the client's connection is gone (the request body, if any, was read)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def refusal_of(scope: Scope) -> tuple[int, str] | None:
