@@ -24,6 +24,7 @@ from devstack.layout import (
     SERVICES,
 )
 from notification_service.settings import NotificationSettings
+from ops_service.settings import OpsSettings
 from order_service.settings import OrderSettings
 from payment_provider.settings import ProviderSettings
 from payment_service.settings import PaymentSettings
@@ -39,6 +40,7 @@ SETTINGS: dict[str, type[HttpServiceSettings]] = {
     "order_service": OrderSettings,
     "payment_service": PaymentSettings,
     "notification_service": NotificationSettings,
+    "ops_service": OpsSettings,
 }
 
 

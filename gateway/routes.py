@@ -18,6 +18,7 @@ DEFAULT_ROUTES: Mapping[str, str] = {
     "/api/orders": "ORDER-SERVICE",
     "/api/payments": "PAYMENT-SERVICE",
     "/api/notifications": "NOTIFICATION-SERVICE",
+    "/api/ops": "OPS-SERVICE",
 }
 
 _PREFIX = re.compile(r"^/api(/[A-Za-z0-9._~-]+)+$")

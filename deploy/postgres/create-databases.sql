@@ -8,5 +8,6 @@ CREATE DATABASE product_service;
 CREATE DATABASE order_service;
 CREATE DATABASE payment_service;
 CREATE DATABASE notification_service;
+CREATE DATABASE ops_service;
 -- The payment provider stand-in keeps its charges apart from the platform, as another company would.
 CREATE DATABASE payment_provider;

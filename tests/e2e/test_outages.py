@@ -23,8 +23,8 @@ from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 
-# The services that consume events (auth_service only emits).
-CONSUMERS = [s for s in layout.SERVICES if s.package != "auth_service"]
+# The services that consume events (auth_service only emits, ops_service neither).
+CONSUMERS = [s for s in layout.SERVICES if s.package not in ("auth_service", "ops_service")]
 
 
 def _log(package: str) -> Path:

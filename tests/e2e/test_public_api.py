@@ -25,6 +25,7 @@ ROUTED = {
     "order_service": ("/api/orders",),
     "payment_service": ("/api/payments",),
     "notification_service": ("/api/notifications",),
+    "ops_service": ("/api/ops",),
 }
 
 

@@ -29,6 +29,7 @@ BUSINESS_TABLES = {
     "order_service": "orders",
     "payment_service": "payments",
     "notification_service": "notifications",
+    "ops_service": "dlq_replays",
 }
 
 

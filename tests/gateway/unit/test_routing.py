@@ -38,7 +38,7 @@ def test_default_routes_cover_every_service() -> None:
     table = RouteTable(DEFAULT_ROUTES)
     assert table.services == sorted(
         f"{name}-SERVICE"
-        for name in ("AUTH", "USER", "PRODUCT", "ORDER", "PAYMENT", "NOTIFICATION")
+        for name in ("AUTH", "USER", "PRODUCT", "ORDER", "PAYMENT", "NOTIFICATION", "OPS")
     )
 
 

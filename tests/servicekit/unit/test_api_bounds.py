@@ -18,6 +18,7 @@ SERVICES = [
     "order_service",
     "payment_service",
     "notification_service",
+    "ops_service",
 ]
 
 
