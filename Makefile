@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up down status logs lag test test-unit demo bench lint fmt bootstrap clean
+.PHONY: up down status logs lag trace dlq test test-unit demo bench lint fmt bootstrap clean
 
 bootstrap:
 	@infra/bin/bootstrap.sh
@@ -23,6 +23,12 @@ logs: ## follow every log (make logs P="outbox_relay kafka" for some; CID=<id> f
 
 lag: ## every consumer group's committed offset, end offset and lag, per partition
 	@infra/bin/kafka-consumer-groups --describe --all-groups
+
+trace: ## one order (ORDER=<id>): its saga, Kafka messages and inbox entries in time order, then its log lines
+	@$(PY) -m devstack trace '$(ORDER)'
+
+dlq: ## every dead letter of every .dlq topic, one per line (replay: POST /api/ops/dlq/replay)
+	@$(PY) -m devstack dlq
 
 # Tests run the stack with a short saga timeout so the timeout test does not wait 30 s.
 test: export SAGA_TIMEOUT ?= 15

@@ -1,4 +1,5 @@
-"""``python -m devstack up|down|status|logs``: the whole system on one machine, no Docker."""
+"""``python -m devstack up|down|status|logs|trace|dlq``: the whole system on one machine, no
+Docker, and the operators' views of it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from devstack import alertmanager, layout, logfollow, postgres, prometheus, supervisor
+from devstack import alertmanager, layout, logfollow, operators, postgres, prometheus, supervisor
 from devstack.supervisor import Program
 
 
@@ -418,6 +419,14 @@ def main(argv: list[str] | None = None) -> None:
         "--cid", help="only lines carrying this correlation id, from every log (then follow)"
     )
     logs_parser.set_defaults(func=logs)
+    trace_parser = commands.add_parser(
+        "trace", help="one order: saga, Kafka messages, inbox entries, then its log lines"
+    )
+    trace_parser.add_argument("order_id")
+    trace_parser.set_defaults(func=lambda args: operators.trace(args.order_id))
+    commands.add_parser("dlq", help="every dead letter, one per line").set_defaults(
+        func=lambda _: operators.dead_letters()
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0 and args.command == "up":
         print(

@@ -74,6 +74,27 @@ class _Tail:
                 yield from lines
 
 
+# (timestamp, process, line) of one log line.
+Match = tuple[str, str, str]
+
+
+def _new_matches(tails: dict[Path, _Tail], log_dir: Path, correlation_id: str) -> list[Match]:
+    """The lines carrying the id appended to any log since ``tails`` last read it."""
+    for path in sorted(log_dir.glob("*.log")):
+        tails.setdefault(path, _Tail(path))
+    return [
+        (_timestamp(line), tail.path.stem, line)
+        for tail in tails.values()
+        for line in tail.read_new()
+        if correlation_id in line
+    ]
+
+
+def written(log_dir: Path, correlation_id: str) -> list[Match]:
+    """Every line already in ``log_dir/*.log`` carrying ``correlation_id``, in time order."""
+    return sorted(_new_matches({}, log_dir, correlation_id), key=lambda match: match[0])
+
+
 def follow(
     log_dir: Path,
     correlation_id: str,
@@ -87,26 +108,16 @@ def follow(
     ``keep_going`` says stop (Ctrl-C from the terminal)."""
     tails: dict[Path, _Tail] = {}
 
-    def new_matches() -> list[tuple[str, str, str]]:
-        for path in sorted(log_dir.glob("*.log")):
-            tails.setdefault(path, _Tail(path))
-        return [
-            (_timestamp(line), tail.path.stem, line)
-            for tail in tails.values()
-            for line in tail.read_new()
-            if correlation_id in line
-        ]
-
-    def show(matches: list[tuple[str, str, str]]) -> None:
+    def show(matches: list[Match]) -> None:
         for _, name, line in matches:
             out.write(f"{name:<22}{line}\n")
         out.flush()
 
     try:
-        show(sorted(new_matches(), key=lambda match: match[0]))
+        show(sorted(_new_matches(tails, log_dir, correlation_id), key=lambda match: match[0]))
         while keep_going():
             time.sleep(interval)
-            show(new_matches())
+            show(_new_matches(tails, log_dir, correlation_id))
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:  # piped into head or less, which closed: stop quietly
