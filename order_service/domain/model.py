@@ -270,21 +270,13 @@ class Order:
             FulfilmentStatus.DELIVERED: self.deliver,
         }
         step = steps.get(to)
-        if step is None:
-            raise FulfilmentNotAllowed(f"{to.value} is not a fulfilment step")
-        step(changed_by=changed_by, at=at)
+        if step is None:  # NOT_STARTED: never the next step
+            self._check_next(to)
+        else:
+            step(changed_by=changed_by, at=at)
 
     def _fulfil(self, to: FulfilmentStatus, changed_by: str, at: datetime) -> None:
-        if self.status != OrderStatus.CONFIRMED:
-            raise FulfilmentNotAllowed(
-                f"order is {self.status.value}: only a CONFIRMED order is fulfilled"
-            )
-        expected = NEXT_FULFILMENT.get(self.fulfilment)
-        if to != expected:
-            after = f"the next step is {expected.value}" if expected else "it is finished"
-            raise FulfilmentNotAllowed(
-                f"fulfilment is {self.fulfilment.value}: {after}, not {to.value}"
-            )
+        self._check_next(to)
         self.fulfilment = to
         self.fulfilment_updated_at = at
         self.events.append(
@@ -295,3 +287,16 @@ class Order:
                 changed_by=changed_by,
             )
         )
+
+    def _check_next(self, to: FulfilmentStatus) -> None:
+        """FulfilmentNotAllowed unless the order is CONFIRMED and ``to`` its next step."""
+        if self.status != OrderStatus.CONFIRMED:
+            raise FulfilmentNotAllowed(
+                f"order is {self.status.value}: only a CONFIRMED order is fulfilled"
+            )
+        expected = NEXT_FULFILMENT.get(self.fulfilment)
+        if to != expected:
+            after = f"the next step is {expected.value}" if expected else "it is finished"
+            raise FulfilmentNotAllowed(
+                f"fulfilment is {self.fulfilment.value}: {after}, not {to.value}"
+            )
