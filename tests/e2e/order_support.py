@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
+from devstack import layout
 from tests.e2e.conftest import GATEWAY, User, login, register
 from tests.e2e.saga_support import create_product, wait_order
 from tests.support import wait_for
@@ -40,6 +41,18 @@ def staff_member(api: httpx.Client, admin: User) -> User:
     assert granted.status_code == 200, granted.text
     tokens = login(api, user.email, user.password)  # a new token carries the new role
     return User(user.user_id, user.email, user.password, tokens["access_token"], "")
+
+
+def order_metric(name: str, **labels: str) -> float:
+    """One sample of order_service's /metrics, labelled or not (0 when absent)."""
+    port = next(s.port for s in layout.SERVICES if s.package == "order_service")
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    wanted = "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+    prefix = f"{name}{wanted if labels else ''} "
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def user_id_of(user: User) -> str:
@@ -153,9 +166,11 @@ class EventStream:
             self.ended.set()
 
     def leave(self) -> None:
-        """Go away as a client does: close the connection under the reading thread."""
-        with contextlib.suppress(OSError):  # already closed by the server
+        """Go away as a client does: shut the connection down under the reading thread, which
+        then sees its end and closes it."""
+        with contextlib.suppress(OSError, AttributeError):  # the server closed it already
             self._conn.sock.shutdown(socket.SHUT_RDWR)
+        self.ended.wait(10)
         self._conn.close()
 
     def statuses(self) -> list[dict[str, Any]]:
