@@ -110,7 +110,7 @@ def read_ranges(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            for message in consumer.consume(500, min(remaining, 0.5)):
+            for message in _next_batch(consumer, min(remaining, 0.5)):
                 if (finished := reading.take(message)) is not None:
                     consumer.pause([TopicPartition(*finished)])
                 if reading.full():
@@ -120,6 +120,13 @@ def read_ranges(
     finally:
         consumer.close()
     return reading.found, bool(reading.todo)
+
+
+def _next_batch(consumer: Consumer, timeout: float) -> list[Message]:
+    """Wait for one message, then take whatever else is fetched already, without waiting:
+    consume(n, timeout) would wait out the whole timeout for a batch a short read never fills."""
+    first = consumer.poll(timeout)
+    return [] if first is None else [first, *consumer.consume(499, 0)]
 
 
 def _record(message: Message) -> KafkaRecord:
