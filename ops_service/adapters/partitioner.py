@@ -4,7 +4,8 @@ confluent-kafka's producers use librdkafka's default partitioner, ``consistent_r
 message with a key goes to partition ``crc32(key) % partition_count`` (the CRC-32 of zlib), one
 without a key to a random one. The relay sets no partitioner, so an order's events are all on
 this partition of each topic, and a trace reads only it. tests/ops_service/integration/
-test_partitioner.py holds this to what a real producer does.
+test_partitioner.py holds this to what a real producer does. (Adding partitions to a topic moves
+keys: messages written before sit on the partition of the old count, which a trace misses.)
 """
 
 from __future__ import annotations
