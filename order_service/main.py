@@ -15,7 +15,7 @@ from order_service.adapters.repository import SqlOrderUnitOfWork
 from order_service.api import live
 from order_service.api.errors import ERROR_STATUSES
 from order_service.api.routes import router
-from order_service.application.live import OrderStreams
+from order_service.application.live import ChangeFeed, OrderStreams
 from order_service.application.service import OrderService
 from order_service.consumers import SUBSCRIPTIONS
 from order_service.settings import OrderSettings
@@ -42,9 +42,7 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
         # sagas_in_flight on /metrics, counted in the database on each scrape.
         saga_gauge.install(runtime.database.engine)
         runtime.extras["order_streams"] = OrderStreams(
-            live.snapshot_reader(runtime.database.sessions),
-            max_streams=settings.streams_max,
-            heartbeat_seconds=settings.stream_heartbeat_seconds,
+            max_streams=settings.streams_max, heartbeat_seconds=settings.stream_heartbeat_seconds
         )
 
     def saga_timeouts(runtime: ServiceRuntime, stop: threading.Event) -> None:
@@ -59,11 +57,8 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
     def order_changes(runtime: ServiceRuntime, stop: threading.Event) -> None:
         """The one LISTEN connection of this instance, feeding every live status stream."""
         streams: OrderStreams = runtime.extras["order_streams"]
-        listener = OrderChangeListener(
-            libpq_dsn(settings.database_url),
-            changed=streams.changed_threadsafe,
-            resync=streams.resync_threadsafe,
-        )
+        feed = ChangeFeed(streams, live.snapshot_reader(runtime.database.sessions))
+        listener = OrderChangeListener(libpq_dsn(settings.database_url), feed)
         try:
             listener.run(stop)
         finally:

@@ -1,19 +1,21 @@
 """The one listener per instance for committed order changes: LISTEN ``order_changed`` on a
-dedicated connection and hand the order ids to the live status streams.
+dedicated connection and hand the order ids to the live status streams' feed.
 
 The orders table's trigger (migration 0005) notifies on every committed insert or update, with
 the order id as payload. This loop runs in a background thread (servicekit.lifecycle: if it
 dies, the process exits and its supervisor restarts it); it waits on the connection's socket,
-so it costs nothing while nothing changes, and takes every notification that arrived at once.
-When the connection breaks (a database restart), it reconnects with backoff, and then has
-every streamed order read again: changes committed meanwhile were announced to nobody.
+so it costs nothing while nothing changes, and takes every notification that arrived at once;
+the feed reads the changed orders in this same thread (application/live.py). When the
+connection breaks (a database restart), it reconnects with backoff, and then has every
+streamed order read again: changes committed meanwhile were announced to nobody.
 """
 
 from __future__ import annotations
 
 import select
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from typing import Protocol
 
 import psycopg2
 import psycopg2.extensions
@@ -39,26 +41,36 @@ LISTENER_RECONNECTS = Counter(
 )
 
 
+class Feed(Protocol):
+    """Where the listener hands what it hears (application.live.ChangeFeed)."""
+
+    def changed(self, order_ids: Iterable[str]) -> None:
+        """These orders changed."""
+        ...
+
+    def resync(self) -> None:
+        """Changes may have been missed: nobody listened for a while."""
+        ...
+
+    def tick(self) -> None:
+        """Nothing was heard for WAIT_SECONDS."""
+        ...
+
+
 def libpq_dsn(database_url: str) -> str:
     """The libpq form of a SQLAlchemy URL (``postgresql+psycopg2://...``)."""
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class OrderChangeListener:
-    """Hands each batch of changed order ids to ``changed`` and asks for ``resync`` after every
+    """Hands each batch of changed order ids to the feed, and asks it to resync after every
     (re)connection."""
 
     def __init__(
-        self,
-        dsn: str,
-        *,
-        changed: Callable[[Iterable[str]], None],
-        resync: Callable[[], None],
-        application_name: str = "order-service:order-changes",
+        self, dsn: str, feed: Feed, *, application_name: str = "order-service:order-changes"
     ) -> None:
         self._dsn = dsn
-        self._changed = changed
-        self._resync = resync
+        self._feed = feed
         self._application_name = application_name
         self.connected = threading.Event()
 
@@ -111,13 +123,14 @@ class OrderChangeListener:
         LISTENER_CONNECTED.set(1)
         # Whatever changed while nobody listened (before the first connection, or while the
         # database was away) was announced to nobody.
-        self._resync()
+        self._feed.resync()
         while not stop.is_set():
             readable, _, _ = select.select([conn], [], [], WAIT_SECONDS)
             if not readable:
+                self._feed.tick()
                 continue
             conn.poll()  # raises when the server went away
             if conn.notifies:
                 order_ids = {notification.payload for notification in conn.notifies}
                 conn.notifies.clear()
-                self._changed(order_ids)
+                self._feed.changed(order_ids)

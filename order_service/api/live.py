@@ -14,7 +14,6 @@ once. Beyond ORDER_STREAMS_MAX open streams: 503 with Retry-After.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
@@ -162,16 +161,12 @@ def _read_visible(
     return _snapshot(read) if read is not None else None
 
 
-def _read_all(sessions: sessionmaker[Session], order_ids: list[str]) -> list[Snapshot]:
-    with sessions() as session:
-        reads = views.orders_by_id(session, order_ids)
-    return [_snapshot(read) for read in reads.values()]
-
-
 def snapshot_reader(sessions: sessionmaker[Session]) -> Reader:
-    """What OrderStreams reads changed orders with: one statement per batch, in a thread."""
+    """What the change feed reads changed orders with: one statement per batch, blocking."""
 
-    async def read(order_ids: list[str]) -> list[Snapshot]:
-        return await asyncio.to_thread(_read_all, sessions, order_ids)
+    def read(order_ids: list[str]) -> list[Snapshot]:
+        with sessions() as session:
+            reads = views.orders_by_id(session, order_ids)
+        return [_snapshot(read) for read in reads.values()]
 
     return read

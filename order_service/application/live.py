@@ -2,20 +2,22 @@
 stream that watches it.
 
 The database announces each committed change of an order (NOTIFY ``order_changed`` with the
-order id); one listener per instance (adapters/order_changes.py) hands the ids to
-:class:`OrderStreams` on the event loop. It reads the changed orders somebody watches (every
-changed order while a staff board is open), a batch at a time, and offers each result to the
-streams of that order. A stream holds only the newest unsent state of each order, so a slow
-client never makes memory grow, and states are read one batch after another, so no stream ever
-gets an order's state after a newer one. No database, web framework or thread here: the reader
-is given, and the listener calls the ``*_threadsafe`` methods.
+order id). One listener per instance (adapters/order_changes.py) hears them in its thread and
+hands them to a :class:`ChangeFeed`, which reads the changed orders somebody watches (every
+changed order while a staff board is open), a batch per statement, right there in the
+listener's thread; the states read go to :class:`OrderStreams` on the event loop, which offers
+each to the streams of its order and to every board. Notifications that arrive during a read
+are taken together afterwards (one more read, not one per notification), and reads follow one
+another, so no stream ever gets an order's state after a newer one. A stream holds only the
+newest unsent state of each order: a slow client never makes memory grow. No database, web
+framework or thread of its own here: the reader is given.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge
@@ -35,9 +37,8 @@ STREAM_READ_FAILURES = Counter(
     "order_stream_read_failures_total", "Reads for live status streams that failed (retried)."
 )
 
-# Orders read per statement, and the pause after a failed read before it is tried again.
+# Orders read per statement.
 READ_BATCH = 100
-RETRY_AFTER_FAILED_READ = 1.0
 # Orders a staff board may have waiting unsent; a board that falls this far behind is ended
 # (its client reconnects and reloads the list), rather than holding unbounded memory.
 BOARD_BACKLOG = 10_000
@@ -54,8 +55,8 @@ class Snapshot:
     body: bytes
 
 
-# Reads the given orders (those that exist) as snapshots.
-Reader = Callable[[list[str]], Awaitable[list[Snapshot]]]
+# Reads the given orders (those that exist) as snapshots; blocking (the listener's thread).
+Reader = Callable[[list[str]], list[Snapshot]]
 
 
 class StreamsFull(Exception):
@@ -104,19 +105,20 @@ class Watch:
 
 
 class OrderStreams:
-    """The open streams of this instance, at most ``max_streams``, and the reads that feed
-    them."""
+    """The open streams of this instance, at most ``max_streams``. Opening and closing streams
+    and delivering states happen on the event loop; the ``*_threadsafe`` methods and
+    :meth:`wanted` may be called from any thread."""
 
-    def __init__(self, read: Reader, *, max_streams: int, heartbeat_seconds: float) -> None:
-        self._read = read
+    def __init__(self, *, max_streams: int, heartbeat_seconds: float) -> None:
         self.max_streams = max_streams
         # How long a stream stays silent before it sends a keep-alive comment.
         self.heartbeat_seconds = heartbeat_seconds
         self._by_order: dict[str, set[Watch]] = {}
         self._everything: set[Watch] = set()
         self._open = 0
-        self._dirty: dict[str, None] = {}  # changed, not yet read (insertion-ordered set)
-        self._reader: asyncio.Task[None] | None = None
+        # Replaced, never changed in place: other threads read them without a lock.
+        self._watched: frozenset[str] = frozenset()
+        self._boards = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -124,11 +126,19 @@ class OrderStreams:
         """Streams open now."""
         return self._open
 
-    def watched(self) -> list[str]:
-        """The orders somebody watches."""
-        return list(self._by_order)
+    def watched(self) -> frozenset[str]:
+        """The orders somebody watches (any thread)."""
+        return self._watched
 
-    # -- on the event loop -----------------------------------------------------------------------
+    def wanted(self, order_ids: Iterable[str]) -> list[str]:
+        """Which of these changed orders to read (any thread): the watched ones, or all of them
+        while a board is open."""
+        if self._boards:
+            return list(order_ids)
+        watched = self._watched
+        return [order_id for order_id in order_ids if order_id in watched]
+
+    # -- on the event loop -------------------------------------------------------------------
 
     def open(self, order_id: str | None) -> Watch:
         """Register a stream of one order (or of every order: None); StreamsFull beyond the
@@ -140,8 +150,12 @@ class OrderStreams:
         watch = Watch(order_id)
         if order_id is None:
             self._everything.add(watch)
+            self._boards = len(self._everything)
         else:
-            self._by_order.setdefault(order_id, set()).add(watch)
+            if order_id not in self._by_order:
+                self._by_order[order_id] = set()
+                self._watched = frozenset(self._by_order)
+            self._by_order[order_id].add(watch)
         self._open += 1
         STREAMS_OPEN.labels(_kind(watch)).inc()
         return watch
@@ -153,29 +167,30 @@ class OrderStreams:
         watch.closed = True
         if watch.order_id is None:
             self._everything.discard(watch)
+            self._boards = len(self._everything)
         else:
             watchers = self._by_order.get(watch.order_id)
             if watchers is not None:
                 watchers.discard(watch)
                 if not watchers:
                     del self._by_order[watch.order_id]
+                    self._watched = frozenset(self._by_order)
         self._open -= 1
         STREAMS_OPEN.labels(_kind(watch)).dec()
 
-    def changed(self, order_ids: Iterable[str]) -> None:
-        """These orders changed: read the watched ones (every one while a board is open)."""
-        for order_id in order_ids:
-            if self._everything or order_id in self._by_order:
-                self._dirty[order_id] = None
-        if self._dirty and (self._reader is None or self._reader.done()):
-            self._reader = asyncio.get_running_loop().create_task(self._read_changed())
+    def deliver(self, snapshots: Iterable[Snapshot]) -> None:
+        """Offer each state read to the streams of its order and to every board."""
+        for snapshot in snapshots:
+            for watch in self._by_order.get(snapshot.order_id, ()):
+                watch.offer(snapshot)
+            for watch in self._everything:
+                watch.offer(snapshot)
 
-    def resync(self) -> None:
-        """Changes may have been missed: read every watched order once, tell boards to reload."""
+    def tell_boards_to_reload(self) -> None:
+        """Changes may have been missed: every board gets a ``resync`` and reloads its list."""
         for watch in self._everything:
             watch.resync = True
             watch.poke()
-        self.changed(list(self._by_order))
 
     def end_all(self) -> None:
         """End every stream (the instance shuts down; clients reconnect elsewhere)."""
@@ -183,40 +198,15 @@ class OrderStreams:
             watch.ended = True
             watch.poke()
 
-    async def _read_changed(self) -> None:
-        """Read what changed, a batch at a time, until nothing waits; offer each state to the
-        streams of its order and to every board."""
-        while self._dirty:
-            batch = list(self._dirty)[:READ_BATCH]
-            for order_id in batch:
-                del self._dirty[order_id]
-            try:
-                snapshots = await self._read(batch)
-            except Exception as exc:  # noqa: BLE001 - the database may be away: try again
-                STREAM_READ_FAILURES.inc()
-                log.warning("order_stream_read_failed", error=type(exc).__name__)
-                self._dirty = (
-                    dict.fromkeys([o for o in batch if self._everything or o in self._by_order])
-                    | self._dirty
-                )
-                await asyncio.sleep(RETRY_AFTER_FAILED_READ)
-                continue
-            STREAM_READS.inc(len(snapshots))
-            for snapshot in snapshots:
-                for watch in self._by_order.get(snapshot.order_id, ()):
-                    watch.offer(snapshot)
-                for watch in self._everything:
-                    watch.offer(snapshot)
-
     # -- from any thread ---------------------------------------------------------------------
 
-    def changed_threadsafe(self, order_ids: Iterable[str]) -> None:
-        """:meth:`changed`, from the listener's thread; nothing before the first stream opened."""
-        self._call_soon(self.changed, list(order_ids))
+    def deliver_threadsafe(self, snapshots: list[Snapshot]) -> None:
+        """:meth:`deliver`, from the listener's thread."""
+        self._call_soon(self.deliver, snapshots)
 
-    def resync_threadsafe(self) -> None:
-        """:meth:`resync`, from the listener's thread."""
-        self._call_soon(self.resync)
+    def tell_boards_to_reload_threadsafe(self) -> None:
+        """:meth:`tell_boards_to_reload`, from the listener's thread."""
+        self._call_soon(self.tell_boards_to_reload)
 
     def end_all_threadsafe(self) -> None:
         """:meth:`end_all`, from any thread."""
@@ -228,6 +218,45 @@ class OrderStreams:
             return  # no stream was ever opened: nobody to tell
         with contextlib.suppress(RuntimeError):  # the loop closed: the process is stopping
             loop.call_soon_threadsafe(callback, *args)
+
+
+class ChangeFeed:
+    """The listener's side (its thread): reads what changed for the streams that watch it."""
+
+    def __init__(self, streams: OrderStreams, read: Reader) -> None:
+        self._streams = streams
+        self._read = read
+        self._failed: set[str] = set()  # read failed: tried again on the next change or tick
+
+    def changed(self, order_ids: Iterable[str]) -> None:
+        """These orders changed (each once, however often it was announced)."""
+        self._read_for_streams(self._streams.wanted({*order_ids, *self._failed}))
+
+    def resync(self) -> None:
+        """Changes may have been missed (nobody listened): read every watched order once,
+        and tell the boards to reload."""
+        self._streams.tell_boards_to_reload_threadsafe()
+        self._read_for_streams(list(self._streams.watched()))
+
+    def tick(self) -> None:
+        """Nothing was announced for a while: try a failed read again."""
+        if self._failed:
+            self.changed(())
+
+    def _read_for_streams(self, order_ids: list[str]) -> None:
+        self._failed.clear()
+        for start in range(0, len(order_ids), READ_BATCH):
+            batch = order_ids[start : start + READ_BATCH]
+            try:
+                snapshots = self._read(batch)
+            except Exception as exc:  # noqa: BLE001 - the database may be away: retried
+                STREAM_READ_FAILURES.inc()
+                log.warning("order_stream_read_failed", error=type(exc).__name__)
+                self._failed.update(order_ids[start:])
+                return
+            STREAM_READS.inc(len(snapshots))
+            if snapshots:
+                self._streams.deliver_threadsafe(snapshots)
 
 
 def _kind(watch: Watch) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -178,12 +178,18 @@ def test_the_listener_hands_changes_over_and_reconnects_with_a_resync(
     url, sessions = database
     changed: list[str] = []
     resyncs: list[float] = []
-    listener = OrderChangeListener(
-        url,
-        changed=changed.extend,
-        resync=lambda: resyncs.append(1.0),
-        application_name="order-changes-test",
-    )
+
+    class Feed:
+        def changed(self, order_ids: Iterable[str]) -> None:
+            changed.extend(order_ids)
+
+        def resync(self) -> None:
+            resyncs.append(1.0)
+
+        def tick(self) -> None:
+            return None
+
+    listener = OrderChangeListener(url, Feed(), application_name="order-changes-test")
     stop = threading.Event()
     thread = threading.Thread(target=listener.run, args=(stop,))
     thread.start()
