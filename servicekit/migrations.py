@@ -27,3 +27,13 @@ def alembic_config(service_package: str, database_url: str) -> Config:
 def upgrade(service_package: str, database_url: str, revision: str = "head") -> None:
     """Bring a service's database to ``revision``."""
     command.upgrade(alembic_config(service_package, database_url), revision)
+
+
+def head(service_package: str) -> str:
+    """The newest revision of a service's migrations."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(service_package, "postgresql://"))
+    revision = script.get_current_head()
+    assert revision is not None, f"{service_package} has no migrations"
+    return revision
