@@ -216,15 +216,18 @@ def _sample(model: type[BaseModel]) -> Any:
     return model(**{name: _value(field.annotation) for name, field in model.model_fields.items()})
 
 
+_SCALARS: dict[Any, Any] = {
+    bool: True,
+    int: 2,
+    datetime: datetime(2026, 11, 29, 19, 35, tzinfo=UTC),
+}
+
+
 def _value(annotation: Any) -> Any:
     if annotation is str:
         return f"s-{uuid.uuid4().hex[:8]}"
-    if annotation is bool:
-        return True
-    if annotation is int:
-        return 2
-    if annotation is datetime:
-        return datetime(2026, 11, 29, 19, 35, tzinfo=UTC)
+    if annotation in _SCALARS:
+        return _SCALARS[annotation]
     if typing.get_origin(annotation) is list:
         (item,) = typing.get_args(annotation)
         return [_value(item)]
