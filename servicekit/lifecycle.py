@@ -34,6 +34,8 @@ Loop = Callable[[threading.Event], None]
 _lock = threading.Lock()
 _handlers: list[Callable[[], None]] = []
 _exit_code = 0
+_on_shutdown: list[Callable[[], None]] = []
+_shutting_down = False
 
 
 def on_exit_requested(handler: Callable[[], None]) -> None:
@@ -41,6 +43,29 @@ def on_exit_requested(handler: Callable[[], None]) -> None:
     graceful shutdown and return at once."""
     with _lock:
         _handlers.append(handler)
+
+
+def on_shutdown(handler: Callable[[], None]) -> None:
+    """Call ``handler`` once the process starts shutting down (SIGTERM, or :func:`request_exit`),
+    before the server waits for the requests in flight: a response that would not end by itself
+    (a live stream) ends now, so that shutting down takes no longer than the rest. From any
+    thread, the signal handler's included: it must return at once."""
+    with _lock:
+        _on_shutdown.append(handler)
+
+
+def shutting_down() -> None:
+    """Tell every :func:`on_shutdown` handler, the first time only. No lock: this runs in a
+    signal handler, which may interrupt the main thread while it holds one."""
+    global _shutting_down  # noqa: PLW0603 - one process, one shutdown
+    if _shutting_down:
+        return
+    _shutting_down = True
+    for handler in list(_on_shutdown):
+        try:
+            handler()
+        except Exception:
+            log.exception("shutdown_handler_failed")
 
 
 def requested_exit_code() -> int:
@@ -58,6 +83,7 @@ def request_exit(code: int, reason: str) -> None:
     if not first:
         return
     log.critical("process_exit_requested", exit_code=code, reason=reason)
+    shutting_down()
     for handler in handlers:
         try:
             handler()

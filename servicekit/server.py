@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -12,6 +13,15 @@ from servicekit.logging import configure_logging
 from servicekit.settings import HttpServiceSettings
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling lifecycle.on_shutdown handlers as soon as a signal asks it to
+    stop (before it waits for the requests in flight)."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        lifecycle.shutting_down()
+        super().handle_exit(sig, frame)
+
+
 def run_server(config: uvicorn.Config) -> None:
     """Serve until SIGTERM/SIGINT or until a background loop dies; in that case shut down
     gracefully (leave Eureka, finish requests) and exit non-zero, so the supervisor restarts us.
@@ -19,7 +29,7 @@ def run_server(config: uvicorn.Config) -> None:
     uvicorn.run() cannot do the second part: it offers no way to stop from another thread, and
     re-raises the signal it caught, so the exit status would be the signal's.
     """
-    server = uvicorn.Server(config)
+    server = _Server(config)
 
     def shut_down() -> None:
         server.should_exit = True
