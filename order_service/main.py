@@ -19,6 +19,7 @@ from order_service.application.live import ChangeFeed, OrderStreams
 from order_service.application.service import OrderService
 from order_service.consumers import SUBSCRIPTIONS
 from order_service.settings import OrderSettings
+from servicekit import lifecycle
 from servicekit.logging import get_logger
 from servicekit.messaging.unit_of_work import transaction
 from servicekit.runtime import ServiceRuntime
@@ -41,9 +42,12 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
         )
         # sagas_in_flight on /metrics, counted in the database on each scrape.
         saga_gauge.install(runtime.database.engine)
-        runtime.extras["order_streams"] = OrderStreams(
+        streams = runtime.extras["order_streams"] = OrderStreams(
             max_streams=settings.streams_max, heartbeat_seconds=settings.stream_heartbeat_seconds
         )
+        # Streams never end by themselves: on SIGTERM they end at once, rather than holding
+        # the shutdown for the server's whole grace period.
+        lifecycle.on_shutdown(streams.end_all_threadsafe)
 
     def saga_timeouts(runtime: ServiceRuntime, stop: threading.Event) -> None:
         """Cancels stalled sagas; the deadline lives in the database, so it survives restarts."""

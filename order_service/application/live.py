@@ -120,6 +120,7 @@ class OrderStreams:
         self._watched: frozenset[str] = frozenset()
         self._boards = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._ending = False  # the instance shuts down: no new streams
 
     @property
     def open_count(self) -> int:
@@ -143,6 +144,8 @@ class OrderStreams:
     def open(self, order_id: str | None) -> Watch:
         """Register a stream of one order (or of every order: None); StreamsFull beyond the
         limit. Register before reading the first state, so no change falls in between."""
+        if self._ending:
+            raise StreamsFull("this instance is shutting down")
         if self._open >= self.max_streams:
             STREAMS_REFUSED.inc()
             raise StreamsFull(f"this instance already serves {self.max_streams} live streams")
@@ -193,7 +196,9 @@ class OrderStreams:
             watch.poke()
 
     def end_all(self) -> None:
-        """End every stream (the instance shuts down; clients reconnect elsewhere)."""
+        """End every stream and open no more (the instance shuts down; clients reconnect to
+        another)."""
+        self._ending = True
         for watch in [*self._everything, *(w for ws in self._by_order.values() for w in ws)]:
             watch.ended = True
             watch.poke()

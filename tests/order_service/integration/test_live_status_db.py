@@ -1,29 +1,36 @@
 """The database side of orders' reads and live status, on a throw-away order_service database:
 the list filtered by fulfilment and who sees what, every committed change announced once (and
 a rolled back one never), the row's version, and the one listener per instance: it hands each
-change over, and after losing its connection it connects again and asks for a resync."""
+change over, and after losing its connection it connects again and asks for a resync. Last, a
+service process on such a database ends its open streams at once on SIGTERM."""
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
+import httpx
 import psycopg2
 import psycopg2.extensions
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from devstack import layout
 from order_service import views
 from order_service.adapters.order_changes import CHANNEL, OrderChangeListener
 from order_service.adapters.repository import SqlOrderUnitOfWork
 from order_service.domain.model import Order
 from servicekit.messaging.unit_of_work import transaction
 from servicekit.tokens import Principal
-from tests.support import scratch_database, sqlalchemy_url, wait_for
+from tests.support import ManagedProcess, free_port, scratch_database, sqlalchemy_url, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -212,3 +219,65 @@ def test_the_listener_hands_changes_over_and_reconnects_with_a_resync(
         stop.set()
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_sigterm_ends_every_open_stream_at_once_and_the_service_stops(
+    engines: None, tmp_path: Path
+) -> None:
+    """Without it, the server would wait its whole grace period for streams that never end,
+    then cut them; here each ends properly (the last chunk sent) and the service stops."""
+    with scratch_database("order", migrations="order_service") as url:
+        port = free_port()
+        service = ManagedProcess(
+            [sys.executable, "-m", "order_service"],
+            {
+                "ORDER_PORT": str(port),
+                "ORDER_DATABASE_URL": sqlalchemy_url(url),
+                "EUREKA_ENABLED": "false",
+                "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",  # no consumer group
+            },
+            tmp_path / "order_service.log",
+            http_port=port,
+        ).start()
+        try:
+            wait_for(lambda: (service.health() or {}).get("database") == "ok", timeout=60)
+            token = _admin_token()
+            ended: list[bytes] = []
+
+            def watch() -> None:
+                with httpx.stream(
+                    "GET",
+                    f"http://127.0.0.1:{port}/api/orders/events",
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=60,
+                ) as response:
+                    assert response.status_code == 200
+                    opened.set()
+                    ended.append(b"".join(response.iter_bytes()))  # raises if cut short
+
+            opened = threading.Event()
+            watcher = threading.Thread(target=watch)
+            watcher.start()
+            assert opened.wait(10)
+            # uvicorn ends by raising the signal again once it shut down gracefully.
+            assert service.stop(timeout=30) in (0, -signal.SIGTERM)
+            watcher.join(10)
+            assert ended == [b""], service.output()[-2000:]  # a clean end, nothing lost
+            assert '"event":"service_stopped"' in service.output()
+        finally:
+            service.stop()
+
+
+def _admin_token() -> str:
+    """An admin's access token from the running stack's auth service (its keys are the JWKS
+    every service trusts)."""
+    response = httpx.post(
+        f"http://127.0.0.1:{layout.GATEWAY_PORT}/api/auth/login",
+        json={
+            "email": os.environ.get("ADMIN_EMAIL", "admin@example.com"),
+            "password": os.environ.get("ADMIN_PASSWORD", "Admin-password-1"),
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])

@@ -165,13 +165,15 @@ def test_a_failed_read_is_tried_again_on_the_next_tick() -> None:
     run(test)
 
 
-def test_a_quiet_stream_times_out_and_an_ended_one_wakes() -> None:
+def test_a_quiet_stream_times_out_and_ending_every_stream_wakes_them() -> None:
     async def test(streams: OrderStreams, feed: ChangeFeed, reader: FakeReader) -> None:
         watch = streams.open("a")
         assert await watch.next(timeout=0.01) is None  # the caller sends a keep-alive
         await from_listener(streams.end_all_threadsafe)
         assert await watch.next(timeout=5) == []
         assert watch.ended
+        with pytest.raises(StreamsFull, match="shutting down"):  # and no new stream opens
+            streams.open("b")
 
     run(test)
 
