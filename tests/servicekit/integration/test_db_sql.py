@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from servicekit.db import sql
-from tests.support import sqlalchemy_url
+from tests.support import sqlalchemy_url, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +104,19 @@ def test_pooled_connections_the_server_ended_are_replaced_without_an_error(
             cur.execute(
                 "SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (list(pids),)
             )
+
+            # pg_terminate_backend only signals. A backend sends its FATAL message to the client
+            # before it leaves pg_stat_activity, so once both are gone each pooled socket has
+            # something to read: that is the state a restart leaves, and what the checkout sees.
+            def backends_gone() -> bool:
+                cur.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s::int[])",
+                    (list(pids),),
+                )
+                row = cur.fetchone()
+                return row is not None and row[0] == 0
+
+            wait_for(backends_gone, what="the terminated backends to exit")
         admin.close()
         for _ in range(4):
             with database.sessions() as session, session.begin():
