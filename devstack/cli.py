@@ -272,6 +272,10 @@ READINESS: dict[str, tuple[Callable[[], bool], float]] = {
 }
 
 
+# Twice the processes start at once in HA, on the same cores: each may take longer to be ready.
+HA_APP_READY_SECONDS = 240
+
+
 def readiness(shape: str) -> dict[str, tuple[Callable[[], bool], float]]:
     """Every program's readiness check and how long to wait for it, in this topology."""
     if shape != topology.HA:
@@ -283,20 +287,29 @@ def readiness(shape: str) -> dict[str, tuple[Callable[[], bool], float]]:
         and name not in {service.package for service in layout.SERVICES}
     }
     for name, check in topology.kafka_readiness(topology.HA).items():
-        checks[name] = (check, 120)
+        checks[name] = (check, 180)
     for index, (_, port) in enumerate(topology.EUREKA_PEERS):
         url = f"http://127.0.0.1:{port}/actuator/health"
         checks[f"eureka-{index + 1}"] = (functools.partial(http_ok, url), 180)
     for index, port in enumerate(topology.RELAY_HA_PORTS):
         url = f"http://127.0.0.1:{port}/health"
-        checks[f"outbox_relay-{index + 1}"] = (functools.partial(http_ok, url), 60)
+        checks[f"outbox_relay-{index + 1}"] = (
+            functools.partial(http_ok, url),
+            HA_APP_READY_SECONDS,
+        )
     gateway_health = f"http://127.0.0.1:{layout.GATEWAY_PORT}/health"
     for index in range(2):
-        checks[f"gateway-{index + 1}"] = (functools.partial(http_ok, gateway_health), 60)
+        checks[f"gateway-{index + 1}"] = (
+            functools.partial(http_ok, gateway_health),
+            HA_APP_READY_SECONDS,
+        )
         for service in layout.SERVICES:
             port = service.port + index * topology.SECOND_INSTANCE_OFFSET
             url = f"http://127.0.0.1:{port}/health"
-            checks[f"{service.package}-{index + 1}"] = (functools.partial(http_ok, url), 90)
+            checks[f"{service.package}-{index + 1}"] = (
+                functools.partial(http_ok, url),
+                HA_APP_READY_SECONDS,
+            )
     return checks
 
 
