@@ -286,6 +286,8 @@ def readiness(shape: str) -> dict[str, tuple[Callable[[], bool], float]]:
         if name not in ("kafka", "eureka", "outbox_relay", "gateway")
         and name not in {service.package for service in layout.SERVICES}
     }
+    check, _ = checks["payment_provider"]
+    checks["payment_provider"] = (check, HA_APP_READY_SECONDS)
     for name, check in topology.kafka_readiness(topology.HA).items():
         checks[name] = (check, 180)
     for index, (_, port) in enumerate(topology.EUREKA_PEERS):
