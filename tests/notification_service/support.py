@@ -14,7 +14,7 @@ from notification_service.adapters.memory import (
 )
 from notification_service.application import handlers
 from notification_service.application.ports import DeliveryError
-from notification_service.domain.model import Mail
+from notification_service.domain.model import Channel, Mail
 from servicekit.messaging.envelope import Event
 from servicekit.messaging.unit_of_work import Cause
 
@@ -80,8 +80,14 @@ class Platform:
             HANDLERS[type(event)](event, uow)
         return event_id
 
-    def rows(self, user_id: str) -> list:
-        rows = [r for r in self.store.rows.values() if r.notification.user_id == user_id]
+    def rows(self, user_id: str, channel: Channel | None = Channel.EMAIL) -> list:
+        """The user's notifications on ``channel`` (every channel for None), oldest first."""
+        rows = [
+            r
+            for r in self.store.rows.values()
+            if r.notification.user_id == user_id
+            and (channel is None or r.notification.channel is channel)
+        ]
         return sorted(rows, key=lambda r: r.created_at)
 
 
