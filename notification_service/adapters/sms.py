@@ -23,10 +23,18 @@ _MAX_ERROR_BODY = 200
 class SmsSender:
     """The SMS channel's transport; connects on the first send and keeps the connection."""
 
-    def __init__(self, *, base_url: str, api_key: str, timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        timeout: float,
+        transport: httpx.BaseTransport | None = None,  # tests hand in a fake
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
+        self._transport = transport
         self._client: httpx.Client | None = None
 
     def send(self, *, recipient: str, message: Mail, message_id: str) -> None:
@@ -36,6 +44,7 @@ class SmsSender:
                 base_url=self.base_url,
                 timeout=self.timeout,
                 headers={"Authorization": f"Bearer {self.api_key}"},
+                transport=self._transport,
             )
         try:
             response = self._client.post(
