@@ -440,9 +440,18 @@ def test_the_admin_opens_an_orders_trace_and_sees_its_messages(
 
 def test_every_other_page_passes_axe(browser: WebDriver, web_app: str) -> None:
     """The pages no journey above passes, each once settled on its data, its empty state or the
-    API's error."""
+    API's error; on a phone, where the wide ones (tables, the board) must still fit."""
+    use_viewport(browser, PHONE)
     log_in(browser, ADMIN_EMAIL, ADMIN_PASSWORD)
-    for path in ("/admin/categories", "/admin/users", "/admin/dlq", "/account", "/no-such-page"):
+    for path in (
+        "/admin/categories",
+        "/admin/users",
+        "/admin/dlq",
+        "/admin/products",
+        "/staff",
+        "/account",
+        "/no-such-page",
+    ):
         browser.get(f"{web_app}{path}")
         wait_visible(browser, "main h1")
         wait_for(
@@ -451,6 +460,7 @@ def test_every_other_page_passes_axe(browser: WebDriver, web_app: str) -> None:
             what=f"{path} to finish loading",
         )
         assert_accessible(browser, path)
+        assert_fits_width(browser)
     assert_no_csp_violations(browser)
 
 
