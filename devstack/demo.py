@@ -5,7 +5,8 @@ confirms, one rejected for stock, one whose payment is declined, and one cancell
 prints every order's final state and saga timeline. Then the kiosk: a guest orders with a delivery
 address, identifies by CPF and registers, keeping its user and its order; staff (the admin here)
 finds the customer by CPF and moves the order through the kitchen to DELIVERED; the timeline shows
-every step.
+every step. Last, an order paid by pix: its QR code printed in the terminal, paid at the payment
+provider, and confirmed (devstack/demo_pix.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import uuid
 from typing import Any
 
 import httpx
+
+from devstack.demo_pix import pix
 
 GATEWAY = os.environ.get("GATEWAY_URL", "http://localhost:8080")
 ADMIN_EMAIL = os.environ.get("ADMIN_EMAIL", "admin@example.com")
@@ -175,6 +178,7 @@ def main() -> None:
         or "(none)",
     )
     kiosk(api, admin, products["mug"])
+    pix(api, admin, customer, check=check, say=say)
 
 
 # A CPF with valid check digits, made up for the demo (user_service validates the digits).
