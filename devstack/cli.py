@@ -236,6 +236,11 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def kafka_ready() -> bool:
+    """True when the Kafka of the running topology serves (a node of it, in HA)."""
+    return any(check() for check in topology.kafka_readiness(topology.read_topology()).values())
+
+
 def smtp_ready() -> bool:
     """True when the mail sink greets with its SMTP banner."""
     import smtplib
