@@ -255,6 +255,7 @@ def main() -> None:
         product = _product(client, admin)
         token = _customer(client)
         for name, fault in (
+            ("no fault (baseline)", lambda: {"what": "none"}),
             ("relay leader hung", sigstop_relay_leader),
             ("order_service instance killed", kill_order_service_instance),
             ("kafka node killed", kill_busiest_kafka_node),
