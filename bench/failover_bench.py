@@ -1,4 +1,4 @@
-"""``python -m bench.failover_bench``: failover figures of the HA topology (`make up TOPOLOGY=ha`).
+"""``python -m bench.failover_bench [word...]``: failover figures of the HA topology (`make up TOPOLOGY=ha`).
 
 Each scenario places orders through the gateway at 10/s (an Idempotency-Key each, no client
 retry), injects one fault a few seconds in, and reports from the orders themselves: how many
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import sys
 import threading
 import time
 import uuid
@@ -246,7 +247,8 @@ def kill_first_instances() -> dict[str, Any]:
 
 
 def main() -> None:
-    """Every scenario in turn, waiting for the stack to be whole between them."""
+    """Every scenario in turn (or those whose name contains an argument), waiting for the stack
+    to be whole between them."""
     if topology.read_topology() != topology.HA:
         raise SystemExit("needs the HA topology: make up TOPOLOGY=ha")
     results = []
@@ -261,6 +263,8 @@ def main() -> None:
             ("kafka node killed", kill_busiest_kafka_node),
             ("one instance of every service killed", kill_first_instances),
         ):
+            if sys.argv[1:] and not any(word in name for word in sys.argv[1:]):
+                continue
             result = run_scenario(name, client, token, product, fault)
             waiter = result["fault"].pop("_waiter", None)
             if waiter is not None:
