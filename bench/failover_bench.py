@@ -1,4 +1,4 @@
-"""``python -m bench.failover_bench [word...]``: failover figures of the HA topology (`make up TOPOLOGY=ha`).
+"""``python -m bench.failover_bench [word...]``: failover figures of `make up TOPOLOGY=ha`.
 
 Each scenario places orders through the gateway at 10/s (an Idempotency-Key each, no client
 retry), injects one fault a few seconds in, and reports from the orders themselves: how many
