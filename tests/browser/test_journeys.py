@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 
 import httpx
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver import Chrome as WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -323,9 +324,7 @@ def test_staff_take_an_order_to_delivered_and_the_customers_page_follows(
     staff_tab = browser.current_window_handle
     order_id = confirmed_order(api_login(customer.email, customer.password), product["product_id"])
     card_xpath = f'//li[.//a[@href="/orders/{order_id}"]]'
-    board_card = wait_for(
-        lambda: browser.find_elements(By.XPATH, card_xpath), what="the new order on the board"
-    )[0]
+    wait_for(lambda: board_column(browser, order_id), what="the new order on the board")
     assert_not_reloaded(browser)
     assert_accessible(browser, "staff board")
 
@@ -338,22 +337,18 @@ def test_staff_take_an_order_to_delivered_and_the_customers_page_follows(
     customer_tab = browser.current_window_handle
 
     browser.switch_to.window(staff_tab)
-    for step in ("Not started", "Preparing", "Shipped"):
-        board_card = browser.find_element(By.XPATH, card_xpath)
-        column = board_card.find_element(By.XPATH, "ancestor::section[1]/h2").text
-        assert column.startswith(step), column
-        board_card.find_element(By.CSS_SELECTOR, by_testid("fulfilment-next")).click()
+    for step, after in (
+        ("Not started", "Preparing"),
+        ("Preparing", "Shipped"),
+        ("Shipped", "Delivered"),
+    ):
+        assert board_column(browser, order_id).startswith(step)
+        wait_for(lambda: click_next_step(browser, order_id), what=f"a click on {step}'s button")
         wait_for(
-            lambda step=step: (
-                not browser.find_element(By.XPATH, card_xpath)
-                .find_element(By.XPATH, "ancestor::section[1]/h2")
-                .text.startswith(step)
-            ),
-            what=f"the order to leave {step}",
+            lambda after=after: board_column(browser, order_id).startswith(after),
+            what=f"the order to move to {after}",
         )
-    delivered = browser.find_element(By.XPATH, card_xpath)
-    assert delivered.find_element(By.XPATH, "ancestor::section[1]/h2").text.startswith("Delivered")
-    assert not delivered.find_elements(By.CSS_SELECTOR, by_testid("fulfilment-next"))
+    assert not browser.find_elements(By.XPATH, f"{card_xpath}//*[@data-testid='fulfilment-next']")
 
     browser.switch_to.window(customer_tab)
     wait_text(browser, by_testid("fulfilment-status"), "DELIVERED")
@@ -361,6 +356,31 @@ def test_staff_take_an_order_to_delivered_and_the_customers_page_follows(
     wait_text(browser, "main", "The order is complete.")
     wait_text(browser, ".timeline", "delivered")
     assert_no_csp_violations(browser)
+
+
+def board_column(driver: WebDriver, order_id: str) -> str:
+    """The heading of the staff board's column showing the order ("" if it is on none), read in
+    one go in the page: the board re-renders as every order's changes stream in."""
+    heading: str = driver.execute_script(
+        """
+        const link = document.querySelector(`.board a[href="/orders/${arguments[0]}"]`);
+        return link?.closest("section.board-column")?.querySelector("h2")?.textContent ?? "";
+        """,
+        order_id,
+    )
+    return heading
+
+
+def click_next_step(driver: WebDriver, order_id: str) -> bool:
+    """Click the order's next-step button on the staff board; False if it was re-rendered first."""
+    try:
+        driver.find_element(
+            By.XPATH,
+            f'//li[.//a[@href="/orders/{order_id}"]]//*[@data-testid="fulfilment-next"]',
+        ).click()
+    except StaleElementReferenceException:
+        return False
+    return True
 
 
 def test_the_admin_archives_a_product_and_it_leaves_the_catalog(
