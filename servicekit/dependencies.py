@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
@@ -36,7 +37,8 @@ RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
 class _RequestSlots:
-    """At most as many requests holding or awaiting a session as the pool has connections.
+    """At most as many requests holding or awaiting a session as the pool has connections
+    (and at most half the request threads).
 
     A sync route runs in the request thread pool, and so do FastAPI's hops after it (response
     validation) and the close that hands its connection back. Unbounded, a burst filled every
@@ -55,7 +57,11 @@ class _RequestSlots:
         """The semaphore of one database (made on first use, inside the running loop)."""
         slots = self._slots.get(database)
         if slots is None:
-            slots = self._slots[database] = asyncio.Semaphore(database.max_connections)
+            # At most half the request threads, whatever the pool's size: the other half keep
+            # the hops after a route and the routes without a database moving.
+            threads = int(anyio.to_thread.current_default_thread_limiter().total_tokens)
+            slots = asyncio.Semaphore(max(1, min(database.max_connections, threads // 2)))
+            self._slots[database] = slots
         return slots
 
 
