@@ -2,8 +2,10 @@
 
 A failpoint does nothing unless the environment arms it: ``SERVICEKIT_FAILPOINTS`` holds
 ``name=action`` pairs separated by commas, where action is ``kill`` (SIGKILL this process, as a
-power cut would) or ``raise`` (raise :class:`FailpointError`). Production never sets it; the cost of
-an unarmed failpoint is one dict lookup.
+power cut would) or ``raise`` (raise :class:`FailpointError`). A third action, ``on``, switches on a
+deliberately broken behaviour that the code asks for with :func:`switched_on` (the chaos kit's
+``--break`` shows its checker catches it). Production never sets it; the cost of an unarmed
+failpoint is one dict lookup.
 """
 
 from __future__ import annotations
@@ -35,3 +37,8 @@ def failpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if action == "raise":
         raise FailpointError(name)
+
+
+def switched_on(name: str) -> bool:
+    """True if the environment switched on this deliberately broken behaviour (``name=on``)."""
+    return _armed().get(name) == "on"

@@ -1,0 +1,345 @@
+"""The clients: customers ordering through the gateway at a steady rate, as careful clients do.
+
+Every call has a timeout; a call that fails in a way a retry may fix (no answer, 429, 5xx) is
+retried with backoff under the same Idempotency-Key until the retry budget runs out, and only
+then counts as an error the customer saw. Each order follows a plan drawn from the seeded random
+generator: one that should confirm, one for a product with too little stock, one above the card
+limit (declined), one cancelled as soon as it is accepted. Some accepted orders are sent again
+with their key, as a client does whose answer was lost, and must come back as the same order.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import psycopg2
+
+from devstack import layout
+
+# Answers a retry may change: the gateway or an instance is away, or the platform is overloaded.
+RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+PLANS = ("confirm", "scarce", "decline", "cancel")
+PLAN_WEIGHTS = (0.55, 0.2, 0.1, 0.15)
+# Above the card limit (PAYMENT_DECLINE_ABOVE, 5000.00 unless changed): two of these are declined.
+DEAR_PRICE = Decimal("3000.00")
+CHEAP_PRICE = Decimal("10.00")
+
+
+class SetupError(RuntimeError):
+    """The platform could not be prepared for a run (before any fault)."""
+
+
+@dataclass(frozen=True)
+class ClientPolicy:
+    """How patient the clients are."""
+
+    call_timeout: float = 5.0  # seconds for one HTTP call
+    retry_budget: float = 30.0  # seconds from the first attempt until the client gives up
+    initial_backoff: float = 0.1
+    max_backoff: float = 2.0
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A registered, logged-in customer."""
+
+    user_id: str
+    email: str
+    access_token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The Authorization header."""
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The run's own products: plenty of one, little of another, and one too dear to pay by card."""
+
+    plenty: str
+    scarce: str
+    dear: str
+    stock: dict[str, int]
+
+
+@dataclass
+class OrderRun:
+    """One order as its client lived it."""
+
+    key: str
+    plan: str
+    customer: Customer
+    items: list[tuple[str, int]]
+    scheduled_at: float
+    accepted_after: float | None = None  # seconds from the first attempt to the accepting answer
+    order_ids: set[str] = field(default_factory=set)  # every order id an answer named
+    attempts: int = 0
+    error: str | None = None  # what the customer finally saw, when it was not an order
+    replayed: bool = False  # sent again with its key after it was accepted
+    cancel_error: str | None = None
+
+    @property
+    def order_id(self) -> str | None:
+        """The order the key made (None if never accepted)."""
+        return next(iter(sorted(self.order_ids)), None)
+
+
+@dataclass
+class Call:
+    """The outcome of one call with retries."""
+
+    response: httpx.Response | None
+    attempts: int
+    elapsed: float
+    error: str | None
+
+
+def call_with_retries(
+    client: httpx.Client,
+    policy: ClientPolicy,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str],
+    json: Any = None,
+    jitter: random.Random,
+) -> Call:
+    """One request, retried with backoff while a retry may help and the budget lasts."""
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        error: str
+        try:
+            response = client.request(
+                method, path, headers=headers, json=json, timeout=policy.call_timeout
+            )
+        except httpx.HTTPError as exc:
+            error = type(exc).__name__
+        else:
+            if response.status_code not in RETRYABLE_STATUSES:
+                return Call(response, attempt, time.monotonic() - started, None)
+            error = f"HTTP {response.status_code}"
+        backoff = min(policy.initial_backoff * 2 ** (attempt - 1), policy.max_backoff)
+        backoff *= 0.5 + jitter.random()
+        if time.monotonic() - started + backoff > policy.retry_budget:
+            return Call(None, attempt, time.monotonic() - started, error)
+        time.sleep(backoff)
+
+
+def _checked(response: httpx.Response, *expected: int) -> Any:
+    if response.status_code not in expected:
+        raise SetupError(
+            f"{response.request.method} {response.request.url.path} answered "
+            f"{response.status_code}: {response.text[:300]}"
+        )
+    return response.json() if response.content else None
+
+
+def login(client: httpx.Client, email: str, password: str) -> str:
+    """An access token."""
+    body = _checked(
+        client.post("/api/auth/login", json={"email": email, "password": password}), 200
+    )
+    return str(body["access_token"])
+
+
+def register_customers(client: httpx.Client, count: int, run_id: str) -> list[Customer]:
+    """``count`` new customers, logged in."""
+    customers = []
+    for number in range(count):
+        email = f"chaos-{run_id}-{number}@example.com"
+        password = f"chaos-{uuid.uuid4().hex}"
+        body = _checked(
+            client.post(
+                "/api/auth/register",
+                json={
+                    "email": email,
+                    "password": password,
+                    "full_name": f"Chaos Customer {number}",
+                },
+            ),
+            201,
+        )
+        customers.append(Customer(str(body["user_id"]), email, login(client, email, password)))
+    return customers
+
+
+def create_catalog(
+    client: httpx.Client, admin_token: str, *, scarce_stock: int, run_id: str
+) -> Catalog:
+    """The run's three products, known to order_service's read model before the first order."""
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    ids: dict[str, str] = {}
+    stock: dict[str, int] = {}
+    for role, price, units in (
+        ("plenty", CHEAP_PRICE, 1_000_000),
+        ("scarce", CHEAP_PRICE, scarce_stock),
+        ("dear", DEAR_PRICE, 1_000_000),
+    ):
+        body = _checked(
+            client.post(
+                "/api/products",
+                headers=admin,
+                json={
+                    "sku": f"CHAOS-{run_id}-{role}".upper(),
+                    "name": f"Chaos {role} {run_id}",
+                    "description": "made by make chaos",
+                    "price": str(price),
+                    "currency": "EUR",
+                    "stock": units,
+                },
+            ),
+            201,
+        )
+        ids[role] = str(body["product_id"])
+        stock[ids[role]] = units
+    wait_until(
+        lambda: _order_side_knows(list(ids.values())),
+        timeout=60,
+        what="the run's products in order_service's catalog",
+    )
+    return Catalog(ids["plenty"], ids["scarce"], ids["dear"], stock)
+
+
+def _order_side_knows(product_ids: list[str]) -> bool:
+    url = layout.libpq_url("order_service")
+    with psycopg2.connect(url, connect_timeout=5) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM products WHERE product_id = ANY(%s::uuid[])", (product_ids,)
+        )
+        row = cur.fetchone()
+    return row is not None and row[0] == len(product_ids)
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll ``check`` until it holds, or raise SetupError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SetupError(f"gave up waiting {timeout:.0f} s for {what}")
+        time.sleep(0.2)
+
+
+def plan_orders(
+    rng: random.Random, customers: list[Customer], catalog: Catalog, count: int, rate: float
+) -> list[OrderRun]:
+    """The whole run's orders, decided up front from the seed (start times relative to 0)."""
+    orders = []
+    for number in range(count):
+        plan = rng.choices(PLANS, PLAN_WEIGHTS)[0]
+        if plan == "scarce":
+            items = [(catalog.scarce, rng.randint(1, 2))]
+        elif plan == "decline":
+            items = [(catalog.dear, 2)]
+        else:
+            items = [(catalog.plenty, rng.randint(1, 3))]
+        orders.append(
+            OrderRun(
+                key=f"chaos-{uuid.UUID(int=rng.getrandbits(128))}",
+                plan=plan,
+                customer=rng.choice(customers),
+                items=items,
+                scheduled_at=number / rate,
+                replayed=rng.random() < 0.1,
+            )
+        )
+    return orders
+
+
+class Load:
+    """Places the planned orders at their times, each in its own worker."""
+
+    def __init__(
+        self,
+        gateway: str,
+        orders: list[OrderRun],
+        policy: ClientPolicy,
+        seed: int,
+        workers: int = 128,
+    ) -> None:
+        self.gateway = gateway
+        self.orders = orders
+        self.policy = policy
+        self.seed = seed
+        self.workers = workers
+        self.started = 0.0
+        self._local = threading.local()
+
+    def run(self, started: float) -> None:
+        """Place every order at its time after ``started`` (monotonic); return once every client
+        is done."""
+        self.started = started
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="chaos-client") as pool:
+            for number, order in enumerate(self.orders):
+                delay = self.started + order.scheduled_at - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                pool.submit(self._place, order, number)
+
+    def _client(self) -> httpx.Client:
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = httpx.Client(
+                base_url=self.gateway, limits=httpx.Limits(max_connections=4)
+            )
+        return client
+
+    def _place(self, order: OrderRun, number: int) -> None:
+        client = self._client()
+        jitter = random.Random(self.seed * 1_000_003 + number)
+        headers = {**order.customer.auth, "Idempotency-Key": order.key}
+        body = {
+            "items": [{"product_id": pid, "quantity": qty} for pid, qty in order.items],
+            "payment_method": "card",
+        }
+        placed = call_with_retries(
+            client, self.policy, "POST", "/api/orders", headers=headers, json=body, jitter=jitter
+        )
+        order.attempts = placed.attempts
+        if placed.response is None or placed.response.status_code not in (200, 202):
+            order.error = placed.error or (
+                f"HTTP {placed.response.status_code}" if placed.response else "no answer"
+            )
+            return
+        order.accepted_after = placed.elapsed
+        order.order_ids.add(str(placed.response.json()["order_id"]))
+        if order.plan == "cancel":
+            self._cancel(client, order, jitter)
+        if order.replayed:
+            again = call_with_retries(
+                client,
+                self.policy,
+                "POST",
+                "/api/orders",
+                headers=headers,
+                json=body,
+                jitter=jitter,
+            )
+            if again.response is not None and again.response.status_code in (200, 202):
+                order.order_ids.add(str(again.response.json()["order_id"]))
+
+    def _cancel(self, client: httpx.Client, order: OrderRun, jitter: random.Random) -> None:
+        cancelled = call_with_retries(
+            client,
+            self.policy,
+            "POST",
+            f"/api/orders/{order.order_id}/cancel",
+            headers=order.customer.auth,
+            jitter=jitter,
+        )
+        # 409: the saga had already finished the order, which is a fine answer to a cancel.
+        if cancelled.response is None or cancelled.response.status_code not in (202, 409):
+            order.cancel_error = cancelled.error or (
+                f"HTTP {cancelled.response.status_code}" if cancelled.response else "no answer"
+            )
