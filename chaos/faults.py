@@ -10,6 +10,7 @@ The same seed gives the same schedule: which fault, when and on which program.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import signal
@@ -65,18 +66,16 @@ def schedule(
     kinds = [k for k in KINDS if k in by_kind]
     weights = [w for k, w in zip(KINDS, KIND_WEIGHTS, strict=True) if k in by_kind]
     faults = []
-    at = every
-    while at < duration + 1e-9 and kinds:
+    for number in range(1, math.floor(duration / every + 1e-9) + 1 if kinds else 1):
         kind = rng.choices(kinds, weights)[0]
         faults.append(
             Fault(
-                at=at,
+                at=number * every,
                 kind=kind,
                 target=rng.choice(by_kind[kind]),
                 pause=round(rng.uniform(*PAUSE_SECONDS), 1) if kind == "pause" else 0.0,
             )
         )
-        at += every
     return faults
 
 

@@ -8,6 +8,7 @@ customers, its products, its orders, and Kafka records written since it started.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -185,8 +186,20 @@ def snapshot(scope: Scope) -> Snapshot:
 # -- the broker -------------------------------------------------------------------------------
 
 
+def _quiet_logger() -> logging.Logger:
+    # librdkafka reports every refused connection while the broker restarts: expected here.
+    logger = logging.getLogger("chaos.kafka")
+    logger.propagate = False
+    logger.setLevel(logging.CRITICAL)
+    return logger
+
+
 def _kafka() -> dict[str, Any]:
-    return {"bootstrap.servers": layout.KAFKA_BOOTSTRAP, "socket.timeout.ms": 10_000}
+    return {
+        "bootstrap.servers": layout.KAFKA_BOOTSTRAP,
+        "socket.timeout.ms": 10_000,
+        "logger": _quiet_logger(),
+    }
 
 
 def dlq_topics() -> list[str]:
@@ -252,19 +265,26 @@ def _record(message: Message) -> tuple[str, str, str, str]:
     return key, headers.get("event_type", ""), headers.get("event_id", ""), where
 
 
-def consumer_lag() -> dict[str, int]:
-    """Messages not yet consumed, per consumer group with live members (dead groups, such as
-    those of finished tests, are nobody's backlog)."""
-    admin = AdminClient(_kafka())
-    listed = admin.list_consumer_groups(request_timeout=KAFKA_TIMEOUT).result()
-    live = [g.group_id for g in listed.valid if str(g.state).endswith("STABLE")]
-    if not live:
+def live_consumer_groups() -> set[str]:
+    """The consumer groups with members now (dead groups, such as those of finished tests, are
+    nobody's backlog)."""
+    listed = AdminClient(_kafka()).list_consumer_groups(request_timeout=KAFKA_TIMEOUT).result()
+    return {g.group_id for g in listed.valid if str(g.state).endswith("STABLE")}
+
+
+def consumer_lag(groups: set[str]) -> dict[str, int]:
+    """Messages not yet consumed per group; -1 for a group that is not consuming (rebalancing,
+    or no member)."""
+    if not groups:
         return {}
-    lag: dict[str, int] = {}
+    admin = AdminClient(_kafka())
+    live = live_consumer_groups()
+    lag: dict[str, int] = {group: -1 for group in groups - live}
     probe = Consumer({**_kafka(), "group.id": f"chaos-probe-{uuid.uuid4()}"})
     try:
-        for group in live:
-            future = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group]
+        for group in sorted(groups & live):
+            request = [ConsumerGroupTopicPartitions(group)]
+            future = admin.list_consumer_group_offsets(request)[group]
             committed = future.result(timeout=KAFKA_TIMEOUT).topic_partitions or []
             behind = 0
             for partition in committed:

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from chaos import faults, invariants, workload
 from chaos.breakage import broken_relay
 from devstack import layout, supervisor
+from devstack.cli import READINESS
 
 # How the run names the reason a saga ran out of time (order_service, payment_service).
 TIMEOUT_REASONS = ("timed out", "deadline passed")
@@ -118,11 +119,14 @@ class Quiet:
     blockers: list[str]
 
 
-def blockers(scope: invariants.Scope, programs: list[str]) -> list[str]:
+def blockers(scope: invariants.Scope, programs: list[str], groups: set[str]) -> list[str]:
     """What still moves: empty once the platform is quiet."""
     found = []
     states = {i["name"]: i["statename"] for i in supervisor.rpc().getAllProcessInfo()}
     found += [f"{name} is {states.get(name)}" for name in programs if states.get(name) != "RUNNING"]
+    if found:
+        return found
+    found += [f"{name} not ready" for name in programs if not ready(name)]
     if found:
         return found
     try:
@@ -144,21 +148,35 @@ def blockers(scope: invariants.Scope, programs: list[str]) -> list[str]:
             for db, n in invariants.unpublished_outbox_rows().items()
             if n
         ]
-        found += [f"{g}: lag {n}" for g, n in invariants.consumer_lag().items() if n]
+        found += [
+            f"consumer group {g}: " + ("not consuming" if n < 0 else f"{n} messages behind")
+            for g, n in invariants.consumer_lag(groups).items()
+            if n
+        ]
     except Exception as exc:  # noqa: BLE001 - an engine still recovering is one more blocker
         found.append(f"not readable yet: {type(exc).__name__}: {str(exc)[:120]}")
     return found
 
 
+def ready(program: str) -> bool:
+    """What `make up` waits for before it calls a program started (devstack's readiness)."""
+    check = READINESS.get(program)
+    return check is None or check[0]()
+
+
 def wait_quiet(
-    scope: invariants.Scope, programs: list[str], last_fault: float, timeout: float
+    scope: invariants.Scope,
+    programs: list[str],
+    groups: set[str],
+    last_fault: float,
+    timeout: float,
 ) -> Quiet:
     """Wait until nothing moves twice in a row, a second apart."""
     deadline = time.monotonic() + timeout
     calm = 0
     found: list[str] = []
     while time.monotonic() < deadline:
-        found = blockers(scope, programs)
+        found = blockers(scope, programs, groups)
         calm = calm + 1 if not found else 0
         if calm == 2:
             return Quiet(True, time.monotonic() - 1.0 - last_fault, [])
@@ -214,6 +232,7 @@ def run_round(options: Options, settings: ChaosSettings) -> int:
     planned = workload.plan_orders(rng, customers, catalog, options.orders, options.rate)
     with maybe_broken(options.broken):
         programs = faults.running_programs()
+        groups = invariants.live_consumer_groups()
         schedule = (
             faults.schedule(
                 random.Random(options.seed + 1),
@@ -250,7 +269,7 @@ def run_round(options: Options, settings: ChaosSettings) -> int:
             since=since,
         )
         last_fault = max(injector.last_fault_ended, load_ended if not schedule else 0.0)
-        quiet = wait_quiet(scope, programs, last_fault, options.quiesce_timeout)
+        quiet = wait_quiet(scope, programs, groups, last_fault, options.quiesce_timeout)
         if not quiet.reached:
             say(f"not quiet after {options.quiesce_timeout:.0f} s: {'; '.join(quiet.blockers)}")
         checks = invariants.check_all(scope, invariants.snapshot(scope))
