@@ -211,6 +211,8 @@ def maybe_broken(broken: bool) -> Iterator[None]:
 def run_round(options: Options, settings: ChaosSettings) -> int:
     """One round; the exit status."""
     run_id = f"{options.seed}-{uuid.uuid4().hex[:6]}"
+    # Mails and Kafka records from here on are looked at (the welcome mails come before the load).
+    since = time.time() - 1
     api = httpx.Client(base_url=settings.gateway_url, timeout=15)
     try:
         api.get("/health").raise_for_status()
@@ -243,7 +245,6 @@ def run_round(options: Options, settings: ChaosSettings) -> int:
             if options.fault_every > 0
             else []
         )
-        since = time.time() - 1
         load = workload.Load(settings.gateway_url, planned, workload.ClientPolicy(), options.seed)
         injector = faults.Injector(schedule)
         stop = threading.Event()
