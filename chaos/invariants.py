@@ -268,7 +268,10 @@ def _record(message: Message) -> tuple[str, str, str, str]:
 def live_consumer_groups() -> set[str]:
     """The consumer groups with members now (dead groups, such as those of finished tests, are
     nobody's backlog)."""
-    listed = AdminClient(_kafka()).list_consumer_groups(request_timeout=KAFKA_TIMEOUT).result()
+    admin = AdminClient(_kafka())  # kept alive until the answer is in: its end cancels the call
+    listed = admin.list_consumer_groups(request_timeout=KAFKA_TIMEOUT).result(KAFKA_TIMEOUT)
+    if listed.errors:
+        raise RuntimeError(f"listing the consumer groups failed: {listed.errors[0]}")
     return {g.group_id for g in listed.valid if str(g.state).endswith("STABLE")}
 
 

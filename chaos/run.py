@@ -235,6 +235,9 @@ def run_round(options: Options, settings: ChaosSettings) -> int:
     with maybe_broken(options.broken):
         programs = faults.running_programs()
         groups = invariants.live_consumer_groups()
+        if not groups:
+            say("no consumer group is consuming: is every service up? (make status)")
+            return 2
         schedule = (
             faults.schedule(
                 random.Random(options.seed + 1),
