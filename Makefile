@@ -9,8 +9,9 @@ PYTEST_ARGS ?=
 bootstrap:
 	@infra/bin/bootstrap.sh
 
+# TOPOLOGY=ha: two of every platform process, three Kafka nodes, two Eureka peers (README).
 up: bootstrap ## install and start everything, print what runs where
-	@$(PY) -m devstack up
+	@$(PY) -m devstack up $(if $(TOPOLOGY),--topology '$(TOPOLOGY)')
 
 down: ## stop every process started by `make up`
 	@$(PY) -m devstack down

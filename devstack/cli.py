@@ -14,12 +14,35 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from devstack import alertmanager, layout, logfollow, operators, postgres, prometheus, supervisor
+from devstack import (
+    alertmanager,
+    layout,
+    logfollow,
+    operators,
+    postgres,
+    prometheus,
+    supervisor,
+    topology,
+)
 from devstack.supervisor import Program
 
 
-def infra_programs() -> list[Program]:
-    """The real engines, in start order."""
+def infra_programs(shape: str = topology.SINGLE) -> list[Program]:
+    """The real engines, in start order; in HA three Kafka nodes and two Eureka peers."""
+    programs = single_infra_programs()
+    if shape != topology.HA:
+        return programs
+    by_name = {program.name: program for program in programs}
+    return [
+        by_name["postgres"],
+        *topology.kafka_programs(),
+        *topology.eureka_programs(by_name["eureka"]),
+        *(p for p in programs if p.name not in ("postgres", "kafka", "eureka")),
+    ]
+
+
+def single_infra_programs() -> list[Program]:
+    """The real engines of the single topology, in start order."""
     return [
         Program("postgres", postgres.command(), "infra", user="postgres", stopsignal="INT"),
         Program(
@@ -81,7 +104,13 @@ def eureka_build() -> str:
     return f"{stat.st_size}-{stat.st_mtime_ns}"
 
 
-PASS_THROUGH = ("SAGA_TIMEOUT", "PAYMENT_DECLINE_ABOVE", "ADMIN_EMAIL", "ADMIN_PASSWORD")
+PASS_THROUGH = (
+    "SAGA_TIMEOUT",
+    "PAYMENT_DECLINE_ABOVE",
+    "ADMIN_EMAIL",
+    "ADMIN_PASSWORD",
+    "GATEWAY_WORKERS",
+)
 
 
 # Each secret goes only to the processes that use it.
@@ -131,8 +160,28 @@ def service_programs() -> list[Program]:
     return programs
 
 
-def app_programs() -> list[Program]:
-    """The platform's own processes: relay, services, gateway."""
+def app_programs(shape: str = topology.SINGLE) -> list[Program]:
+    """The platform's own processes: relay, services, gateway; in HA two of each."""
+    programs = single_app_programs()
+    if shape != topology.HA:
+        return programs
+    ports = {service.package: service for service in layout.SERVICES}
+    ha: list[Program] = []
+    for program in programs:
+        if program.name == "outbox_relay":
+            ha.extend(topology.relay_programs(program))
+        elif program.name == "gateway":
+            ha.extend(topology.gateway_programs(program))
+        elif program.name in ports:
+            service = ports[program.name]
+            ha.extend(topology.twice(program, f"{service.env_prefix}_PORT", service.port))
+        else:
+            ha.append(program)  # the payment provider: a stand-in for another company
+    return ha
+
+
+def single_app_programs() -> list[Program]:
+    """The platform's own processes of the single topology."""
     relay_databases = {
         service.name: layout.relay_url(service.database) for service in layout.SERVICES
     }
@@ -186,23 +235,6 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def kafka_ready() -> bool:
-    """True when the broker answers a metadata request (its port opens only once it serves)."""
-    import socket
-
-    from confluent_kafka.admin import AdminClient
-
-    host, _, port = layout.KAFKA_BOOTSTRAP.split(",")[0].rpartition(":")
-    with socket.socket() as sock:
-        if sock.connect_ex((host if host != "localhost" else "127.0.0.1", int(port))) != 0:
-            return False
-    try:
-        AdminClient({"bootstrap.servers": layout.KAFKA_BOOTSTRAP}).list_topics(timeout=5)
-        return True
-    except Exception:  # noqa: BLE001 - any failure means not ready yet
-        return False
-
-
 def smtp_ready() -> bool:
     """True when the mail sink greets with its SMTP banner."""
     import smtplib
@@ -216,7 +248,8 @@ def smtp_ready() -> bool:
 
 READINESS: dict[str, tuple[Callable[[], bool], float]] = {
     "postgres": (postgres.is_ready, 60),
-    "kafka": (kafka_ready, 120),
+    # Serving, not merely started: metadata, in sync, an acks=all write (topology.kafka_serving).
+    "kafka": (topology.kafka_readiness(topology.SINGLE)["kafka"], 120),
     "eureka": (lambda: http_ok("http://127.0.0.1:8761/actuator/health"), 180),
     "mailsink": (smtp_ready, 30),
     "sms_sink": (lambda: http_ok(f"http://127.0.0.1:{layout.SMS_SINK_PORT}/health"), 60),
@@ -239,9 +272,52 @@ READINESS: dict[str, tuple[Callable[[], bool], float]] = {
 }
 
 
-def wait_ready(name: str) -> None:
+# Twice the processes start at once in HA, on the same cores: each may take longer to be ready.
+HA_APP_READY_SECONDS = 240
+
+
+def readiness(shape: str) -> dict[str, tuple[Callable[[], bool], float]]:
+    """Every program's readiness check and how long to wait for it, in this topology."""
+    if shape != topology.HA:
+        return READINESS
+    checks = {
+        name: entry
+        for name, entry in READINESS.items()
+        if name not in ("kafka", "eureka", "outbox_relay", "gateway")
+        and name not in {service.package for service in layout.SERVICES}
+    }
+    check, _ = checks["payment_provider"]
+    checks["payment_provider"] = (check, HA_APP_READY_SECONDS)
+    for name, check in topology.kafka_readiness(topology.HA).items():
+        checks[name] = (check, 180)
+    for index, (_, port) in enumerate(topology.EUREKA_PEERS):
+        url = f"http://127.0.0.1:{port}/actuator/health"
+        checks[f"eureka-{index + 1}"] = (functools.partial(http_ok, url), 180)
+    for index, port in enumerate(topology.RELAY_HA_PORTS):
+        url = f"http://127.0.0.1:{port}/health"
+        checks[f"outbox_relay-{index + 1}"] = (
+            functools.partial(http_ok, url),
+            HA_APP_READY_SECONDS,
+        )
+    gateway_health = f"http://127.0.0.1:{layout.GATEWAY_PORT}/health"
+    for index in range(2):
+        checks[f"gateway-{index + 1}"] = (
+            functools.partial(http_ok, gateway_health),
+            HA_APP_READY_SECONDS,
+        )
+        for service in layout.SERVICES:
+            port = service.port + index * topology.SECOND_INSTANCE_OFFSET
+            url = f"http://127.0.0.1:{port}/health"
+            checks[f"{service.package}-{index + 1}"] = (
+                functools.partial(http_ok, url),
+                HA_APP_READY_SECONDS,
+            )
+    return checks
+
+
+def wait_ready(name: str, shape: str = topology.SINGLE) -> None:
     """Block until a program is ready, or exit with the tail of its log."""
-    check, timeout = READINESS[name]
+    check, timeout = readiness(shape)[name]
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -267,15 +343,19 @@ def install() -> None:
     subprocess.run([str(layout.INFRA_BIN / "build-eureka.sh")], check=True)
 
 
-def check_ports_free() -> None:
+def check_ports_free(shape: str = topology.SINGLE) -> None:
     """Refuse to start an engine on a port somebody else already holds."""
     import socket
 
     ours = {p["name"] for p in supervisor.process_info() if p["statename"] == "RUNNING"}
+    engines = [("kafka", 9092), ("eureka", 8761)]
+    if shape == topology.HA:
+        engines = [(f"kafka-{n.node_id}", n.port) for n in topology.NODES] + [
+            (f"eureka-{i + 1}", port) for i, (_, port) in enumerate(topology.EUREKA_PEERS)
+        ]
     for name, port in (
         ("postgres", layout.PG_PORT),
-        ("kafka", 9092),
-        ("eureka", 8761),
+        *engines,
         ("prometheus", prometheus.PORT),
         ("alertmanager", layout.ALERTMANAGER_PORT),
         ("postgres_exporter", layout.POSTGRES_EXPORTER_PORT),
@@ -309,44 +389,75 @@ def migrate() -> None:
     print(f"postgres: migrations applied to {len(layout.SERVICES)} service databases")
 
 
-def create_topics() -> None:
-    """The event catalog's topics (one per aggregate) and their dead-letter topics."""
+def create_topics(shape: str = topology.SINGLE) -> None:
+    """The event catalog's topics (one per aggregate) and their dead-letter topics; in HA
+    replicated three times."""
     from contracts.events import AGGREGATE_OWNERS
     from servicekit.messaging.envelope import dlq_topic_for, topic_for
     from servicekit.messaging.kafka import ensure_topics
     from servicekit.settings import KafkaSettings
 
     topics = [topic_for(a) for a in AGGREGATE_OWNERS]
-    ensure_topics(KafkaSettings(), [*topics, *(dlq_topic_for(t) for t in topics)])
+    kafka = KafkaSettings()
+    if shape == topology.HA:
+        kafka = KafkaSettings(
+            bootstrap_servers=topology.kafka_bootstrap(topology.HA),
+            topic_replication_factor=topology.KAFKA_HA_REPLICATION_FACTOR,
+        )
+    ensure_topics(kafka, [*topics, *(dlq_topic_for(t) for t in topics)])
     print(f"kafka: topics ready: {', '.join(topics)} (+ .dlq)")
 
 
 def up(args: argparse.Namespace) -> None:
     """Install, start and wait for everything; a second run reuses what already runs."""
+    shape = args.topology
+    running = topology.read_topology()
+    if supervisor.is_running() and running != shape:
+        raise SystemExit(
+            f"the stack in {layout.VAR} runs TOPOLOGY={running}: `make down` first, then "
+            f"`make up{' TOPOLOGY=ha' if shape == topology.HA else ''}` (each topology keeps its "
+            "own Kafka data, so nothing is lost)"
+        )
     install()
     postgres.ensure_cluster()
     prometheus.write_config()
     alertmanager.write_config()
-    infra = infra_programs()
-    apps = [] if args.infra_only else app_programs()
-    changed = supervisor.render(infra + app_programs())
+    if shape == topology.HA:
+        topology.ensure_cluster_id()
+    infra = infra_programs(shape)
+    apps = [] if args.infra_only else app_programs(shape)
+    changed = supervisor.render(infra + app_programs(shape))
+    topology.write_topology(shape)
     supervisor.ensure_running(changed)
-    check_ports_free()
+    check_ports_free(shape)
     for program in infra:
         supervisor.start(program.name)
     for program in infra:
-        wait_ready(program.name)
+        wait_ready(program.name, shape)
     if postgres.reload_config():
         print("postgres: a changed setting needs a restart; restarting")
         supervisor.ctl("restart", "postgres")
         wait_ready("postgres")
     migrate()
-    create_topics()
+    create_topics(shape)
     for program in apps:
         supervisor.start(program.name)
     for program in apps:
-        wait_ready(program.name)
+        wait_ready(program.name, shape)
     status(args)
+
+
+def ready(args: argparse.Namespace) -> None:
+    """Wait until the named programs are ready (Kafka: serving), e.g. after a restart."""
+    shape = topology.read_topology()
+    checks = readiness(shape)
+    unknown = [name for name in args.names if name not in checks]
+    if unknown:
+        raise SystemExit(f"no readiness check for {', '.join(unknown)}; known: {sorted(checks)}")
+    for name in args.names:
+        started = time.monotonic()
+        wait_ready(name, shape)
+        print(f"{name}: ready ({time.monotonic() - started:.1f}s)")
 
 
 def down(_: argparse.Namespace) -> None:
@@ -376,17 +487,41 @@ PORTS = {
 }
 
 
+def addresses(shape: str) -> dict[str, str]:
+    """Where each program of the topology listens."""
+    if shape != topology.HA:
+        return PORTS
+    ports = dict(PORTS)
+    for node in topology.NODES:
+        ports[f"kafka-{node.node_id}"] = (
+            f"{node.address} (ctl {node.controller_port}, jmx {node.jmx_port})"
+        )
+    for index, (host, port) in enumerate(topology.EUREKA_PEERS):
+        ports[f"eureka-{index + 1}"] = f"http://{host}:{port}"
+    for index, port in enumerate(topology.RELAY_HA_PORTS):
+        ports[f"outbox_relay-{index + 1}"] = f"http://127.0.0.1:{port}"
+    for index in range(2):
+        ports[f"gateway-{index + 1}"] = f"http://localhost:{layout.GATEWAY_PORT} (SO_REUSEPORT)"
+        for service in layout.SERVICES:
+            port = service.port + index * topology.SECOND_INSTANCE_OFFSET
+            ports[f"{service.package}-{index + 1}"] = f"http://127.0.0.1:{port}"
+    return ports
+
+
 def status(_: argparse.Namespace) -> None:
     """One line per process: state, pid, address, log file."""
     if not supervisor.is_running():
         print("supervisord is not running: `make up` starts everything")
         return
-    print(f"{'process':<22}{'state':<10}{'pid':>8}  {'address':<36}log")
+    shape = topology.read_topology()
+    where = addresses(shape)
+    print(f"topology: {shape}")
+    print(f"{'process':<24}{'state':<10}{'pid':>8}  {'address':<44}log")
     for info in supervisor.process_info():
         name = info["name"]
         print(
-            f"{name:<22}{info['statename']:<10}{info['pid'] or '-':>8}  "
-            f"{PORTS.get(name, '-'):<36}{layout.LOG_DIR / (name + '.log')}"
+            f"{name:<24}{info['statename']:<10}{info['pid'] or '-':>8}  "
+            f"{where.get(name, '-'):<44}{layout.LOG_DIR / (name + '.log')}"
         )
 
 
@@ -410,7 +545,18 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="only PostgreSQL, Kafka and Eureka (with migrations and topics)",
     )
+    up_parser.add_argument(
+        "--topology",
+        choices=topology.TOPOLOGIES,
+        default=topology.SINGLE,
+        help="single: one of everything; ha: two of every platform process, three Kafka nodes",
+    )
     up_parser.set_defaults(func=up)
+    ready_parser = commands.add_parser(
+        "ready", help="wait until the named programs are ready (Kafka: serving)"
+    )
+    ready_parser.add_argument("names", nargs="+")
+    ready_parser.set_defaults(func=ready)
     commands.add_parser("down", help="stop everything").set_defaults(func=down)
     commands.add_parser("status", help="show each process").set_defaults(func=status)
     logs_parser = commands.add_parser("logs", help="follow the logs")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Coroutine
 from typing import Any, Protocol
@@ -29,6 +30,7 @@ from gateway.limits import REFUSAL_EXTENSION
 from gateway.routes import Route, RouteTable, is_public, is_safe_path
 from gateway.settings import GatewaySettings
 from gateway.upstream import (
+    REPLAY_LIMIT,
     ConnectFailed,
     PoolTimeout,
     Timeouts,
@@ -56,6 +58,12 @@ access_log = get_logger("gateway.access")
 # connection was made, as long as no request body was consumed.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 GATEWAY_APP = "GATEWAY"
+_IDEMPOTENCY_KEY = b"idempotency-key"
+
+
+def _has_idempotency_key(scope: Scope) -> bool:
+    """True when the client sent a non-empty Idempotency-Key header."""
+    return any(name == _IDEMPOTENCY_KEY and value for name, value in scope["headers"])
 
 
 class Discovery(InstanceSource, Protocol):
@@ -109,26 +117,45 @@ class UpstreamStreamBroken(Exception):
 
 class RequestBody:
     """The client's body as an async iterator, read from ASGI ``receive`` chunk by chunk.
-    ``started`` tells the retry logic whether any of it was consumed (then it cannot be sent
-    again)."""
 
-    __slots__ = ("_receive", "started")
+    What was read is kept up to ``REPLAY_LIMIT`` bytes, so that iterating again (the request
+    retried on another instance) sends the same bytes and then the rest. ``replayable`` tells the
+    retry logic whether that is still possible: nothing read yet, or all of it kept."""
+
+    __slots__ = ("_kept", "_more", "_receive", "_size", "replayable")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
-        self.started = False
+        self._kept: list[bytes] = []
+        self._size = 0
+        self._more = True
+        self.replayable = True
+
+    @property
+    def started(self) -> bool:
+        """Whether any of the body was read from the client."""
+        return self._size > 0 or not self._more
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        self.started = True
-        more = True
-        while more:
+        if not self.replayable:
+            raise RuntimeError("the request body was already consumed and not kept")
+        for kept in list(self._kept):
+            yield kept
+        while self._more:
             message = await self._receive()
             if message["type"] == "http.disconnect":
                 raise ClientDisconnected
             chunk: bytes = message.get("body", b"")
-            more = message.get("more_body", False)
-            if chunk:
-                yield chunk
+            self._more = message.get("more_body", False)
+            if not chunk:
+                continue
+            self._size += len(chunk)
+            if self._size > REPLAY_LIMIT:
+                self.replayable = False
+                self._kept.clear()
+            else:
+                self._kept.append(chunk)
+            yield chunk
 
 
 def json_response_parts(
@@ -231,7 +258,15 @@ class Gateway:
             await self.verifier.load_keys()
             self._jwks_task = asyncio.create_task(self._refresh_keys(), name="jwks-refresh")
         if self.eureka.enabled:
-            self.registration = self.eureka.registration(app_name=GATEWAY_APP, port=settings.port)
+            # Gateways sharing the port (SO_REUSEPORT) register one instance each.
+            instance_id = (
+                f"{self.eureka.instance_host}:gateway:{settings.port}:{os.getpid()}"
+                if settings.reuse_port
+                else None
+            )
+            self.registration = self.eureka.registration(
+                app_name=GATEWAY_APP, port=settings.port, instance_id=instance_id
+            )
             await self.registration.start()
         log.info("gateway_started", port=settings.port, routes=settings.routes)
 
@@ -344,7 +379,9 @@ class Gateway:
         if scope["query_string"]:
             target += b"?" + scope["query_string"]
         attempts = instances[: 1 + self.settings.retry_attempts]
-        retryable = exchange.method in IDEMPOTENT
+        # A request with an Idempotency-Key is recognised by the service when it comes again
+        # (the first outcome is answered), so it is as safe to resend as an idempotent method.
+        retryable = exchange.method in IDEMPOTENT or _has_idempotency_key(scope)
         # HEAD is asked as GET: the services' routes declare GET only, and HEAD must answer
         # as GET does (RFC 9110 section 9.3.2); the body is not passed on (_stream_back).
         method = "GET" if exchange.method == "HEAD" else exchange.method
@@ -381,7 +418,10 @@ class Gateway:
                 # The request may have reached the instance: only a method that is safe to send
                 # twice, whose body was not consumed, goes to another instance.
                 self._upstream_failed(service, instance, exc)
-                if retryable and index + 1 < len(attempts) and (body is None or not body.started):
+                # A connection cut before any answer is how a killed instance looks: try it last
+                # until Eureka drops it or the cool-down ends.
+                self.balancer.mark_failed(instance)
+                if retryable and index + 1 < len(attempts) and (body is None or body.replayable):
                     continue
                 await exchange.reply(502, f"{service} failed to answer the request")
                 return

@@ -21,6 +21,12 @@ class GatewaySettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    # Processes serving the port (each with its own event loop, pools and registry view; the
+    # kernel spreads connections over them, SO_REUSEPORT). 1 runs a single process as before.
+    workers: int = Field(default=1, ge=1, le=64)
+    # Bind with SO_REUSEPORT, so that several gateways (the HA topology runs two, each supervised
+    # on its own) share the port and survive each other's death. Implied by workers > 1.
+    reuse_port: bool = False
     log_level: str = "INFO"
     # Access-log lines (never with headers or the query string): "all" requests, "errors"
     # (status >= 400, or retried on another instance), or "off". A line through the stdlib
@@ -48,7 +54,9 @@ class GatewaySettings(BaseSettings):
 
     # Retry policy. A connect failure means the request never left the gateway: any method is
     # tried on the next instance, up to retry_attempts more times. After the connection was
-    # made, only idempotent methods are retried (once), and only while no body was read.
+    # made, only idempotent methods, and requests carrying an Idempotency-Key (the service
+    # answers a repeat with the first outcome), are retried, and only while nothing of the
+    # answer was received and no body was lost.
     retry_attempts: int = Field(default=1, ge=0, le=5)
     # An instance that refused a connection is tried last for this long.
     instance_cooldown_seconds: float = Field(default=5.0, ge=0)

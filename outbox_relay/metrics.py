@@ -29,3 +29,8 @@ PRODUCERS_REPLACED = Counter(
     "Kafka producers replaced after a fatal error (a gap in a partition refused).",
     ["database"],
 )
+LEASES_EXPIRED = Counter(
+    "outbox_relay_leases_expired_total",
+    "Hung leaders whose session this relay ended after their lease ran out (then it took over).",
+    ["database"],
+)

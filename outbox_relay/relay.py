@@ -17,8 +17,13 @@ Correctness rests on three rules (docs/relay.md has the reasoning in full):
   ``acks=all``). A crash replays from the last mark: duplicates are possible, loss is not; the
   inbox removes the duplicates.
 * **One publisher per database.** The relay holds a session advisory lock on the connection it does
-  all its work on; a second relay waits as a hot standby and takes over when the lock is freed
-  (the leader's connection dies with its process).
+  all its work on, and marks through that same connection; a second relay waits as a hot standby
+  and takes over when the lock is freed (the leader's connection dies with its process). A leader
+  that hangs (SIGSTOP, a frozen VM) keeps its connection and so its lock: its lease is its
+  heartbeat, a statement at least every ``RELAY_HEARTBEAT_SECONDS`` as the server sees it, and a
+  standby that finds the lock's session idle longer than ``RELAY_LEASE_SECONDS`` terminates that
+  session. The session is the fencing token: the old leader, resumed, cannot mark anything,
+  because its marks go through a session that no longer exists.
 
 Throughput comes from batching (one query reads thousands of rows with the envelope already built
 in SQL) and pipelining (several batches in flight to Kafka while the next one is read).
@@ -58,6 +63,24 @@ LEADER_LOCK_KEY = 0x0B0C_5E1A
 # The chaos kit's deliberately broken relay (SERVICEKIT_FAILPOINTS=relay.publish_twice_as_new=on):
 # every event published a second time under a new event id, a duplicate no inbox can drop.
 PUBLISH_TWICE_AS_NEW = "relay.publish_twice_as_new"
+
+# Ends the session that holds the leader lock of this database when the server has seen no
+# statement from it for longer than the lease: the leader is hung, not merely busy (a statement in
+# progress shows as 'active'). Lock and idleness are read in one statement; PostgreSQL releases
+# the lock only once that backend has exited, so no mark of the old leader can follow the new
+# leader's first read. Every relay connects as the same role, which may end its own sessions.
+# A key below 2**32 is stored as classid 0, objid key, objsubid 1 (a single bigint key).
+EXPIRE_LEASE_SQL = """
+SELECT a.pid, pg_terminate_backend(a.pid),
+       extract(epoch FROM now() - a.state_change)::float8
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = %(key)s
+  AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND a.pid <> pg_backend_pid()
+  AND a.state IN ('idle', 'idle in transaction')
+  AND a.state_change < now() - make_interval(secs => %(lease)s)
+"""
 
 # The columns of one row, in encode_message's order.
 _ROW_COLUMNS = (
@@ -305,6 +328,9 @@ class DatabaseRelay:
         self._published = metrics.EVENTS_PUBLISHED.labels(database=name)
         self._leader_gauge = metrics.IS_LEADER.labels(database=name)
         self._log = log.bind(database=name)
+        # When this leader's connection last ran a statement (its lease heartbeat, as the
+        # server sees it in pg_stat_activity.state_change).
+        self._last_statement = 0.0
         # A crash point of this database's thread alone (the others go on), for liveness tests.
         self._after_produce_failpoint = f"relay.after_produce.{name}"
 
@@ -344,6 +370,10 @@ class DatabaseRelay:
                 if self._become_leader(conn, stop):
                     self._serve_as_leader(conn, stop)
             except psycopg2.Error as exc:
+                if self.state == "leader":
+                    # Its session ended (a standby expired its lease, or the server went away):
+                    # nothing more is marked through it; what it held is replayed by the next.
+                    self._log.warning("relay_lost_leadership", error=str(exc).strip())
                 self.state = "disconnected"
                 self._log.warning("relay_database_error", error=str(exc).strip(), retry_in=backoff)
                 stop.wait(backoff)
@@ -364,8 +394,11 @@ class DatabaseRelay:
                 if row is not None and row[0]:
                     self.state = "leader"
                     self._leader_gauge.set(1)
+                    self._last_statement = time.monotonic()
                     self._log.info("relay_became_leader")
                     return True
+                if self._expire_hung_leader(cur):
+                    continue  # the lock is free once the old session has exited: try at once
                 self._probe_kafka()
                 if not announced:
                     self.state = "standby"
@@ -373,6 +406,41 @@ class DatabaseRelay:
                     announced = True
                 stop.wait(self.settings.standby_retry_seconds)
         return False
+
+    def _expire_hung_leader(self, cur: psycopg2.extensions.cursor) -> bool:
+        """End the leader's session if its lease ran out; True once it has exited."""
+        cur.execute(
+            EXPIRE_LEASE_SQL, {"key": LEADER_LOCK_KEY, "lease": self.settings.lease_seconds}
+        )
+        expired = cur.fetchall()
+        if not expired:
+            return False
+        pid, _, idle_seconds = expired[0]
+        metrics.LEASES_EXPIRED.labels(database=self.name).inc()
+        self._log.warning(
+            "relay_leader_lease_expired",
+            leader_backend_pid=pid,
+            idle_seconds=round(idle_seconds, 2),
+            lease_seconds=self.settings.lease_seconds,
+        )
+        # pg_terminate_backend only signals; the lock is released when the backend has exited.
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+            row = cur.fetchone()
+            if row is None or row[0] == 0:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def _heartbeat(self, conn: psycopg2.extensions.connection) -> None:
+        """Renew the lease: the server must see a statement at least every heartbeat interval.
+        A leader whose session was ended as hung fails here and becomes a standby again."""
+        if time.monotonic() - self._last_statement < self.settings.heartbeat_seconds:
+            return
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        self._last_statement = time.monotonic()
 
     def _serve_as_leader(self, conn: psycopg2.extensions.connection, stop: threading.Event) -> None:
         with conn.cursor() as cur:
@@ -425,6 +493,7 @@ class DatabaseRelay:
                 self.producer.poll(0)
                 self._settle(conn, in_flight, marks)
                 self._mark(conn, marks, force=False)
+                self._heartbeat(conn)
 
                 now = time.monotonic()
                 if now >= next_housekeeping:
@@ -456,6 +525,7 @@ class DatabaseRelay:
                 {**after.sql_params(), "limit": self.settings.batch_size},
             )
             rows: list[tuple[Any, ...]] = cur.fetchall()
+        self._last_statement = time.monotonic()
         if not rows or rows[0][0] is not None:
             raise RuntimeError("relay_fetch did not return its snapshot first")
         snapshot: str = rows.pop(0)[1]
@@ -524,6 +594,7 @@ class DatabaseRelay:
                 f"EXECUTE relay_mark({_MARK_ARGS})",
                 {**marks.acked.sql_params(), "published": marks.unmarked},
             )
+        self._last_statement = time.monotonic()
         self._published.inc(marks.unmarked)
         marks.marked(time.monotonic() + self.settings.mark_interval_seconds)
         self.kafka_ok = True
@@ -554,6 +625,7 @@ class DatabaseRelay:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
+            self._heartbeat(conn)
             # Wake at least every 0.2 s so SIGTERM is honoured promptly.
             readable, _, _ = select.select([conn], [], [], min(remaining, 0.2))
             if readable:

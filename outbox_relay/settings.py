@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +26,12 @@ class RelaySettings(BaseSettings):
     mark_interval_seconds: float = Field(default=0.2, ge=0)
     # How often a standby tries to take the leader's advisory lock.
     standby_retry_seconds: float = Field(default=1.0, gt=0)
+    # The leader's lease: it runs a statement at least every heartbeat, and a standby ends the
+    # leader's session once the server has seen none from it for the lease (a hung leader, e.g.
+    # SIGSTOP, keeps its connection and its lock otherwise). Takeover of a hung leader takes
+    # lease + up to one standby retry.
+    heartbeat_seconds: float = Field(default=0.5, gt=0)
+    lease_seconds: float = Field(default=3.0, gt=0)
     # Published rows older than this are deleted, in chunks, every cleanup interval.
     retention_seconds: float = Field(default=3600.0, ge=0)
     cleanup_interval_seconds: float = Field(default=60.0, gt=0)
@@ -42,6 +48,16 @@ class RelaySettings(BaseSettings):
     lag_cache_seconds: float = Field(default=4.0, ge=0)
     lag_timeout_seconds: float = Field(default=3.0, gt=0, le=30)
     lag_max_partitions: int = Field(default=2000, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _check_lease(self) -> RelaySettings:
+        # A few missed heartbeats (a GC pause, a busy machine) must not cost the leadership.
+        if self.lease_seconds < 3 * self.heartbeat_seconds:
+            raise ValueError(
+                "RELAY_LEASE_SECONDS must be at least 3 x RELAY_HEARTBEAT_SECONDS"
+                f" ({self.lease_seconds} < 3 x {self.heartbeat_seconds})"
+            )
+        return self
 
     @field_validator("lag_groups")
     @classmethod

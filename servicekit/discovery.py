@@ -4,7 +4,8 @@ The wire protocol comes from py-eureka-client (``py_eureka_client.eureka_basic``
 ours, as asyncio tasks inside the app's lifespan, so that shutdown deregisters exactly once and no
 background thread re-registers an instance that is going away. The registry asks every caller for
 HTTP basic credentials (EUREKA_USERNAME / EUREKA_PASSWORD): an anonymous register or cancel is
-refused, so nobody on the network can announce a rogue instance or drop a real one.
+refused, so nobody on the network can announce a rogue instance or drop a real one. EUREKA_URL may
+name several registry peers, comma-separated: every call fails over to the next (EurekaPeers).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import io
 import itertools
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -28,6 +31,7 @@ from py_eureka_client import eureka_basic, http_client
 from servicekit.logging import get_logger
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 EUREKA_REGISTERED = Gauge(
     "eureka_registered", "1 while this instance is registered in Eureka.", ["app"]
@@ -93,6 +97,41 @@ def authenticated_url(eureka_url: str, username: str, password: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
 
 
+class EurekaPeers:
+    """The registry's peers: ``eureka_url`` may list several, comma-separated (peers replicate
+    every registration to each other). Each call goes to the peer that answered last, and on to
+    the next one when that peer cannot be reached or fails (5xx); a 4xx is an answer."""
+
+    def __init__(self, eureka_url: str, username: str, password: str) -> None:
+        urls = [url.strip() for url in eureka_url.split(",") if url.strip()]
+        if not urls:
+            raise ValueError("EUREKA_URL names no registry")
+        self._servers = [authenticated_url(url, username, password) for url in urls]
+        self._preferred = 0
+
+    def __len__(self) -> int:
+        return len(self._servers)
+
+    async def call(self, request: Callable[[str], Awaitable[T]]) -> T:
+        """``request(server)`` on the preferred peer, then on each other one until one answers."""
+        failure: Exception | None = None
+        for step in range(len(self._servers)):
+            index = (self._preferred + step) % len(self._servers)
+            try:
+                result = await request(self._servers[index])
+            except HTTPError as exc:
+                if exc.code < 500:
+                    raise
+                failure = exc
+            except Exception as exc:  # noqa: BLE001 - unreachable: try the next peer
+                failure = exc
+            else:
+                self._preferred = index
+                return result
+        assert failure is not None
+        raise failure
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceInstance:
     """One UP instance of a service."""
@@ -118,7 +157,7 @@ class EurekaRegistration:
         password: str = "",
     ) -> None:
         self.eureka_url = eureka_url
-        self._server = authenticated_url(eureka_url, username, password)
+        self._peers = EurekaPeers(eureka_url, username, password)
         self.app_name = app_name.upper()
         self.host = host
         self.port = port
@@ -162,7 +201,8 @@ class EurekaRegistration:
 
     async def _register(self) -> None:
         try:
-            await eureka_basic.register(self._server, self._instance())
+            instance = self._instance()
+            await self._peers.call(lambda server: eureka_basic.register(server, instance))
         except Exception as exc:  # noqa: BLE001 - Eureka down: retried at the next renewal
             self._set_registered(False)
             log.warning("eureka_register_failed", app=self.app_name, error=str(exc))
@@ -177,8 +217,10 @@ class EurekaRegistration:
                 await self._register()
                 continue
             try:
-                await eureka_basic.send_heartbeat(
-                    self._server, self.app_name, self.instance_id, self._dirty_timestamp
+                await self._peers.call(
+                    lambda server: eureka_basic.send_heartbeat(
+                        server, self.app_name, self.instance_id, self._dirty_timestamp
+                    )
                 )
             except HTTPError as exc:
                 if exc.code == 404:  # evicted (e.g. Eureka restarted): register again
@@ -196,7 +238,9 @@ class EurekaRegistration:
                 await self._task
         if self.registered:
             try:
-                await eureka_basic.cancel(self._server, self.app_name, self.instance_id)
+                await self._peers.call(
+                    lambda server: eureka_basic.cancel(server, self.app_name, self.instance_id)
+                )
                 log.info("eureka_deregistered", app=self.app_name, instance_id=self.instance_id)
             except Exception as exc:  # noqa: BLE001 - the lease then simply expires
                 log.warning("eureka_cancel_failed", app=self.app_name, error=str(exc))
@@ -219,7 +263,7 @@ class EurekaDiscovery:
         password: str = "",
     ) -> None:
         self.eureka_url = eureka_url
-        self._server = authenticated_url(eureka_url, username, password)
+        self._peers = EurekaPeers(eureka_url, username, password)
         self.refresh_interval = refresh_interval
         self._instances: dict[str, list[ServiceInstance]] = {}
         self._cursors: dict[str, itertools.count[int]] = {}
@@ -234,7 +278,7 @@ class EurekaDiscovery:
     async def refresh(self) -> None:
         """Fetch the whole registry; keep the last good copy when Eureka does not answer."""
         try:
-            applications = await eureka_basic.get_applications(self._server)
+            applications = await self._peers.call(eureka_basic.get_applications)
         except Exception as exc:  # noqa: BLE001 - stale routes beat no routes
             self.last_refresh_ok = False
             log.warning("eureka_fetch_failed", error=str(exc))

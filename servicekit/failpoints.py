@@ -2,10 +2,11 @@
 
 A failpoint does nothing unless the environment arms it: ``SERVICEKIT_FAILPOINTS`` holds
 ``name=action`` pairs separated by commas, where action is ``kill`` (SIGKILL this process, as a
-power cut would) or ``raise`` (raise :class:`FailpointError`). A third action, ``on``, switches on a
-deliberately broken behaviour that the code asks for with :func:`switched_on` (the chaos kit's
-``--break`` shows its checker catches it). Production never sets it; the cost of an unarmed
-failpoint is one dict lookup.
+power cut would), ``stop`` (SIGSTOP this process the first time the point is reached, as a hang
+would; SIGCONT resumes it) or ``raise`` (raise :class:`FailpointError`). A fourth action, ``on``,
+switches on a deliberately broken behaviour that the code asks for with :func:`switched_on` (the
+chaos kit's ``--break`` shows its checker catches it). Production never sets it; the cost of an
+unarmed failpoint is one dict lookup.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ ENV_VAR = "SERVICEKIT_FAILPOINTS"
 
 class FailpointError(RuntimeError):
     """Raised by a failpoint armed with the ``raise`` action."""
+
+
+# The stop points already taken: a resumed process goes on instead of stopping again.
+_stopped: set[str] = set()
 
 
 @cache
@@ -35,6 +40,9 @@ def failpoint(name: str) -> None:
         return
     if action == "kill":
         os.kill(os.getpid(), signal.SIGKILL)
+    if action == "stop" and name not in _stopped:
+        _stopped.add(name)
+        os.kill(os.getpid(), signal.SIGSTOP)
     if action == "raise":
         raise FailpointError(name)
 

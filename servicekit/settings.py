@@ -22,6 +22,26 @@ class KafkaSettings(BaseSettings):
     client_id_prefix: str = "order-platform"
     # How long a producer waits to fill a batch: every saga hop pays it once.
     producer_linger_ms: float = Field(default=1.0, ge=0)
+    # A consumer that dies without leaving (kill -9) keeps its partitions this long, then the
+    # group hands them to the others: every saga waiting on them stalls that long. Heartbeats
+    # come from librdkafka's own thread (never blocked by a handler), so a short timeout does
+    # not expel a busy consumer. The broker must allow it (group.min.session.timeout.ms).
+    consumer_session_timeout_ms: int = Field(default=6_000, ge=1_000, le=300_000)
+    consumer_heartbeat_interval_ms: int = Field(default=1_000, ge=100, le=60_000)
+    # Static group membership (group.instance.id = <group>-<this value>) when set: an instance
+    # that comes back under the same name within the session timeout gets its partitions back
+    # without a rebalance. Unset (dynamic membership) a stopping instance leaves the group at
+    # once; a static one does not, so its partitions wait out the session timeout.
+    group_instance_id: str = ""
+
+    @model_validator(mode="after")
+    def _check_consumer_timing(self) -> KafkaSettings:
+        if self.consumer_heartbeat_interval_ms * 3 > self.consumer_session_timeout_ms:
+            raise ValueError(
+                "KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS must be at most a third of"
+                " KAFKA_CONSUMER_SESSION_TIMEOUT_MS"
+            )
+        return self
 
 
 class EurekaSettings(BaseSettings):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run a single-node Kafka 4.x broker (KRaft, combined broker+controller) in the
-# foreground. Meant to be managed by a process supervisor: the last step
+# Run a Kafka 4.x node (KRaft, combined broker+controller) in the foreground: a
+# single node, or one node of a cluster when KAFKA_CONTROLLER_QUORUM_VOTERS is set. Meant to be managed by a process supervisor: the last step
 # `exec`s the JVM, so signals reach Kafka directly (SIGTERM = clean shutdown).
 #
 # Environment (defaults in brackets):
@@ -8,7 +8,13 @@
 #   KAFKA_PORT [9092]                 client (PLAINTEXT) port
 #   KAFKA_CONTROLLER_PORT [9093]      KRaft controller port
 #   KAFKA_ADVERTISED_HOST [localhost] host clients are told to connect to
-#   KAFKA_DATA_DIR [<repo>/var/kafka/data]  log.dirs (relative = repo-relative)
+#   KAFKA_STATE_DIR [<repo>/var/kafka]  rendered config (relative = repo-relative)
+#   KAFKA_DATA_DIR [$KAFKA_STATE_DIR/data]  log.dirs (relative = repo-relative)
+#   KAFKA_NODE_ID [1]
+#   KAFKA_CONTROLLER_QUORUM_VOTERS    a cluster's static voters (1@host:port,2@host:port,...);
+#                                     unset: a single node formatted --standalone
+#   KAFKA_CLUSTER_ID_FILE [$KAFKA_STATE_DIR/cluster.id]  shared by every node of a cluster
+#   KAFKA_REPLICATION_FACTOR [1] / KAFKA_MIN_INSYNC_REPLICAS [1]
 #   KAFKA_DEFAULT_PARTITIONS [6]      num.partitions
 #   KAFKA_HEAP_OPTS [-Xms256m -Xmx768m]
 #   KAFKA_JVM_PERFORMANCE_OPTS        replaces the GC/JIT flags below
@@ -20,20 +26,25 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-STATE="$ROOT/var/kafka"
-LIBS="$STATE/libs"
+STATE="${KAFKA_STATE_DIR:-$ROOT/var/kafka}"
+[[ "$STATE" = /* ]] || STATE="$ROOT/$STATE"
+LIBS="$ROOT/var/kafka/libs"
 TMPL="$ROOT/infra/kafka/server.properties.tmpl"
 PROPS="$STATE/server.properties"
 LOG4J="$ROOT/infra/kafka/log4j2.yaml"
 JMX_AGENT="$LIBS/agent/jmx_prometheus_javaagent.jar"
 JMX_RULES="$ROOT/infra/kafka/jmx-exporter.yml"
-CLUSTER_ID_FILE="$STATE/cluster.id"
+CLUSTER_ID_FILE="${KAFKA_CLUSTER_ID_FILE:-$STATE/cluster.id}"
+[[ "$CLUSTER_ID_FILE" = /* ]] || CLUSTER_ID_FILE="$ROOT/$CLUSTER_ID_FILE"
 
 export KAFKA_HOST="${KAFKA_HOST:-127.0.0.1}"
 export KAFKA_PORT="${KAFKA_PORT:-9092}"
 export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 export KAFKA_ADVERTISED_HOST="${KAFKA_ADVERTISED_HOST:-localhost}"
 export KAFKA_DEFAULT_PARTITIONS="${KAFKA_DEFAULT_PARTITIONS:-6}"
+export KAFKA_NODE_ID="${KAFKA_NODE_ID:-1}"
+export KAFKA_REPLICATION_FACTOR="${KAFKA_REPLICATION_FACTOR:-1}"
+export KAFKA_MIN_INSYNC_REPLICAS="${KAFKA_MIN_INSYNC_REPLICAS:-1}"
 KAFKA_DATA_DIR="${KAFKA_DATA_DIR:-$STATE/data}"
 [[ "$KAFKA_DATA_DIR" = /* ]] || KAFKA_DATA_DIR="$ROOT/$KAFKA_DATA_DIR"
 export KAFKA_DATA_DIR
@@ -43,6 +54,13 @@ case "$KAFKA_HOST" in
   *) KAFKA_CONTROLLER_ADVERTISED_HOST="$KAFKA_HOST" ;;
 esac
 export KAFKA_CONTROLLER_ADVERTISED_HOST
+if [[ -n "${KAFKA_CONTROLLER_QUORUM_VOTERS:-}" ]]; then
+  export KAFKA_QUORUM_SETTING="controller.quorum.voters=$KAFKA_CONTROLLER_QUORUM_VOTERS"
+  FORMAT_MODE=()
+else
+  export KAFKA_QUORUM_SETTING="controller.quorum.bootstrap.servers=$KAFKA_CONTROLLER_ADVERTISED_HOST:$KAFKA_CONTROLLER_PORT"
+  FORMAT_MODE=(--standalone)
+fi
 
 # Jars (no-op when var/kafka/libs matches infra/kafka/pom.xml).
 "$ROOT/infra/bin/install-kafka.sh"
@@ -50,7 +68,7 @@ export KAFKA_CONTROLLER_ADVERTISED_HOST
 mkdir -p "$STATE" "$KAFKA_DATA_DIR"
 
 # Render the config; substitute only our own names.
-envsubst '${KAFKA_HOST} ${KAFKA_PORT} ${KAFKA_CONTROLLER_PORT} ${KAFKA_ADVERTISED_HOST} ${KAFKA_CONTROLLER_ADVERTISED_HOST} ${KAFKA_DATA_DIR} ${KAFKA_DEFAULT_PARTITIONS}' \
+envsubst '${KAFKA_HOST} ${KAFKA_PORT} ${KAFKA_CONTROLLER_PORT} ${KAFKA_ADVERTISED_HOST} ${KAFKA_CONTROLLER_ADVERTISED_HOST} ${KAFKA_DATA_DIR} ${KAFKA_DEFAULT_PARTITIONS} ${KAFKA_NODE_ID} ${KAFKA_QUORUM_SETTING} ${KAFKA_REPLICATION_FACTOR} ${KAFKA_MIN_INSYNC_REPLICAS}' \
   <"$TMPL" >"$PROPS.tmp"
 mv "$PROPS.tmp" "$PROPS"
 
@@ -66,7 +84,7 @@ if [[ ! -f "$KAFKA_DATA_DIR/meta.properties" ]]; then
   cluster_id="$(tr -d '[:space:]' <"$CLUSTER_ID_FILE")"
   echo "kafka: formatting $KAFKA_DATA_DIR (cluster id $cluster_id)"
   java "${LOG_OPTS[@]}" -cp "$CP" kafka.tools.StorageTool format \
-    --config "$PROPS" --cluster-id "$cluster_id" --standalone
+    --config "$PROPS" --cluster-id "$cluster_id" "${FORMAT_MODE[@]}"
 else
   echo "kafka: reusing formatted storage in $KAFKA_DATA_DIR"
 fi

@@ -192,7 +192,11 @@ class InboxConsumer:
         ensure_topics(self.kafka, [*self.topics, *(dlq_topic_for(t) for t in self.topics)])
         consumer = self._consumer = Consumer(
             consumer_config(
-                self.kafka, group_id=self.name, client_id=self.name, **self._consumer_overrides
+                self.kafka,
+                group_id=self.name,
+                client_id=self.name,
+                static_member=True,
+                **self._consumer_overrides,
             )
         )
         if self._dlq_producer is None:

@@ -43,9 +43,17 @@ def producer_config(settings: KafkaSettings, *, client_id: str, **overrides: Any
 
 
 def consumer_config(
-    settings: KafkaSettings, *, group_id: str, client_id: str, **overrides: Any
+    settings: KafkaSettings,
+    *,
+    group_id: str,
+    client_id: str,
+    static_member: bool = False,
+    **overrides: Any,
 ) -> dict[str, Any]:
-    """Manual offset commits (after the database commit), start from the earliest offset."""
+    """Manual offset commits (after the database commit), start from the earliest offset;
+    cooperative-sticky assignment, so a rebalance moves only the partitions that change owner
+    while the others keep being consumed. ``static_member``: a group member under
+    KAFKA_GROUP_INSTANCE_ID when that is set."""
     config: dict[str, Any] = {
         "bootstrap.servers": settings.bootstrap_servers,
         "group.id": group_id,
@@ -56,9 +64,11 @@ def consumer_config(
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
         "partition.assignment.strategy": "cooperative-sticky",
-        "session.timeout.ms": 10_000,
-        "heartbeat.interval.ms": 1_000,
+        "session.timeout.ms": settings.consumer_session_timeout_ms,
+        "heartbeat.interval.ms": settings.consumer_heartbeat_interval_ms,
     }
+    if static_member and settings.group_instance_id:
+        config["group.instance.id"] = f"{group_id}-{settings.group_instance_id}"
     config.update(overrides)
     return config
 

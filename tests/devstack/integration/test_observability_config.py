@@ -47,8 +47,34 @@ def compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The compose services by name."""
-    return dict(compose["services"])
+    """The compose services by name, each ``extends`` resolved as compose resolves it."""
+    raw = dict(compose["services"])
+    return {name: _extended(raw, name) for name in raw}
+
+
+def _extended(raw: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    """One service with what it extends merged in: mappings key by key, volumes by their mount
+    point, anything else replaced."""
+    own = dict(raw[name])
+    base_name = own.pop("extends", None)
+    if base_name is None:
+        return own
+    merged = dict(_extended(raw, base_name if isinstance(base_name, str) else base_name["service"]))
+    for key, value in own.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        elif key == "volumes" and key in merged:
+            mounts = {str(v).split(":")[1]: v for v in [*merged[key], *value]}
+            merged[key] = list(mounts.values())
+        else:
+            merged[key] = value
+    return merged
+
+
+def compose_default(value: str) -> str:
+    """What a ``${NAME:-default}`` value is when NAME is unset (a plain value as it is)."""
+    match = re.fullmatch(r"\$\{\w+:-(.*)\}", value)
+    return match.group(1) if match else value
 
 
 def promtool() -> str:
@@ -123,8 +149,8 @@ def test_every_app_of_the_gateway_routes_is_a_compose_service_registered_under_i
         environment = services[name]["environment"]
         # Others reach it at the address it registers in Eureka: its compose service name.
         assert environment["EUREKA_INSTANCE_HOST"] == name
-        assert environment["EUREKA_URL"] == "http://eureka:8761/eureka"
-        assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+        assert compose_default(environment["EUREKA_URL"]) == "http://eureka:8761/eureka"
+        assert compose_default(environment["KAFKA_BOOTSTRAP_SERVERS"]) == "kafka:9092"
 
 
 def test_every_service_has_its_own_database_and_listens_beyond_loopback(
