@@ -106,6 +106,7 @@ def eureka_build() -> str:
 
 PASS_THROUGH = (
     "SAGA_TIMEOUT",
+    "PIX_PAYMENT_TIMEOUT",
     "PAYMENT_DECLINE_ABOVE",
     "ADMIN_EMAIL",
     "ADMIN_PASSWORD",

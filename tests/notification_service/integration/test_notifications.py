@@ -146,12 +146,13 @@ def deliver(sessions: sessionmaker[Session], envelope: Envelope) -> None:
         HANDLERS[envelope.event_type](session, envelope)
 
 
-def rows(sessions: sessionmaker[Session], user_id: str) -> list[Any]:
+def rows(sessions: sessionmaker[Session], user_id: str, channel: str = "email") -> list[Any]:
+    """The user's notifications on ``channel``, oldest first."""
     with sessions() as session:
         return list(
             session.execute(
                 select(notifications, (notifications.c.next_attempt_at > func.now()).label("later"))
-                .where(notifications.c.user_id == user_id)
+                .where(notifications.c.user_id == user_id, notifications.c.channel == channel)
                 .order_by(notifications.c.created_at)
             )
         )
@@ -374,7 +375,7 @@ def test_sender_loop_wakes_on_commit_and_stops_promptly(
 ) -> None:
     """The loop does not wait for a poll: a commit that queues mail wakes it (as main.py wires)."""
     sender = sender_for(sessions, smtp, poll_interval=60, idle_poll=60)
-    on_mail_queued(sessions, sender.wake)
+    on_mail_queued(sessions, lambda _channels: sender.wake())
     stop = threading.Event()
     loop = threading.Thread(target=sender.run, args=(stop,))
     loop.start()
@@ -409,7 +410,7 @@ def test_sender_loop_comes_back_when_a_retry_is_due(
 
     smtp.recorder.handle_DATA = refuse_once  # type: ignore[method-assign]
     sender = sender_for(sessions, smtp, poll_interval=60, idle_poll=60, retry_initial=0.3)
-    on_mail_queued(sessions, sender.wake)
+    on_mail_queued(sessions, lambda _channels: sender.wake())
     user_id, email = new_user()
     stop = threading.Event()
     loop = threading.Thread(target=sender.run, args=(stop,))
