@@ -34,7 +34,10 @@ KIND_OF_STATUS = {
     "CANCELLED": "order_cancelled",
     "REJECTED": "order_rejected",
 }
-NET_CHARGE_STATUSES = frozenset({"AUTHORIZED"})
+# Money the customer is out of: held (card), received (pix), or still on its way back.
+NET_CHARGE_STATUSES = frozenset({"AUTHORIZED", "REFUNDING"})
+# A payment still on its way: a pix charge being made or waiting to be paid, or a refund.
+UNSETTLED_PAYMENT_STATUSES = ("PENDING", "AWAITING_PAYMENT", "REFUNDING")
 UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MESSAGE_ID_PATTERN = re.compile(rb"^Message-ID:\s*<([^@>]+)@", re.MULTILINE | re.IGNORECASE)
 KAFKA_TIMEOUT = 10.0

@@ -48,6 +48,11 @@ class ChaosSettings(BaseSettings):
     admin_password: SecretStr = Field(
         default=SecretStr("Admin-password-1"), validation_alias=AliasChoices("ADMIN_PASSWORD")
     )
+    # The pix customers pay their QR codes here, as their bank apps would.
+    provider_url: str = Field(
+        default=f"http://127.0.0.1:{layout.PAYMENT_PROVIDER_PORT}",
+        validation_alias=AliasChoices("PAYMENT_PROVIDER_URL"),
+    )
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,13 @@ def blockers(scope: invariants.Scope, programs: list[str], groups: set[str]) -> 
         accepted = {order_id for ids in scope.accepted.values() for order_id in ids}
         if open_orders or not accepted <= set(orders):
             found.append(f"{open_orders} orders open")
+        unsettled = invariants.rows(
+            "payment_service",
+            "SELECT count(*) FROM payments WHERE order_id = ANY(%s::uuid[]) AND status = ANY(%s)",
+            (list(orders), list(invariants.UNSETTLED_PAYMENT_STATUSES)),
+        )[0][0]
+        if unsettled:
+            found.append(f"{unsettled} payments unsettled")
         pending = invariants.rows(
             "notification_service",
             "SELECT count(*) FROM notifications WHERE user_id = ANY(%s::uuid[])"
@@ -248,7 +260,13 @@ def run_round(options: Options, settings: ChaosSettings) -> int:
             if options.fault_every > 0
             else []
         )
-        load = workload.Load(settings.gateway_url, planned, workload.ClientPolicy(), options.seed)
+        load = workload.Load(
+            settings.gateway_url,
+            settings.provider_url,
+            planned,
+            workload.ClientPolicy(),
+            options.seed,
+        )
         injector = faults.Injector(schedule)
         stop = threading.Event()
         started = time.monotonic()
@@ -267,7 +285,7 @@ def run_round(options: Options, settings: ChaosSettings) -> int:
             say(f"  fault {fault.describe():<46} {outcome}")
         scope = invariants.Scope(
             customer_ids=[c.user_id for c in customers],
-            product_ids=[catalog.plenty, catalog.scarce, catalog.dear],
+            product_ids=catalog.product_ids,
             keys={o.key for o in planned},
             accepted={o.key: set(o.order_ids) for o in planned if o.order_ids},
             since=since,
@@ -306,7 +324,7 @@ def report(
         any(reason in (o["failure_reason"] or "") for reason in TIMEOUT_REASONS)
         for o in orders.values()
     )
-    errors = [o for o in planned if o.error] + [o for o in planned if o.cancel_error]
+    errors = [o for o in planned if o.error or o.cancel_error or o.pay_error]
     accept_times = [o.accepted_after for o in planned if o.accepted_after is not None]
     retried = sum(max(0, o.attempts - 1) for o in planned)
     say()
@@ -320,7 +338,10 @@ def report(
     )
     say(f"client-visible errors after retries: {len(errors)}")
     for order in errors[:5]:
-        say(f"    {order.key}: {order.error or 'cancel: ' + str(order.cancel_error)}")
+        what = order.error or (
+            f"cancel: {order.cancel_error}" if order.cancel_error else f"pix: {order.pay_error}"
+        )
+        say(f"    {order.key}: {what}")
     say(
         f"time to accept an order: p50 {percentile(accept_times, 0.5):.2f} s, "
         f"p95 {percentile(accept_times, 0.95):.2f} s, max {max(accept_times, default=0):.2f} s"

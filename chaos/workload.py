@@ -3,9 +3,11 @@
 Every call has a timeout; a call that fails in a way a retry may fix (no answer, 429, 5xx) is
 retried with backoff under the same Idempotency-Key until the retry budget runs out, and only
 then counts as an error the customer saw. Each order follows a plan drawn from the seeded random
-generator: one that should confirm, one for a product with too little stock, one above the card
-limit (declined), one cancelled as soon as it is accepted. Some accepted orders are sent again
-with their key, as a client does whose answer was lost, and must come back as the same order.
+generator: one that should confirm, one paid by pix (the client waits for its QR code and pays it
+at the payment provider, as the customer's bank app would), one for a product with too little
+stock, one above the card limit (declined), one cancelled as soon as it is accepted. Some
+accepted orders are sent again with their key, as a client does whose answer was lost, and must
+come back as the same order.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from devstack import layout
 
 # Answers a retry may change: the gateway or an instance is away, or the platform is overloaded.
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-PLANS = ("confirm", "scarce", "decline", "cancel")
-PLAN_WEIGHTS = (0.55, 0.2, 0.1, 0.15)
+PLANS = ("confirm", "pix", "scarce", "decline", "cancel")
+PLAN_WEIGHTS = (0.45, 0.1, 0.2, 0.1, 0.15)
 # Above the card limit (PAYMENT_DECLINE_ABOVE, 5000.00 unless changed): two of these are declined.
 DEAR_PRICE = Decimal("3000.00")
 CHEAP_PRICE = Decimal("10.00")
+PIX_PRICE = Decimal("89.90")  # pix moves reais only: its product is priced in BRL
+# How long a pix customer waits for the QR code to pay (the charge is made after stock.reserved).
+PIX_CHARGE_WAIT = 120.0
 
 
 class SetupError(RuntimeError):
@@ -63,12 +68,18 @@ class Customer:
 
 @dataclass(frozen=True)
 class Catalog:
-    """The run's own products: plenty of one, little of another, and one too dear to pay by card."""
+    """The run's own products: plenty of one, little of another, one too dear to pay by card,
+    and one priced in reais for pix."""
 
     plenty: str
     scarce: str
     dear: str
-    stock: dict[str, int]
+    pix: str
+
+    @property
+    def product_ids(self) -> list[str]:
+        """Every product of the run."""
+        return [self.plenty, self.scarce, self.dear, self.pix]
 
 
 @dataclass
@@ -84,6 +95,7 @@ class OrderRun:
     order_ids: set[str] = field(default_factory=set)  # every order id an answer named
     attempts: int = 0
     error: str | None = None  # what the customer finally saw, when it was not an order
+    pay_error: str | None = None  # pix: why the customer could not pay the charge
     replayed: bool = False  # sent again with its key after it was accepted
     cancel_error: str | None = None
 
@@ -180,11 +192,11 @@ def create_catalog(
     """The run's three products, known to order_service's read model before the first order."""
     admin = {"Authorization": f"Bearer {admin_token}"}
     ids: dict[str, str] = {}
-    stock: dict[str, int] = {}
-    for role, price, units in (
-        ("plenty", CHEAP_PRICE, 1_000_000),
-        ("scarce", CHEAP_PRICE, scarce_stock),
-        ("dear", DEAR_PRICE, 1_000_000),
+    for role, price, currency, units in (
+        ("plenty", CHEAP_PRICE, "EUR", 1_000_000),
+        ("scarce", CHEAP_PRICE, "EUR", scarce_stock),
+        ("dear", DEAR_PRICE, "EUR", 1_000_000),
+        ("pix", PIX_PRICE, "BRL", 1_000_000),
     ):
         body = _checked(
             client.post(
@@ -195,20 +207,19 @@ def create_catalog(
                     "name": f"Chaos {role} {run_id}",
                     "description": "made by make chaos",
                     "price": str(price),
-                    "currency": "EUR",
+                    "currency": currency,
                     "stock": units,
                 },
             ),
             201,
         )
         ids[role] = str(body["product_id"])
-        stock[ids[role]] = units
     wait_until(
         lambda: _order_side_knows(list(ids.values())),
         timeout=60,
         what="the run's products in order_service's catalog",
     )
-    return Catalog(ids["plenty"], ids["scarce"], ids["dear"], stock)
+    return Catalog(ids["plenty"], ids["scarce"], ids["dear"], ids["pix"])
 
 
 def _order_side_knows(product_ids: list[str]) -> bool:
@@ -241,6 +252,8 @@ def plan_orders(
             items = [(catalog.scarce, rng.randint(1, 2))]
         elif plan == "decline":
             items = [(catalog.dear, 2)]
+        elif plan == "pix":
+            items = [(catalog.pix, rng.randint(1, 2))]
         else:
             items = [(catalog.plenty, rng.randint(1, 3))]
         orders.append(
@@ -262,12 +275,14 @@ class Load:
     def __init__(
         self,
         gateway: str,
+        provider: str,
         orders: list[OrderRun],
         policy: ClientPolicy,
         seed: int,
         workers: int = 128,
     ) -> None:
         self.gateway = gateway
+        self.provider = provider
         self.orders = orders
         self.policy = policy
         self.seed = seed
@@ -298,7 +313,7 @@ class Load:
         headers = {**order.customer.auth, "Idempotency-Key": order.key}
         body = {
             "items": [{"product_id": pid, "quantity": qty} for pid, qty in order.items],
-            "payment_method": "card",
+            "payment_method": "pix" if order.plan == "pix" else "card",
         }
         placed = call_with_retries(
             client, self.policy, "POST", "/api/orders", headers=headers, json=body, jitter=jitter
@@ -313,6 +328,8 @@ class Load:
         order.order_ids.add(str(placed.response.json()["order_id"]))
         if order.plan == "cancel":
             self._cancel(client, order, jitter)
+        if order.plan == "pix":
+            self._pay_pix(client, order, jitter)
         if order.replayed:
             again = call_with_retries(
                 client,
@@ -325,6 +342,46 @@ class Load:
             )
             if again.response is not None and again.response.status_code in (200, 202):
                 order.order_ids.add(str(again.response.json()["order_id"]))
+
+    def _pay_pix(self, client: httpx.Client, order: OrderRun, jitter: random.Random) -> None:
+        """Wait for the order's QR code, then pay it at the provider as a bank app would."""
+        deadline = time.monotonic() + PIX_CHARGE_WAIT
+        charge_id: str | None = None
+        while charge_id is None:
+            listed = call_with_retries(
+                client,
+                self.policy,
+                "GET",
+                f"/api/payments?order_id={order.order_id}",
+                headers=order.customer.auth,
+                jitter=jitter,
+            )
+            payments = listed.response.json() if listed.response is not None else []
+            if listed.response is not None and listed.response.status_code != 200:
+                payments = []
+            for payment in payments:
+                if payment["status"] == "AWAITING_PAYMENT" and payment.get("charge_id"):
+                    charge_id = str(payment["charge_id"])
+                elif payment["status"] not in ("PENDING", "AWAITING_PAYMENT"):
+                    return  # the saga ended the payment first (timed out): nothing to pay
+            if charge_id is None:
+                if time.monotonic() > deadline:
+                    order.pay_error = f"no QR code to pay within {PIX_CHARGE_WAIT:.0f} s"
+                    return
+                time.sleep(0.5)
+        paid = call_with_retries(
+            client,
+            self.policy,
+            "POST",
+            f"{self.provider}/charges/{charge_id}/pay",
+            headers={},
+            jitter=jitter,
+        )
+        # 409: the charge expired or was cancelled because the order ended first.
+        if paid.response is None or paid.response.status_code not in (200, 409):
+            order.pay_error = paid.error or (
+                f"HTTP {paid.response.status_code}" if paid.response else "no answer"
+            )
 
     def _cancel(self, client: httpx.Client, order: OrderRun, jitter: random.Random) -> None:
         cancelled = call_with_retries(
