@@ -62,6 +62,7 @@ class Scope:
     """What one run made, which is all the checks look at."""
 
     customer_ids: list[str]
+    channels: dict[str, tuple[str, ...]]  # customer -> the channels it is told on
     product_ids: list[str]
     keys: set[str]  # every Idempotency-Key the clients sent
     accepted: dict[str, set[str]]  # key -> every order id an answer named
@@ -152,7 +153,9 @@ def snapshot(scope: Scope) -> Snapshot:
             (order_ids,),
         )
     }
-    names = ("notification_id", "user_id", "kind", "channel", "status", "recipient", "subject")
+    names = (
+        "notification_id", "user_id", "kind", "channel", "status", "recipient", "subject", "body"
+    )  # fmt: skip
     notifications = [
         dict(zip(names, row, strict=True))
         for row in rows(
@@ -501,14 +504,13 @@ def _order_of(note: dict[str, Any]) -> str | None:
 
 
 def one_notification_per_event_and_channel(scope: Scope, state: Snapshot) -> Check:
-    """Each order's ending is told once on each of its customer's channels (those the welcome
-    notification went out on), and nothing else is told about it."""
+    """Each order's placing and its ending are told once on each of its customer's channels, and
+    nothing else is told about it (a SKIPPED notification, on a channel the customer turned out
+    not to take, was never sent)."""
     check = Check("one notification per (event, channel)")
-    channels: defaultdict[str, set[str]] = defaultdict(set)
     told: Counter[tuple[str, str, str]] = Counter()
     for note in state.notifications:
-        if note["kind"] == "welcome":
-            channels[note["user_id"]].add(note["channel"])
+        if note["kind"] == "welcome" or note["status"] == "SKIPPED":
             continue
         order_id = _order_of(note)
         if order_id is None or order_id not in state.orders:
@@ -518,12 +520,12 @@ def one_notification_per_event_and_channel(scope: Scope, state: Snapshot) -> Che
     for order_id, order in sorted(state.orders.items()):
         if order["status"] not in FINAL:
             continue
-        kind = KIND_OF_STATUS[order["status"]]
-        for channel in sorted(channels[order["customer_id"]] or {"email"}):
-            check.checked += 1
-            count = told.pop((order_id, kind, channel), 0)
-            if count != 1:
-                check.violations.append(f"order {order_id}: {count} {kind} on {channel}")
+        for kind in ("order_placed", KIND_OF_STATUS[order["status"]]):
+            for channel in scope.channels.get(order["customer_id"], ("email",)):
+                check.checked += 1
+                count = told.pop((order_id, kind, channel), 0)
+                if count != 1:
+                    check.violations.append(f"order {order_id}: {count} {kind} on {channel}")
     for (order_id, kind, channel), count in sorted(told.items()):
         check.violations.append(f"order {order_id}: {count} unexpected {kind} on {channel}")
     return check
@@ -532,10 +534,10 @@ def one_notification_per_event_and_channel(scope: Scope, state: Snapshot) -> Che
 def one_message_per_notification(state: Snapshot) -> Check:
     """Every notification sent, and exactly one mail (by Message-ID) or SMS for each."""
     check = Check("one mail/SMS per notification")
-    sms_by_to: defaultdict[str, list[str]] = defaultdict(list)
-    for message in state.sms:
-        sms_by_to[message["to"]].append(message["body"])
+    sms = Counter((m["to"], m["body"]) for m in state.sms)
     for note in state.notifications:
+        if note["status"] == "SKIPPED":
+            continue
         check.checked += 1
         note_id = note["notification_id"]
         if note["status"] != "SENT":
@@ -543,13 +545,11 @@ def one_message_per_notification(state: Snapshot) -> Check:
         elif note["channel"] == "email" and state.mail_ids[note_id] == 0:
             check.violations.append(f"notification {note_id} SENT, no mail with its id")
         elif note["channel"] == "sms":
-            # The sink keeps one message per Idempotency-Key (the notification's), so a resend
-            # is stored once; an order's message names the order.
-            order_id = _order_of(note)
-            bodies = sms_by_to.get(str(note["recipient"]), [])
-            matching = [b for b in bodies if order_id in b] if order_id else bodies[:1]
-            if len(matching) != 1:
-                check.violations.append(f"notification {note_id}: {len(matching)} SMS")
+            # The sink keeps one message per Idempotency-Key (the notification's id), so a
+            # resend is stored once; the text names the order and what happened to it.
+            copies = sms[(note["recipient"], note["body"])]
+            if copies != 1:
+                check.violations.append(f"notification {note_id}: {copies} SMS")
     return check
 
 

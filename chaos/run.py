@@ -285,6 +285,7 @@ def run_round(options: Options, settings: ChaosSettings) -> int:
             say(f"  fault {fault.describe():<46} {outcome}")
         scope = invariants.Scope(
             customer_ids=[c.user_id for c in customers],
+            channels={c.user_id: c.channels for c in customers},
             product_ids=catalog.product_ids,
             keys={o.key for o in planned},
             accepted={o.key: set(o.order_ids) for o in planned if o.order_ids},

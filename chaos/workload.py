@@ -12,7 +12,9 @@ come back as the same order.
 
 from __future__ import annotations
 
+import functools
 import random
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -54,11 +56,12 @@ class ClientPolicy:
 
 @dataclass(frozen=True)
 class Customer:
-    """A registered, logged-in customer."""
+    """A registered, logged-in customer, told on ``channels``."""
 
     user_id: str
     email: str
     access_token: str
+    channels: tuple[str, ...] = ("email",)
 
     @property
     def auth(self) -> dict[str, str]:
@@ -166,7 +169,9 @@ def login(client: httpx.Client, email: str, password: str) -> str:
 
 
 def register_customers(client: httpx.Client, count: int, run_id: str) -> list[Customer]:
-    """``count`` new customers, logged in."""
+    """``count`` new customers, logged in; every other one told by SMS too (a phone number and
+    both channels in the profile), known to notification_service with those channels before
+    the first order."""
     customers = []
     for number in range(count):
         email = f"chaos-{run_id}-{number}@example.com"
@@ -174,16 +179,50 @@ def register_customers(client: httpx.Client, count: int, run_id: str) -> list[Cu
         body = _checked(
             client.post(
                 "/api/auth/register",
-                json={
-                    "email": email,
-                    "password": password,
-                    "full_name": f"Chaos Customer {number}",
-                },
+                json={"email": email, "password": password, "full_name": f"Chaos {number}"},
             ),
             201,
         )
-        customers.append(Customer(str(body["user_id"]), email, login(client, email, password)))
+        channels = ("email", "sms") if number % 2 else ("email",)
+        token = login(client, email, password)
+        customers.append(Customer(str(body["user_id"]), email, token, channels))
+    for customer in customers:
+        wait_until(
+            functools.partial(_has_profile, client, customer),
+            timeout=60,
+            what="the customers' profiles (account.registered)",
+        )
+        if "sms" in customer.channels:
+            phone = f"+55119{secrets.randbelow(10**8):08d}"
+            _checked(
+                client.patch(
+                    "/api/users/me",
+                    headers=customer.auth,
+                    json={"phone": phone, "notification_channels": list(customer.channels)},
+                ),
+                200,
+            )
+    wait_until(
+        lambda: _contacts_know(customers),
+        timeout=60,
+        what="the customers' channels in notification_service",
+    )
     return customers
+
+
+def _has_profile(client: httpx.Client, customer: Customer) -> bool:
+    return client.get("/api/users/me", headers=customer.auth).status_code == 200
+
+
+def _contacts_know(customers: list[Customer]) -> bool:
+    url = layout.libpq_url("notification_service")
+    with psycopg2.connect(url, connect_timeout=5) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT user_id::text, channels FROM contacts WHERE user_id = ANY(%s::uuid[])",
+            ([c.user_id for c in customers],),
+        )
+        known = {user_id: sorted(channels) for user_id, channels in cur.fetchall()}
+    return all(known.get(c.user_id) == sorted(c.channels) for c in customers)
 
 
 def create_catalog(

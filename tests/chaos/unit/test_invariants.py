@@ -25,6 +25,7 @@ def _note(number: int, kind: str, order_id: str | None) -> dict[str, Any]:
         "status": "SENT",
         "recipient": "c@example.com",
         "subject": subject,
+        "body": "...",
     }
 
 
@@ -32,6 +33,7 @@ def sound() -> tuple[Scope, Snapshot]:
     """One confirmed order of 2 units and one cancelled after its payment was refunded."""
     scope = Scope(
         customer_ids=[CUSTOMER],
+        channels={CUSTOMER: ("email",)},
         product_ids=[PRODUCT],
         keys={"k1", "k2"},
         accepted={"k1": {CONFIRMED}, "k2": {CANCELLED}},
@@ -51,8 +53,10 @@ def sound() -> tuple[Scope, Snapshot]:
         payments={CONFIRMED: "AUTHORIZED", CANCELLED: "REFUNDED"},
         notifications=[
             _note(0, "welcome", None),
-            _note(1, "order_confirmed", CONFIRMED),
-            _note(2, "order_cancelled", CANCELLED),
+            _note(1, "order_placed", CONFIRMED),
+            _note(2, "order_confirmed", CONFIRMED),
+            _note(3, "order_placed", CANCELLED),
+            _note(4, "order_cancelled", CANCELLED),
         ],
         payment_events=[
             (CONFIRMED, "payment.authorized", "e1"),
@@ -62,7 +66,7 @@ def sound() -> tuple[Scope, Snapshot]:
         dead_letter_topics=["order.events.dlq"],
         dead_letters=[],
         unpublished={"order_service": 0},
-        mail_ids=Counter({"n0": 1, "n1": 1, "n2": 2}),  # a resend keeps its Message-ID
+        mail_ids=Counter({"n0": 1, "n1": 1, "n2": 1, "n3": 1, "n4": 2}),  # a resend: the same id
         sms=[],
     )  # fmt: skip
     return scope, state
@@ -124,12 +128,30 @@ def test_a_second_authorization_under_another_event_id_is_named() -> None:
 
 def test_a_notification_twice_or_never_and_a_mail_missing_are_named() -> None:
     scope, state = sound()
-    state.notifications.append(_note(3, "order_confirmed", CONFIRMED))
+    state.notifications.append(_note(5, "order_confirmed", CONFIRMED))
+    state.notifications.remove(next(n for n in state.notifications if n["notification_id"] == "n3"))
     found = violated(scope, state)
     assert found["one notification per (event, channel)"] == [
-        f"order {CONFIRMED}: 2 order_confirmed on email"
+        f"order {CONFIRMED}: 2 order_confirmed on email",
+        f"order {CANCELLED}: 0 order_placed on email",
     ]
-    assert found["one mail/SMS per notification"] == ["notification n3 SENT, no mail with its id"]
+    assert found["one mail/SMS per notification"] == ["notification n5 SENT, no mail with its id"]
+
+
+def test_each_channel_of_the_customer_is_told_and_an_sms_is_found_by_its_text() -> None:
+    scope, state = sound()
+    scope.channels[CUSTOMER] = ("email", "sms")
+    sms = {**_note(6, "order_placed", CONFIRMED), "channel": "sms", "recipient": "+5511900000000"}
+    state.notifications.append(sms)
+    found = violated(scope, state)
+    assert found["one notification per (event, channel)"] == [
+        f"order {CONFIRMED}: 0 order_confirmed on sms",
+        f"order {CANCELLED}: 0 order_placed on sms",
+        f"order {CANCELLED}: 0 order_cancelled on sms",
+    ]
+    assert found["one mail/SMS per notification"] == ["notification n6: 0 SMS"]
+    state.sms.append({"to": "+5511900000000", "body": "..."})
+    assert "one mail/SMS per notification" not in violated(scope, state)
 
 
 def test_dead_letters_and_unpublished_rows_are_named() -> None:
