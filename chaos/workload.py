@@ -36,8 +36,10 @@ PLAN_WEIGHTS = (0.45, 0.1, 0.2, 0.1, 0.15)
 DEAR_PRICE = Decimal("3000.00")
 CHEAP_PRICE = Decimal("10.00")
 PIX_PRICE = Decimal("89.90")  # pix moves reais only: its product is priced in BRL
-# How long a pix customer waits for the QR code to pay (the charge is made after stock.reserved).
-PIX_CHARGE_WAIT = 120.0
+# How long a pix customer keeps the app open for the QR code (the charge is made after
+# stock.reserved): as long as the order waits for it, up to its own pix deadline
+# (PIX_PAYMENT_TIMEOUT, 15 minutes by default), but not longer.
+PIX_CHARGE_WAIT = 900.0
 
 
 class SetupError(RuntimeError):
@@ -403,11 +405,13 @@ class Load:
                     charge_id = str(payment["charge_id"])
                 elif payment["status"] not in ("PENDING", "AWAITING_PAYMENT"):
                     return  # the saga ended the payment first (timed out): nothing to pay
+            if charge_id is None and not payments and self._ended(client, order, jitter):
+                return  # the order ended before any payment was asked for
             if charge_id is None:
                 if time.monotonic() > deadline:
                     order.pay_error = f"no QR code to pay within {PIX_CHARGE_WAIT:.0f} s"
                     return
-                time.sleep(0.5)
+                time.sleep(1.0)
         paid = call_with_retries(
             client,
             self.policy,
@@ -421,6 +425,20 @@ class Load:
             order.pay_error = paid.error or (
                 f"HTTP {paid.response.status_code}" if paid.response else "no answer"
             )
+
+    def _ended(self, client: httpx.Client, order: OrderRun, jitter: random.Random) -> bool:
+        """Whether the order has ended (as far as the customer can tell)."""
+        read = call_with_retries(
+            client,
+            self.policy,
+            "GET",
+            f"/api/orders/{order.order_id}",
+            headers=order.customer.auth,
+            jitter=jitter,
+        )
+        if read.response is None or read.response.status_code != 200:
+            return False
+        return str(read.response.json()["status"]) in ("CONFIRMED", "REJECTED", "CANCELLED")
 
     def _cancel(self, client: httpx.Client, order: OrderRun, jitter: random.Random) -> None:
         cancelled = call_with_retries(
