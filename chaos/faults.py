@@ -101,10 +101,11 @@ class Injector:
 
     def _deal(self, fault: Fault) -> None:
         with self._lock:
-            if fault.target in self._busy:
-                self._record(fault, "skipped: still restarting or paused")
-                return
+            busy = fault.target in self._busy
             self._busy.add(fault.target)
+        if busy:
+            self._record(fault, "skipped: still restarting or paused")
+            return
         if fault.kind == "kill":
             try:
                 outcome = self._kill(fault.target)

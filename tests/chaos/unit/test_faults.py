@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+import threading
 
-from chaos.faults import PAUSE_SECONDS, schedule, targets
+from chaos.faults import PAUSE_SECONDS, Fault, Injector, schedule, targets
 
 SINGLE = [
     "postgres", "kafka", "eureka", "mailsink", "sms_sink", "postgres_exporter", "alertmanager",
@@ -41,3 +42,14 @@ def test_each_kind_hits_only_what_it_may() -> None:
 def test_every_broker_of_a_cluster_may_be_restarted() -> None:
     cluster = [*SINGLE[:1], "kafka-1", "kafka-2", "kafka-3", *SINGLE[2:]]
     assert targets(cluster)["broker_restart"] == ["kafka-1", "kafka-2", "kafka-3"]
+
+
+def test_a_fault_on_a_program_still_restarting_is_skipped_and_recorded() -> None:
+    injector = Injector([])
+    injector._busy.add("kafka")  # a restart of the broker is still under way
+    worker = threading.Thread(target=injector._deal, args=(Fault(2.0, "kill", "kafka"),))
+    worker.start()
+    worker.join(timeout=5)
+    assert not worker.is_alive(), "dealing a fault on a busy program must not block"
+    assert injector.done == [(Fault(2.0, "kill", "kafka"), "skipped: still restarting or paused")]
+    assert injector._busy == {"kafka"}  # still the restart's to release
