@@ -346,11 +346,18 @@ class Load:
                 if delay > 0:
                     time.sleep(delay)
                 pool.submit(self._place, order, number)
+        # A customer who gave up comes back later and sends the order again under its key: the
+        # order may well exist (the answer was lost), and a pix order then still waits to be
+        # paid. It stays an error the customer saw.
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="chaos-client") as pool:
+            for number, order in enumerate(self.orders):
+                if order.error is not None:
+                    pool.submit(self._place, order, number, True)
         self.client.close()
 
-    def _place(self, order: OrderRun, number: int) -> None:
+    def _place(self, order: OrderRun, number: int, again: bool = False) -> None:
         client = self.client
-        jitter = random.Random(self.seed * 1_000_003 + number)
+        jitter = random.Random(self.seed * 1_000_003 + number + (1 << 40 if again else 0))
         headers = {**order.customer.auth, "Idempotency-Key": order.key}
         body = {
             "items": [{"product_id": pid, "quantity": qty} for pid, qty in order.items],
@@ -359,20 +366,22 @@ class Load:
         placed = call_with_retries(
             client, self.policy, "POST", "/api/orders", headers=headers, json=body, jitter=jitter
         )
-        order.attempts = placed.attempts
+        order.attempts += placed.attempts
         if placed.response is None or placed.response.status_code not in (200, 202):
-            order.error = placed.error or (
-                f"HTTP {placed.response.status_code}" if placed.response else "no answer"
-            )
+            if not again:
+                order.error = placed.error or (
+                    f"HTTP {placed.response.status_code}" if placed.response else "no answer"
+                )
             return
-        order.accepted_after = placed.elapsed
+        if not again:
+            order.accepted_after = placed.elapsed
         order.order_ids.add(str(placed.response.json()["order_id"]))
         if order.plan == "cancel":
             self._cancel(client, order, jitter)
         if order.plan == "pix":
             self._pay_pix(client, order, jitter)
-        if order.replayed:
-            again = call_with_retries(
+        if order.replayed and not again:
+            resent = call_with_retries(
                 client,
                 self.policy,
                 "POST",
@@ -381,8 +390,8 @@ class Load:
                 json=body,
                 jitter=jitter,
             )
-            if again.response is not None and again.response.status_code in (200, 202):
-                order.order_ids.add(str(again.response.json()["order_id"]))
+            if resent.response is not None and resent.response.status_code in (200, 202):
+                order.order_ids.add(str(resent.response.json()["order_id"]))
 
     def _pay_pix(self, client: httpx.Client, order: OrderRun, jitter: random.Random) -> None:
         """Wait for the order's QR code, then pay it at the provider as a bank app would."""
