@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from devstack import layout, supervisor
-from devstack.cli import READINESS, wait_ready
+from devstack import layout, supervisor, topology
+from devstack.cli import readiness, wait_ready
 from servicekit.failpoints import ENV_VAR
 
 BROKEN_RELAY = "relay.publish_twice_as_new=on"
@@ -90,6 +90,7 @@ def broken_relay(ready_within: float = 60.0) -> Iterator[str]:
                 broken.wait()
         for info in relays:
             supervisor.start(info["name"])
+        shape = topology.read_topology()
         for info in relays:
-            if info["name"] in READINESS:
-                wait_ready(info["name"])
+            if info["name"] in readiness(shape):
+                wait_ready(info["name"], shape)

@@ -25,7 +25,7 @@ import psycopg2.extensions
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Message, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from devstack import layout
+from devstack import layout, topology
 from servicekit.messaging.kafka import KafkaHeaders
 
 FINAL = frozenset({"CONFIRMED", "REJECTED", "CANCELLED"})
@@ -202,7 +202,8 @@ def _quiet_logger() -> logging.Logger:
 
 def _kafka() -> dict[str, Any]:
     return {
-        "bootstrap.servers": layout.KAFKA_BOOTSTRAP,
+        # Every broker of the topology `make up` started, so that one of them down reads on.
+        "bootstrap.servers": topology.kafka_bootstrap(topology.read_topology()),
         "socket.timeout.ms": 10_000,
         "logger": _quiet_logger(),
     }

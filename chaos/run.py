@@ -26,8 +26,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chaos import faults, invariants, workload
 from chaos.breakage import broken_relay
-from devstack import layout, supervisor
-from devstack.cli import READINESS
+from devstack import layout, supervisor, topology
+from devstack.cli import readiness
 
 # How the run names the reason a saga ran out of time (order_service, payment_service).
 TIMEOUT_REASONS = ("timed out", "deadline passed")
@@ -172,7 +172,7 @@ def blockers(scope: invariants.Scope, programs: list[str], groups: set[str]) -> 
 
 def ready(program: str) -> bool:
     """What `make up` waits for before it calls a program started (devstack's readiness)."""
-    check = READINESS.get(program)
+    check = readiness(topology.read_topology()).get(program)
     return check is None or check[0]()
 
 
