@@ -75,7 +75,10 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
             on_mail_queued(sessions, wake_on)
             sender.run(stop)
 
-        send_notifications.__name__ = f"send_{channel.value}"
+        # The thread is worker-<name>: the email one keeps the name it had before SMS came.
+        send_notifications.__name__ = (
+            "send_notifications" if channel is Channel.EMAIL else f"send_{channel.value}"
+        )
         return send_notifications
 
     return create_service_app(

@@ -71,6 +71,6 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         routers=[router],
         subscriptions=SUBSCRIPTIONS.using(SqlPaymentUnitOfWork.joining(methods)),
         error_statuses={InvalidSignature: 401, InvalidWebhook: 422},
-        workers=[provider_calls],
+        workers=[provider_calls] * settings.provider_workers,
         on_startup=start,
     )

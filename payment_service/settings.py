@@ -39,8 +39,10 @@ class PaymentSettings(HttpServiceSettings):
         default=SecretStr("local-provider-webhook-secret"),
         validation_alias=AliasChoices("PROVIDER_WEBHOOK_SECRET"),
     )
-    # Each call to the provider: its timeout, and retries doubling from INITIAL to MAX seconds
+    # Calls to the provider: how many at once (worker threads; claims skip each other's rows),
+    # each one's timeout, and retries doubling from INITIAL to MAX seconds
     # (jittered) until it succeeds; idle, the worker looks for due calls every POLL seconds.
+    provider_workers: int = Field(default=4, ge=1, le=32)
     provider_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     provider_retry_initial_seconds: float = Field(default=0.5, gt=0)
     provider_retry_max_seconds: float = Field(default=30.0, gt=0)

@@ -17,7 +17,6 @@ from notification_service.domain.model import Mail
 
 # The provider itself cannot take messages now (or not from us): retry later, all of them.
 _CHANNEL_STATUSES = {401, 403, 408, 429}
-_MAX_ERROR_BODY = 200
 
 
 class SmsSender:
@@ -57,7 +56,9 @@ class SmsSender:
             raise ChannelUnavailable(f"{type(exc).__name__}: {exc}") from exc
         if response.is_success:
             return
-        error = f"HTTP {response.status_code}: {response.text[:_MAX_ERROR_BODY]}"
+        # Status and reason only: a provider's error body may echo the number or the text, and
+        # the error is logged and kept with the notification.
+        error = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
         if response.status_code in _CHANNEL_STATUSES or response.status_code >= 500:
             raise ChannelUnavailable(error)
         raise MessageRefused(error)

@@ -24,7 +24,8 @@ UPDATE provider_calls SET attempts = attempts + 1,
 WHERE call_id = (
     SELECT call_id FROM provider_calls
     WHERE status = 'pending' AND next_attempt_at <= now()
-    ORDER BY next_attempt_at
+    -- A customer waits for a charge's QR code; a withdrawal or a refund can wait a moment.
+    ORDER BY kind <> 'create_charge', next_attempt_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )
@@ -38,7 +39,8 @@ WHERE call_id = %(call_id)s::uuid AND status = 'pending'
 """
 
 _TARGET = """
-SELECT payment_id::text, amount, currency, status, charge_id::text, deadline_at, created_at
+SELECT payment_id::text, amount, currency, status, charge_id::text, deadline_at, created_at,
+       expires_at
 FROM payments WHERE order_id = %(order_id)s::uuid
 """
 
@@ -65,6 +67,7 @@ class CallTarget:
     charge_id: str | None
     deadline_at: datetime | None
     created_at: datetime
+    expires_at: datetime | None  # the charge's, once its creation is recorded
 
 
 def claim_due(session: Session, *, lease: float) -> DueCall | None:

@@ -179,6 +179,11 @@ class Charging:
         log.info("pix_charge_created", order_id=call.order_id, charge_id=charge.charge_id)
 
     def _cancel(self, call: DueCall, target: CallTarget, client: PixProviderClient) -> None:
+        if target.expires_at is not None and self.now() >= target.expires_at:
+            # Expired at the provider already (a saga timing out ends with its charge): nobody
+            # can pay it, nothing to ask.
+            self._record(call, lambda payment: None)
+            return
         charges = (
             [target.charge_id]
             if target.charge_id is not None

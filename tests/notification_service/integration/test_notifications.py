@@ -352,6 +352,48 @@ def test_api_lists_the_callers_notifications_newest_first(
             .values(created_at=datetime(2020, 1, 1, tzinfo=UTC))
         )
 
+    response = list_as(sessions, user_id)
+    assert response.status_code == 200
+    body = response.json()
+    assert [n["kind"] for n in body] == ["order_rejected", "welcome"]
+    assert set(body[0]) >= {"notification_id", "kind", "channel", "subject", "status", "created_at"}
+    assert all(n["channel"] == "email" and n["status"] == "PENDING" for n in body)
+
+
+def test_api_shows_a_guests_notifications_in_the_app_and_never_the_skipped_ones(
+    sessions: sessionmaker[Session],
+) -> None:
+    user_id, _ = new_user()
+    order_id = str(uuid.uuid4())
+    # The order event before the guest is known: recorded on email and SMS, then settled.
+    deliver(sessions, order_event("order.cancelled", order_id, user_id))
+    deliver(
+        sessions,
+        Envelope(
+            event_type="account.guest_registered",
+            aggregate_type="account",
+            aggregate_id=user_id,
+            payload={
+                "user_id": user_id,
+                "roles": ["guest"],
+                "registered_at": datetime.now(UTC).isoformat(),
+            },
+        ),
+    )
+    assert [(r.channel, r.status) for r in rows(sessions, user_id, "sms")] == [("sms", "SKIPPED")]
+    response = list_as(sessions, user_id)
+    assert response.status_code == 200
+    (listed,) = response.json()
+    assert (listed["kind"], listed["channel"], listed["status"]) == (
+        "order_cancelled",
+        "in_app",
+        "SENT",
+    )
+    assert listed["sent_at"] is not None and order_id in listed["subject"]
+
+
+def list_as(sessions: sessionmaker[Session], user_id: str) -> Any:
+    """GET /api/notifications as ``user_id``, on the service's router."""
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(router)
@@ -362,12 +404,7 @@ def test_api_lists_the_callers_notifications_newest_first(
 
     app.dependency_overrides[get_principal] = lambda: Principal(user_id, frozenset({"customer"}))
     app.dependency_overrides[get_session] = session_dep
-    response = TestClient(app).get("/api/notifications")
-    assert response.status_code == 200
-    body = response.json()
-    assert [n["kind"] for n in body] == ["order_rejected", "welcome"]
-    assert set(body[0]) >= {"notification_id", "kind", "channel", "subject", "status", "created_at"}
-    assert all(n["channel"] == "email" and n["status"] == "PENDING" for n in body)
+    return TestClient(app).get("/api/notifications")
 
 
 def test_sender_loop_wakes_on_commit_and_stops_promptly(

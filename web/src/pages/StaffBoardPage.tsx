@@ -53,7 +53,10 @@ export function placeOnBoard(queryClient: QueryClient, order: Order): void {
       const present = column.items.some((item) => item.order_id === order.order_id);
       const others = column.items.filter((item) => item.order_id !== order.order_id);
       if (step === target) {
-        return { ...column, items: [order, ...others], total: column.total + (present ? 0 : 1) };
+        // Newest first, at most a page: a board left open all day stays as long as when opened
+        // (the heading still counts them all).
+        const items = [order, ...others].slice(0, COLUMN_SIZE);
+        return { ...column, items, total: column.total + (present ? 0 : 1) };
       }
       return present ? { ...column, items: others, total: Math.max(0, column.total - 1) } : column;
     });

@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest";
 
 import { eventStream, fakeFetch, json, order, pair } from "../test/fakeApi";
 import { renderApp } from "../test/render";
+import { createQueryClient } from "../app/services";
+import { placeOnBoard } from "./StaffBoardPage";
 
 const ORDER_ID = "bbbbbbbb-0000-4000-8000-000000000001";
 
@@ -65,6 +67,20 @@ describe("staff board", () => {
     await waitFor(() => expect(listed).toBe(8));
     expect(requests.filter((request) => request.path === "/api/orders/events")).toHaveLength(1);
     expect(requests[0]?.headers.get("Authorization")).toMatch(/^Bearer /);
+  });
+
+  it("keeps a live column to one page while counting every order in it", () => {
+    const queryClient = createQueryClient();
+    const key = ["orders", "board", "NOT_STARTED"];
+    queryClient.setQueryData(key, { items: [], page: 1, size: 50, total: 0 });
+    for (let index = 0; index < 60; index += 1) {
+      const id = `bbbbbbbb-0000-4000-8000-${String(index).padStart(12, "0")}`;
+      placeOnBoard(queryClient, order({ order_id: id, status: "CONFIRMED", fulfilment: { status: "NOT_STARTED", updated_at: null } }) as never);
+    }
+    const column = queryClient.getQueryData<{ items: { order_id: string }[]; total: number }>(key);
+    expect(column?.items).toHaveLength(50);
+    expect(column?.items[0]?.order_id).toBe("bbbbbbbb-0000-4000-8000-000000000059");
+    expect(column?.total).toBe(60);
   });
 
   it("is not for customers", async () => {
