@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up down status logs lag trace dlq test test-unit demo bench lint fmt bootstrap clean
+.PHONY: up down status logs lag trace dlq test test-unit demo bench chaos lint fmt bootstrap clean
 
 bootstrap:
 	@infra/bin/bootstrap.sh
@@ -45,6 +45,10 @@ demo: up ## a scripted walk through the platform via the gateway
 
 bench: up ## benchmarks (figures, not pass/fail)
 	@$(PY) -m bench
+
+# ARGS="--rate 10 --seconds 40 --fault-every 2 --seed 1" (the defaults); --orders N; --break
+chaos: up ## orders under seeded faults (kill -9, SIGSTOP, restarts), then the invariants; exit 1 if any breaks
+	@$(PY) -m chaos $(ARGS)
 
 lint: bootstrap
 	@.venv/bin/ruff check .

@@ -36,6 +36,7 @@ import re
 import select
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +48,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from outbox_relay import metrics
 from outbox_relay.settings import RelaySettings
-from servicekit.failpoints import failpoint
+from servicekit.failpoints import failpoint, switched_on
 from servicekit.logging import get_logger
 from servicekit.messaging.envelope import topic_for
 from servicekit.messaging.kafka import KafkaHeaders, ensure_topics
@@ -59,6 +60,9 @@ log = get_logger(__name__)
 # Session advisory lock that makes one relay the leader of a database; any constant would do,
 # it only has to be the same for every relay instance.
 LEADER_LOCK_KEY = 0x0B0C_5E1A
+# The chaos kit's deliberately broken relay (SERVICEKIT_FAILPOINTS=relay.publish_twice_as_new=on):
+# every event published a second time under a new event id, a duplicate no inbox can drop.
+PUBLISH_TWICE_AS_NEW = "relay.publish_twice_as_new"
 
 # Ends the session that holds the leader lock of this database when the server has seen no
 # statement from it for longer than the lease: the leader is hung, not merely busy (a statement in
@@ -537,6 +541,12 @@ class DatabaseRelay:
                 self._ensure_topic(topic)
             value, headers = encode_message(row)
             self._produce_one(topic, row[3], value, headers, batch)
+            if switched_on(PUBLISH_TWICE_AS_NEW):
+                # Deliberately broken (chaos --break only): the copy has an event id of its own,
+                # so no inbox can recognise it as the same event.
+                batch.pending += 1
+                value, headers = encode_message((*row[:4], str(uuid.uuid4()), *row[5:]))
+                self._produce_one(topic, row[3], value, headers, batch)
         failpoint("relay.after_produce")
         failpoint(self._after_produce_failpoint)
         return batch

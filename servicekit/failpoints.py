@@ -3,8 +3,10 @@
 A failpoint does nothing unless the environment arms it: ``SERVICEKIT_FAILPOINTS`` holds
 ``name=action`` pairs separated by commas, where action is ``kill`` (SIGKILL this process, as a
 power cut would), ``stop`` (SIGSTOP this process the first time the point is reached, as a hang
-would; SIGCONT resumes it) or ``raise`` (raise :class:`FailpointError`). Production never sets it;
-the cost of an unarmed failpoint is one dict lookup.
+would; SIGCONT resumes it) or ``raise`` (raise :class:`FailpointError`). A fourth action, ``on``,
+switches on a deliberately broken behaviour that the code asks for with :func:`switched_on` (the
+chaos kit's ``--break`` shows its checker catches it). Production never sets it; the cost of an
+unarmed failpoint is one dict lookup.
 """
 
 from __future__ import annotations
@@ -43,3 +45,8 @@ def failpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGSTOP)
     if action == "raise":
         raise FailpointError(name)
+
+
+def switched_on(name: str) -> bool:
+    """True if the environment switched on this deliberately broken behaviour (``name=on``)."""
+    return _armed().get(name) == "on"

@@ -12,6 +12,12 @@ import pytest
 from devstack import cli, postgres
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Chaos rounds last: they kill and restart processes of the stack every other test uses
+    (and leave it healthy, but a test of timings or alerts is best not run just after)."""
+    items.sort(key=lambda item: item.get_closest_marker("chaos") is not None)
+
+
 @pytest.fixture(scope="session")
 def engines() -> None:
     """PostgreSQL and Kafka as `make up` runs them."""

@@ -1,0 +1,55 @@
+"""The fault schedule: seeded, one fault per period, and only on what each kind may hit."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from chaos.faults import PAUSE_SECONDS, Fault, Injector, schedule, targets
+
+SINGLE = [
+    "postgres", "kafka", "eureka", "mailsink", "sms_sink", "postgres_exporter", "alertmanager",
+    "prometheus", "outbox_relay", "gateway", "order_service", "payment_service",
+]  # fmt: skip
+
+
+def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> None:
+    first = schedule(random.Random(7), SINGLE, duration=40, every=2)
+    again = schedule(random.Random(7), SINGLE, duration=40, every=2)
+    other = schedule(random.Random(8), SINGLE, duration=40, every=2)
+    assert first == again
+    assert first != other
+
+
+def test_one_fault_per_period_while_the_load_lasts() -> None:
+    faults = schedule(random.Random(1), SINGLE, duration=20, every=2)
+    assert [f.at for f in faults] == [2.0 * n for n in range(1, 11)]
+    assert schedule(random.Random(1), SINGLE, duration=1.5, every=2) == []
+
+
+def test_each_kind_hits_only_what_it_may() -> None:
+    faults = schedule(random.Random(3), SINGLE, duration=2000, every=1)
+    by_kind = {kind: {f.target for f in faults if f.kind == kind} for kind in targets(SINGLE)}
+    assert by_kind["broker_restart"] == {"kafka"}
+    assert by_kind["postgres_restart"] == {"postgres"}
+    assert not by_kind["pause"] & {"kafka", "postgres"}
+    spared = {"prometheus", "alertmanager", "postgres_exporter"}
+    assert not any(f.target in spared for f in faults)
+    assert all(PAUSE_SECONDS[0] <= f.pause <= PAUSE_SECONDS[1] for f in faults if f.kind == "pause")
+    assert {f.kind for f in faults} == {"kill", "pause", "broker_restart", "postgres_restart"}
+
+
+def test_every_broker_of_a_cluster_may_be_restarted() -> None:
+    cluster = [*SINGLE[:1], "kafka-1", "kafka-2", "kafka-3", *SINGLE[2:]]
+    assert targets(cluster)["broker_restart"] == ["kafka-1", "kafka-2", "kafka-3"]
+
+
+def test_a_fault_on_a_program_still_restarting_is_skipped_and_recorded() -> None:
+    injector = Injector([])
+    injector._busy.add("kafka")  # a restart of the broker is still under way
+    worker = threading.Thread(target=injector._deal, args=(Fault(2.0, "kill", "kafka"),))
+    worker.start()
+    worker.join(timeout=5)
+    assert not worker.is_alive(), "dealing a fault on a busy program must not block"
+    assert injector.done == [(Fault(2.0, "kill", "kafka"), "skipped: still restarting or paused")]
+    assert injector._busy == {"kafka"}  # still the restart's to release
