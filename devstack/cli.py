@@ -68,7 +68,7 @@ def single_infra_programs() -> list[Program]:
         Program(
             "mailsink",
             f"{layout.PYTHON} -m aiosmtpd -n -l 127.0.0.1:{layout.MAILSINK_PORT}"
-            f" -c aiosmtpd.handlers.Mailbox {layout.MAIL_DIR}",
+            f" -c devstack.mailsink.RawMailbox {layout.MAIL_DIR}",
             "infra",
         ),
         Program(

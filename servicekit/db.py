@@ -50,7 +50,91 @@ def sql(
         if not _prepare(connection, statement, prepared):
             return connection.exec_driver_sql(statement, values)
         names.add(prepared.name)
+    queued = _queued.pop(connection, None)
+    if queued:
+        # The statements queued by sql_later go first, in the same round trip.
+        return connection.exec_driver_sql(
+            "; ".join([*queued, _literal(dbapi, prepared.execute, values)]),
+            execution_options=_LITERAL,
+        )
     return connection.exec_driver_sql(prepared.execute, values)
+
+
+def sql_later(session: Session, statement: str, params: Mapping[str, Any] | None = None) -> None:
+    """Like :func:`sql`, for a statement whose result nobody reads: it is sent with the next
+    statement of the transaction, in the same round trip, and at the latest before COMMIT.
+
+    A saga step was a round trip per lock and per write (the aggregate's lock, its update, the
+    outbox row, the timeline, the inbox row), each costing PostgreSQL and the service more than
+    the statement's own work. Queued statements still run in order, before anything else runs
+    on the connection (any statement, sql() or not, and COMMIT send them first), so a lock
+    queued before a read is taken before that read; an error of a queued statement surfaces
+    from whatever sent it (the commit, for the last ones) and fails the transaction as it would
+    have. A rollback drops them.
+    """
+    connection = session.connection()
+    prepared = _prepared_form(statement)
+    dbapi = connection.connection.dbapi_connection
+    if (
+        prepared is None
+        or dbapi is None
+        or prepared.name not in _prepared_on.get(dbapi, ())
+        or connection.engine not in _engines_sending_queued
+    ):
+        # Not prepared on this connection yet (or cannot be): now, the usual way.
+        sql(session, statement, params)
+        return
+    values = dict(params) if params else {}
+    _queued.setdefault(connection, []).append(_literal(dbapi, prepared.execute, values))
+
+
+def queue_statements(engine: Engine) -> None:
+    """Make ``engine`` send sql_later's statements before any other statement and before COMMIT,
+    and drop them on ROLLBACK (Database does it for its engine; sql_later runs the statement
+    at once on an engine without it)."""
+    if engine in _engines_sending_queued:
+        return
+    event.listen(engine, "before_cursor_execute", _send_queued_first)
+    event.listen(engine, "commit", _send_queued_before_commit)
+    event.listen(engine, "rollback", _drop_queued)
+    _engines_sending_queued.add(engine)
+
+
+# Statements queued by sql_later, per connection (one transaction's), as literal SQL.
+_queued: weakref.WeakKeyDictionary[Connection, list[str]] = weakref.WeakKeyDictionary()
+_engines_sending_queued: weakref.WeakSet[Engine] = weakref.WeakSet()
+# Literal SQL goes to cursor.execute without parameters, so a % in a value stays a %.
+_LITERAL = {"no_parameters": True}
+
+
+def _literal(dbapi: Any, statement: str, values: Mapping[str, Any]) -> str:
+    """The statement with its parameters in it, quoted by psycopg2 as it would send them."""
+    with dbapi.cursor() as cursor:
+        text: bytes = cursor.mogrify(statement, values)
+    return text.decode()
+
+
+def _send_queued_first(
+    connection: Connection,
+    cursor: Any,
+    statement: str,
+    parameters: Any,
+    context: Any,
+    executemany: bool,
+) -> None:
+    queued = _queued.pop(connection, None)
+    if queued:
+        cursor.execute("; ".join(queued))
+
+
+def _send_queued_before_commit(connection: Connection) -> None:
+    queued = _queued.pop(connection, None)
+    if queued:
+        connection.exec_driver_sql("; ".join(queued), execution_options=_LITERAL)
+
+
+def _drop_queued(connection: Connection) -> None:
+    _queued.pop(connection, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +249,7 @@ class Database:
             },
         )
         event.listen(self.engine, "checkout", _drop_if_closed_by_server)
+        queue_statements(self.engine)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
         # The most connections the pool hands out at once, and how long a checkout waits.
         self.max_connections = pool_size + max_overflow

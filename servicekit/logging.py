@@ -51,6 +51,14 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
             renderer,
         ],
     )
+    # Our lines carry no source file, line, thread or process fields, so the stdlib need not
+    # look them up for every record: finding the caller walks the stack, and the three others
+    # cost a call each. Together they were about a fifth of a log line's cost, and a consumer
+    # logs a line per event it applies.
+    logging._srcfile = None  # the documented switch for the caller lookup
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
     root = logging.getLogger()

@@ -96,7 +96,9 @@ def create_service_app(
             settings=settings,
             database=database,
             verifier=TokenVerifier(
-                fetch_jwks, max_lifetime_seconds=settings.token_max_lifetime_seconds
+                fetch_jwks,
+                max_lifetime_seconds=settings.token_max_lifetime_seconds,
+                cache_size=settings.token_cache_size,
             ),
         )
         if eureka.enabled:

@@ -128,6 +128,14 @@ class HttpServiceSettings(BaseSettings):
         gt=0,
         validation_alias=AliasChoices("TOKEN_MAX_LIFETIME_SECONDS", "token_max_lifetime_seconds"),
     )
+    # Verified tokens a service remembers until their exp (or a JWKS change), so a client's
+    # every call does not pay an RS256 check; 0 turns it off. Shared by every service.
+    token_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        le=1_000_000,
+        validation_alias=AliasChoices("SERVICE_TOKEN_CACHE_SIZE", "token_cache_size"),
+    )
 
     @field_validator("jwks_url")
     @classmethod

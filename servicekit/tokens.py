@@ -76,6 +76,8 @@ class TokenVerifier:
         min_refresh_interval: float = 5.0,
         failed_retry_interval: float = 1.0,
         max_lifetime_seconds: float | None = None,
+        cache_size: int = 0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._fetch_jwks = fetch_jwks
         self.issuer = issuer
@@ -88,6 +90,14 @@ class TokenVerifier:
         self.keys_ok = False  # whether the last fetch succeeded
         self._next_refresh = 0.0
         self._lock = asyncio.Lock()
+        # Tokens that verified, by their exact text: (principal, exp). A client sends the same
+        # token with every call until it expires, and an RS256 check cost a service more than
+        # the rest of an order request's authentication. Bounded; 0 turns it off (the gateway
+        # has its own cache and measures the uncached check).
+        self.cache_size = cache_size
+        self._clock = clock
+        self._verified: dict[str, tuple[Principal, float]] = {}
+        self._jwks_keys: list[Any] | None = None
 
     def set_keys(self, jwks: dict[str, Any]) -> None:
         """Replace the known keys with a JWKS document's RSA signing keys."""
@@ -97,6 +107,10 @@ class TokenVerifier:
                 keys[jwk["kid"]] = jwt.PyJWK(jwk, algorithm=ALGORITHM).key
         self._keys = keys
         self.keys_ok = True
+        if jwks.get("keys") != self._jwks_keys:
+            # A withdrawn key must stop working as it would without the cache.
+            self._verified.clear()
+            self._jwks_keys = jwks.get("keys")
 
     async def load_keys(self) -> bool:
         """Fetch the key set now; on failure keep the keys we have. True if it loaded."""
@@ -118,6 +132,14 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """The principal of a valid token, or InvalidToken."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            if self._clock() < cached[1]:
+                return cached[0]
+            del self._verified[token]
+        return await self._verify(token)
+
+    async def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -159,9 +181,15 @@ class TokenVerifier:
         roles = claims.get("roles", [])
         if not isinstance(roles, list):
             raise InvalidToken("token roles malformed")
-        return Principal(
+        principal = Principal(
             user_id=str(claims["sub"]), roles=frozenset(map(str, roles)), email=claims.get("email")
         )
+        if self.cache_size > 0:
+            if len(self._verified) >= self.cache_size:
+                # The oldest entry goes; a dropped token is simply verified again.
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = (principal, float(claims["exp"]))
+        return principal
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -1,9 +1,10 @@
 """The SQL side of the order use cases: the repositories behind application/ports.py and the
 unit of work that holds them.
 
-The saga's statements are hand-written SQL (see ``servicekit.db.sql`` for why not Core), each
-needing one round trip: the order row is locked and read with its lines in one statement, the
-unit prices of all lines change in one, every timeline step of a unit of work goes in one.
+The saga's statements are hand-written SQL (see ``servicekit.db.sql`` for why not Core): the
+order row is locked and read with its lines in one statement, the unit prices of all lines change
+in one, every timeline step of a unit of work goes in one. Writes whose result nobody reads are
+queued (``sql_later``) and travel with the next statement or the commit, in one round trip.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from order_service.domain.statuses import (
     PaymentMethod,
     PaymentStatus,
 )
-from servicekit.db import sql
+from servicekit.db import sql, sql_later
 from servicekit.messaging.unit_of_work import Cause, Published, SqlUnitOfWork
 
 _LOAD_FOR_UPDATE = """
@@ -125,7 +126,7 @@ class SqlOrders:
             "correlation_id": order.correlation_id,
         }
         if idempotency_key is None:
-            sql(self._session, _INSERT_ORDER, values)
+            sql_later(self._session, _INSERT_ORDER, values)
         else:
             # A savepoint only when a concurrent retry with the same key can collide.
             try:
@@ -133,7 +134,7 @@ class SqlOrders:
                     sql(self._session, _INSERT_ORDER, values)
             except IntegrityError:
                 raise DuplicateIdempotencyKey(idempotency_key) from None
-        sql(
+        sql_later(
             self._session,
             _INSERT_ITEMS,
             {
@@ -188,7 +189,7 @@ class SqlOrders:
 
     def save(self, order: Order) -> None:
         """See Orders.save: the statuses, and the unit prices when they changed."""
-        sql(
+        sql_later(
             self._session,
             _SAVE,
             {
@@ -203,7 +204,7 @@ class SqlOrders:
             },
         )
         if order.lines != self._lines_before.get(order.order_id, order.lines):
-            sql(
+            sql_later(
                 self._session,
                 _SAVE_PRICES,
                 {
@@ -240,7 +241,9 @@ class SqlTimeline:
     def write(self) -> None:
         """Every step recorded so far, in one statement."""
         if self._steps:
-            sql(self._session, _APPEND_TIMELINE, {"steps": orjson.dumps(self._steps).decode()})
+            sql_later(
+                self._session, _APPEND_TIMELINE, {"steps": orjson.dumps(self._steps).decode()}
+            )
             self._steps.clear()
 
 

@@ -19,7 +19,7 @@ from product_service.domain.reservation import (
     ReservedLine,
     StockLevel,
 )
-from servicekit.db import sql
+from servicekit.db import sql, sql_later
 from servicekit.messaging.unit_of_work import SqlUnitOfWork
 
 # ORDER BY below FOR UPDATE: PostgreSQL locks rows as the sorted scan returns them (by the uuid
@@ -129,7 +129,7 @@ class SqlReservations:
         """See Reservations.add."""
         self._uow.lock(Reservation.aggregate_type, reservation.order_id)
         if reservation.held:
-            sql(
+            sql_later(
                 self._session,
                 _RESERVE,
                 {
@@ -144,7 +144,7 @@ class SqlReservations:
                 },
             )
         else:
-            sql(
+            sql_later(
                 self._session,
                 _INSERT_FAILED,
                 {
@@ -186,7 +186,7 @@ class SqlReservations:
         if reservation.status not in (ReservationStatus.COMMITTED, ReservationStatus.RELEASED):
             raise ValueError(f"a {reservation.status} reservation is not a settled one")
         committed = reservation.status == ReservationStatus.COMMITTED
-        sql(
+        sql_later(
             self._session,
             _SETTLE,
             {

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Session
 
 from servicekit.context import current as current_context
-from servicekit.db import sql
+from servicekit.db import sql, sql_later
 from servicekit.messaging.envelope import EventRegistry
 
 metadata = MetaData()
@@ -71,7 +71,8 @@ def lock_aggregate(session: Session, aggregate_type: str, aggregate_id: str | uu
                 f"{key} was not locked before this transaction's first write (the inbox "
                 "consumer's batch_locks must name every aggregate its handlers lock)"
             )
-        sql(session, _LOCK_SQL, {"key": key})
+        # Queued: taken before the next statement, in the same round trip (sql_later).
+        sql_later(session, _LOCK_SQL, {"key": key})
         locked.add(key)
 
 
@@ -140,7 +141,7 @@ def add_event(
         all_headers["correlation_id"] = correlation_id
     if causation_id:
         all_headers["causation_id"] = causation_id
-    sql(
+    sql_later(
         session,
         _INSERT_SQL,
         {

@@ -32,6 +32,7 @@ from order_service.application.ports import (
 )
 from order_service.domain.model import Line, Order
 from order_service.domain.statuses import FulfilmentStatus, OrderStatus, PaymentMethod
+from servicekit.db import queue_statements
 from servicekit.messaging.unit_of_work import Cause, transaction
 from tests.support import scratch_database, sqlalchemy_url
 
@@ -60,6 +61,8 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     request.getfixturevalue("engines")
     with scratch_database("order", migrations="order_service") as url:
         engine = create_engine(sqlalchemy_url(url))
+        # As the service's Database: writes nobody reads travel with the next statement.
+        queue_statements(engine)
         sessions = sessionmaker(engine, expire_on_commit=False)
 
         def timeline(order_id: str) -> list[str]:

@@ -26,6 +26,7 @@ from product_service.domain.reservation import (
     ReservedLine,
     StockLevel,
 )
+from servicekit.db import queue_statements
 from servicekit.messaging.unit_of_work import Cause, transaction
 from tests.support import scratch_database, sqlalchemy_url
 
@@ -67,6 +68,8 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     request.getfixturevalue("engines")
     with scratch_database("product_contract", migrations="product_service") as url:
         engine = create_engine(sqlalchemy_url(url))
+        # As the service's Database: writes nobody reads travel with the next statement.
+        queue_statements(engine)
         sessions = sessionmaker(engine, expire_on_commit=False)
 
         def stock(product_id: str) -> Stock:

@@ -332,3 +332,21 @@ def test_a_failing_message_in_a_batch_does_not_hold_back_the_others(
         reader.close()
     assert effects(engine, events[4].event_id) == 0
     assert Envelope.from_json(dead[0].value()).event_id == events[4].event_id
+
+
+def test_events_the_consumer_has_no_handler_for_are_acknowledged_unread(
+    engine: Engine, topic: str
+) -> None:
+    # The relay's event_type header says what a message is: one this group ignores is passed
+    # over without parsing its value (so even a malformed one does not reach the DLQ here).
+    producer = Producer({"bootstrap.servers": layout.KAFKA_BOOTSTRAP, "enable.idempotence": True})
+    for value in (b"{not json", envelope("test.other").to_json()):
+        producer.produce(topic, key="k1", value=value, headers=[("event_type", b"test.other")])
+    assert producer.flush(30) == 0
+    last = envelope(note="after")
+    publish(topic, last.to_json())
+    consumer = consumer_for(engine, topic, {"test.recorded": record})
+    with RunningConsumer(consumer):
+        wait_for(lambda: effects(engine, last.event_id) == 1, what="the handled event")
+    assert effects(engine) == 1
+    assert metric("inbox_dead_letters_total", consumer=consumer.name, topic=topic) == 0
