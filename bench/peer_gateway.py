@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import uuid
@@ -30,7 +32,7 @@ from typing import Any
 import httpx
 
 from bench import procstat
-from bench.gateway_bench import PATH, signed_token, wrk
+from bench.gateway_bench import PATH, signed_token
 from bench.ratios import ratios_against
 from devstack import layout
 from servicekit.settings import EurekaSettings
@@ -69,6 +71,47 @@ def _spring_cloud_gateway(port: int, app: str, jwks_url: str, log: Path) -> Mana
     )
 
 
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, token: str, *, connections: int, seconds: int) -> dict[str, float]:
+    """One wrk run: requests/s (2xx answers only), p50 and p99 in ms, and the failures counted
+    (timeouts, socket errors, non-2xx) rather than fatal: on a machine shared with other work a
+    slow start must not end the whole comparison."""
+    out = subprocess.run(
+        [
+            *("wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency"),
+            *("-H", f"Authorization: Bearer {token}", url),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    ).stdout
+
+    def number(pattern: str) -> float:
+        match = re.search(pattern, out, re.MULTILINE)
+        if match is None:
+            raise RuntimeError(f"no match for {pattern!r} in wrk output:\n{out}")
+        return float(match.group(1)) * (_UNITS[match.group(2)] if match.lastindex == 2 else 1)
+
+    requests = number(r"(\d+) requests in")
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    failures = int(non_2xx.group(1)) if non_2xx else 0
+    if socket_errors:
+        failures += sum(int(x) for x in socket_errors.groups())
+    elapsed = number(r"requests in ([\d.]+)(us|ms|s)") / 1000
+    return {
+        "rps": max(requests - failures, 0) / elapsed,
+        "p50_ms": number(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$"),
+        "p99_ms": number(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$"),
+        "failures": failures,
+    }
+
+
 def _pid(process: ManagedProcess) -> int:
     assert process.process is not None
     return process.process.pid
@@ -87,7 +130,8 @@ def _measure(pid: int, url: str, token: str) -> dict[str, float]:
         "p99_ms": latency["p99_ms"],
         "loaded_p50_ms": load["p50_ms"],
         "loaded_p99_ms": load["p99_ms"],
-        "cpu_ms_per_request": cpu_used * 1000 / requests if pid else 0.0,
+        "cpu_ms_per_request": cpu_used * 1000 / requests if pid and requests else 0.0,
+        "failures": latency["failures"] + load["failures"],
     }
 
 
@@ -202,6 +246,7 @@ def summarise(
                 statistics.median(g["p99_ms"] - d["p99_ms"] for d, g in pairs), 3
             ),
             "cpu_ms_per_request": round(statistics.median(r["cpu_ms_per_request"] for r in own), 4),
+            "failures": sum(r["failures"] for r in own),
             **memory.get(name, {}),
         }
     direct_summary = {
