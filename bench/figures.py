@@ -19,23 +19,11 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-KNEE_P99_MS = 1000.0
+from bench.ratios import KNEE_P99_MS, knee
+
 OURS_COLOUR = "#1f77b4"
 PEER_COLOUR = "#d62728"
 OTHER_COLOUR = "#7f7f7f"
-
-
-def knee(sweep: list[dict[str, Any]], limit_ms: float = KNEE_P99_MS) -> float | None:
-    """The highest rate whose p99 is within ``limit_ms`` with every order confirmed (None if no
-    rate is)."""
-    good = [
-        float(step["target_rate_per_s"])
-        for step in sweep
-        if step.get("latency_ms_p99") is not None
-        and float(step["latency_ms_p99"]) <= limit_ms
-        and step.get("confirmed") == step.get("orders_sent")
-    ]
-    return max(good) if good else None
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -216,3 +204,14 @@ def _colour(name: str) -> str:
 def draw_peers(result: dict[str, Any], folder: Path) -> list[Path]:
     """The two pictures of a ``make bench-peers`` result."""
     return [gateway_vs_peer(result["gateway"], folder), relay_vs_peer(result["relay"], folder)]
+
+
+def draw_bench(results: dict[str, Any], folder: Path) -> list[Path]:
+    """The pictures of a ``make bench`` result (keys relay, gateway, saga)."""
+    saga = results["saga"]
+    return [
+        relay(results["relay"], folder),
+        gateway(results["gateway"], folder),
+        saga_latency(saga.get("sweep") or [saga], folder),
+        saga_cpu_per_order(saga, folder),
+    ]
