@@ -41,7 +41,8 @@ def _save(figure: Figure, folder: Path, name: str) -> Path:
 def _bars(axes: Axes, labels: list[str], values: list[float], title: str, unit: str) -> None:
     colours = [PEER_COLOUR if "debezium" in lb or "spring" in lb else OURS_COLOUR for lb in labels]
     bars = axes.bar(labels, values, color=colours)
-    axes.bar_label(bars, labels=[f"{v:,.3g}" for v in values], fontsize=8)
+    texts = [f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}" for v in values]
+    axes.bar_label(bars, labels=texts, fontsize=8)
     axes.set_title(title, fontsize=10)
     axes.set_ylabel(unit)
     axes.tick_params(axis="x", labelsize=8, rotation=15)

@@ -42,6 +42,9 @@ from tests.support import ManagedProcess, free_port, wait_for
 SECONDS = int(os.environ.get("BENCH_PEERS_GATEWAY_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_PEERS_GATEWAY_ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_GATEWAY_CONNECTIONS", "32"))
+# Unmeasured load on each contender first: a JVM needs thousands of requests before its JIT has
+# compiled the hot path, more so when other work starves its compiler threads.
+WARMUP_SECONDS = int(os.environ.get("BENCH_PEERS_GATEWAY_WARMUP_SECONDS", "30"))
 SCG_JAR = layout.VAR / "peers" / "spring-cloud-gateway" / "spring-cloud-gateway-peer.jar"
 PEER = "spring_cloud_gateway"
 
@@ -194,7 +197,7 @@ def run() -> dict[str, Any]:
             wait_for(routed, timeout=300, what=f"{name} to route to the upstream")
         pids = {"direct": 0} | {name: _pid(p) for name, p in contenders.items()}
         for url in urls.values():  # warm up: connections, caches, the JVM's JIT
-            wrk(url, token, connections=CONNECTIONS, seconds=max(SECONDS, 5))
+            wrk(url, token, connections=CONNECTIONS, seconds=WARMUP_SECONDS)
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
         order = list(contenders)
         load_before = os.getloadavg()[0]
@@ -217,6 +220,7 @@ def run() -> dict[str, Any]:
         shutil.rmtree(logs, ignore_errors=True)
     return summarise(runs, memory) | {
         "seconds_per_run": SECONDS,
+        "warmup_seconds": WARMUP_SECONDS,
         "rounds": ROUNDS,
         "connections": CONNECTIONS,
         "load_average_before": round(load_before, 2),
