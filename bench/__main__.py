@@ -1,11 +1,12 @@
-"""``make bench``: every benchmark, one JSON document each on stdout; all of them (with every
-latency sample) in var/bench/bench.json, and their figures in var/bench/*.png (bench/figures.py),
-with those of the last ``make bench-peers`` (var/bench/peers.json) drawn again beside them."""
+"""``make bench``: every benchmark, one JSON document each on stdout. The relay's, the gateway's
+and the saga's (with every latency sample) are also kept in var/bench/bench.json and drawn into
+var/bench/*.png (bench/figures.py), with the last ``make bench-peers`` (var/bench/peers.json)
+drawn again beside them."""
 
 import json
 import sys
 
-from bench import figures, gateway_bench, relay_bench, saga_bench
+from bench import figures, gateway_bench, live_status_bench, pix_bench, relay_bench, saga_bench
 from devstack import layout
 
 OUTPUT = layout.VAR / "bench"
@@ -27,6 +28,8 @@ def main() -> None:
         drawn += figures.draw_peers(json.loads(peers.read_text()), OUTPUT)
     for path in drawn:
         print(f"bench: drew {path}", file=sys.stderr)
+    live_status_bench.main()
+    pix_bench.main()
 
 
 main()

@@ -195,7 +195,8 @@ class OrderCreated(Event):
 
 @CATALOG.register("stock.reserved", aggregate="stock_reservation", key="order_id")
 class StockReserved(Event):
-    """product -> order, payment (authorize). Every line reserved, at these prices."""
+    """product -> order, payment (authorize). Every line reserved, at these prices;
+    ``payment_method`` copied from order.created (payment charges by it)."""
 
     order_id: str
     customer_id: str
@@ -203,6 +204,7 @@ class StockReserved(Event):
     total: str
     currency: str
     deadline_at: datetime
+    payment_method: str = "card"
 
 
 @CATALOG.register("stock.reservation_failed", aggregate="stock_reservation", key="order_id")
@@ -240,6 +242,24 @@ class PaymentAuthorized(Event):
     customer_id: str
     amount: str
     currency: str
+
+
+@CATALOG.register("payment.awaiting", aggregate="payment", key="order_id")
+class PaymentAwaiting(Event):
+    """payment -> order (timeline): a pix charge exists at the provider and waits for the
+    customer to pay it by ``expires_at``. What to show the customer, and nothing personal:
+    ``qr_code`` is the pix "copia e cola" text (an EMV BR Code), ``qr_code_png`` a data: URL of
+    a PNG QR code of it."""
+
+    order_id: str
+    payment_id: str
+    customer_id: str
+    charge_id: str
+    amount: str
+    currency: str
+    qr_code: str
+    qr_code_png: str
+    expires_at: datetime
 
 
 @CATALOG.register("payment.declined", aggregate="payment", key="order_id")

@@ -81,7 +81,13 @@ def eureka_build() -> str:
     return f"{stat.st_size}-{stat.st_mtime_ns}"
 
 
-PASS_THROUGH = ("SAGA_TIMEOUT", "PAYMENT_DECLINE_ABOVE", "ADMIN_EMAIL", "ADMIN_PASSWORD")
+PASS_THROUGH = (
+    "SAGA_TIMEOUT",
+    "PIX_PAYMENT_TIMEOUT",
+    "PAYMENT_DECLINE_ABOVE",
+    "ADMIN_EMAIL",
+    "ADMIN_PASSWORD",
+)
 
 
 # Each secret goes only to the processes that use it.

@@ -2,7 +2,11 @@
 
 Registers a customer, logs in, creates products as the admin, then places four orders: one that
 confirms, one rejected for stock, one whose payment is declined, and one cancelled at once; then
-prints every order's final state and saga timeline.
+prints every order's final state and saga timeline. Then the kiosk: a guest orders with a delivery
+address, identifies by CPF and registers, keeping its user and its order; staff (the admin here)
+finds the customer by CPF and moves the order through the kitchen to DELIVERED; the timeline shows
+every step. Last, an order paid by pix: its QR code printed in the terminal, paid at the payment
+provider, and confirmed (devstack/demo_pix.py).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import uuid
 from typing import Any
 
 import httpx
+
+from devstack.demo_pix import pix
 
 GATEWAY = os.environ.get("GATEWAY_URL", "http://localhost:8080")
 ADMIN_EMAIL = os.environ.get("ADMIN_EMAIL", "admin@example.com")
@@ -171,6 +177,97 @@ def main() -> None:
         )
         or "(none)",
     )
+    kiosk(api, admin, products["mug"])
+    pix(api, admin, customer, check=check, say=say)
+
+
+# A CPF with valid check digits, made up for the demo (user_service validates the digits).
+def demo_cpf() -> str:
+    """An 11-digit CPF with valid check digits, random in its first nine."""
+    digits = [int(d) for d in f"{uuid.uuid4().int % 10**9:09d}"]
+    for length in (9, 10):
+        total = sum(d * w for d, w in zip(digits, range(length + 1, 1, -1), strict=True))
+        digits.append((total * 10 % 11) % 10)
+    return "".join(map(str, digits))
+
+
+def kiosk(api: httpx.Client, admin: dict[str, str], product_id: str) -> None:
+    """A guest at the kiosk orders, identifies by CPF and registers; the kitchen delivers."""
+    guest = check(api.post("/api/auth/guest", json={}), 201)
+    as_guest = {"Authorization": f"Bearer {guest['access_token']}"}
+    say("kiosk: continue as guest", f"user {guest['user_id']}, no email, no password")
+    address = {
+        "street": "Rua Augusta",
+        "number": "1500",
+        "city": "Sao Paulo",
+        "state": "SP",
+        "country": "BR",
+        "zipcode": "01304-001",
+    }
+    placed = check(
+        api.post(
+            "/api/orders",
+            headers=as_guest,
+            json={
+                "items": [{"product_id": product_id, "quantity": 1}],
+                "delivery_address": address,
+                "payment_method": "card",
+            },
+        ),
+        202,
+    )
+    order_id = placed["order_id"]
+    order = wait_final(api, as_guest, order_id)
+    where = f"{address['street']} {address['number']}, {address['city']}"
+    say("the guest's order", f"{order_id} -> {order['status']}, to {where}")
+
+    cpf = demo_cpf()
+    check(api.patch("/api/users/me", headers=as_guest, json={"national_id": cpf}), 200)
+    say("the guest identifies by CPF", "stored as digits; never in an event, a log or a metric")
+    email = f"kiosk-{uuid.uuid4().hex[:8]}@example.com"
+    registered = check(
+        api.post(
+            "/api/auth/register",
+            headers=as_guest,
+            json={"email": email, "password": "kiosk-password-1", "full_name": "Kiosk Customer"},
+        ),
+        201,
+    )
+    tokens = check(
+        api.post("/api/auth/login", json={"email": email, "password": "kiosk-password-1"}), 200
+    )
+    customer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    mine = check(api.get("/api/orders", headers=customer), 200)
+    kept = any(o["order_id"] == order_id for o in mine["items"])
+    say(
+        "the guest registers",
+        f"{email}: same user {registered['user_id'] == guest['user_id']}, keeps its order {kept}",
+    )
+
+    # The profile follows the account's events: wait until the CPF lookup finds the customer.
+    deadline = time.monotonic() + 10
+    found: list[Any] = []
+    while not found and time.monotonic() < deadline:
+        found = check(api.get("/api/users", headers=admin, params={"national_id": cpf}), 200)[
+            "items"
+        ]
+        if not found:
+            time.sleep(0.2)
+    say(
+        "staff looks the customer up by CPF",
+        f"{found[0]['email']} ({found[0]['user_id']})" if found else "(not yet)",
+    )
+    for step in ("PREPARING", "SHIPPED", "DELIVERED"):
+        moved = check(
+            api.post(f"/api/orders/{order_id}/fulfilment", headers=admin, json={"status": step}),
+            200,
+        )
+        say(f"kitchen: {step.lower()}", f"fulfilment {moved['fulfilment']['status']}")
+    for step in check(api.get(f"/api/orders/{order_id}/timeline", headers=customer), 200):
+        print(
+            f"     {step['at'][11:23]}  {step['service']:<16} {step['event_type']:<26}"
+            f" {step['step']}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Reads of notifications for the API, apart from the use cases: a customer's own, newest first,
-never with their bodies (those stay in the mailbox)."""
+never with their bodies (those stay in the mailbox), and never the SKIPPED ones (recorded before
+the customer was known, on a channel they turned out not to take: nothing was meant for them)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from servicekit.db import sql
 _LIST = """
 SELECT notification_id::text AS notification_id, kind, channel, subject, status, created_at,
        sent_at
-FROM notifications WHERE user_id = %(user_id)s::uuid
+FROM notifications WHERE user_id = %(user_id)s::uuid AND status <> 'SKIPPED'
 ORDER BY created_at DESC, notification_id LIMIT %(limit)s
 """
 

@@ -39,6 +39,7 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
                 runtime.discovery, ids, timeout=settings.product_lookup_timeout_seconds
             ),
             saga_timeout=timedelta(seconds=settings.saga_timeout_seconds),
+            pix_payment_timeout=timedelta(seconds=settings.pix_payment_timeout_seconds),
         )
         # sagas_in_flight on /metrics, counted in the database on each scrape.
         saga_gauge.install(runtime.database.engine)

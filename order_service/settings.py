@@ -20,6 +20,13 @@ class OrderSettings(HttpServiceSettings):
         gt=0,
         validation_alias=AliasChoices("SAGA_TIMEOUT", "ORDER_SAGA_TIMEOUT_SECONDS"),
     )
+    # The same for an order paid by pix: the customer has this long to pay the QR code (the
+    # charge at the provider expires at the deadline too).
+    pix_payment_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        validation_alias=AliasChoices("PIX_PAYMENT_TIMEOUT", "ORDER_PIX_PAYMENT_TIMEOUT_SECONDS"),
+    )
     timeout_scan_seconds: float = Field(default=1.0, gt=0)
     # Products unknown to the local read model are looked up in product_service with this bound.
     product_lookup_timeout_seconds: float = Field(default=2.0, gt=0)

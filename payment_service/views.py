@@ -32,6 +32,11 @@ def list_payments(
             "reason": row["reason"],
             "created_at": row["created_at"],
             "updated_at": row["updated_at"],
+            "method": row["method"],
+            "charge_id": str(row["charge_id"]) if row["charge_id"] is not None else None,
+            "qr_code": row["qr_code"],
+            "qr_code_png": row["qr_code_png"],
+            "expires_at": row["expires_at"],
         }
         for row in session.execute(query.limit(limit)).mappings()
     ]

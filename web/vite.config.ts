@@ -48,5 +48,8 @@ export default defineConfig({
     include: ["src/**/*.test.{ts,tsx}"],
     css: false,
     restoreMocks: true,
+    // The page tests type into whole forms; on two busy cores (make test runs them beside the
+    // whole stack) that can take longer than vitest's 5 s default without anything being wrong.
+    testTimeout: 20000,
   },
 });

@@ -10,17 +10,22 @@ at once). One statement per pass each way, whatever the batch size.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from notification_service.application.ports import Claim
 from notification_service.domain.delivery import Delivery, Outcome
-from notification_service.domain.model import Channel, Kind, Mail
+from notification_service.domain.model import MESSAGING_CHANNELS, Channel, Contact, Kind, Mail
 from servicekit.db import sql
 
+_KNOWN = {channel.value: channel for channel in MESSAGING_CHANNELS}
+
 # Claims the oldest due notifications and, in the same round trip, says when the next other one
-# is due: the sender needs no extra query to know whether to go on or sleep. The recipient
-# falls back to the contact for mail queued before account.registered committed.
+# is due: the sender needs no extra query to know whether to go on or sleep. One without a
+# recipient comes with its customer's contact, if known: the contact committed while the
+# notification was being recorded, so nothing settled it (the sender does, Contact.settle).
 _CLAIM = """
 WITH due AS (
     SELECT notification_id, next_attempt_at AS due_at, created_at
@@ -35,27 +40,30 @@ WITH due AS (
     RETURNING n.notification_id, n.user_id, n.kind, n.subject, n.body, n.attempts, n.recipient,
               n.next_attempt_at AS claimed_until, due.due_at, due.created_at
 )
-SELECT c.notification_id::text AS notification_id, c.kind, c.subject, c.body, c.attempts,
-       COALESCE(c.recipient, (SELECT email FROM contacts WHERE user_id = c.user_id)) AS recipient,
+SELECT c.notification_id::text AS notification_id, c.user_id::text AS user_id, c.kind,
+       c.subject, c.body, c.attempts, c.recipient,
        EXTRACT(EPOCH FROM now() - c.created_at)::float8 AS waited, c.claimed_until,
+       k.user_id IS NOT NULL AS contact_known, k.email, k.full_name, k.phone, k.channels, k.guest,
        (SELECT EXTRACT(EPOCH FROM min(next_attempt_at) - now())::float8 FROM notifications
          WHERE status = 'PENDING' AND channel = %(channel)s
            AND notification_id NOT IN (SELECT notification_id FROM due)) AS next_due_in
 FROM (VALUES (1)) AS always_one_row LEFT JOIN claimed AS c ON true
+LEFT JOIN contacts AS k ON c.recipient IS NULL AND k.user_id = c.user_id
 ORDER BY c.due_at, c.created_at
 """
 
 _RECORD = """
 UPDATE notifications AS n
-SET status = o.status, attempts = o.attempts, last_error = o.error,
+SET status = o.status, channel = COALESCE(o.channel, n.channel), attempts = o.attempts,
+    last_error = o.error,
     recipient = COALESCE(o.recipient, n.recipient),
     sent_at = CASE WHEN o.status = 'SENT' THEN now() ELSE n.sent_at END,
     next_attempt_at = CASE WHEN o.retry_in IS NULL THEN n.next_attempt_at
                            ELSE now() + make_interval(secs => o.retry_in) END
 FROM unnest(%(ids)s::uuid[], %(claims)s::timestamptz[], %(statuses)s::text[],
             %(attempts)s::int[], %(errors)s::text[], %(retry_in)s::float8[],
-            %(recipients)s::text[])
-     AS o(notification_id, claimed_until, status, attempts, error, retry_in, recipient)
+            %(recipients)s::text[], %(channels)s::text[])
+     AS o(notification_id, claimed_until, status, attempts, error, retry_in, recipient, channel)
 WHERE n.notification_id = o.notification_id AND n.status = 'PENDING'
   AND (o.status = 'SENT' OR n.next_attempt_at = o.claimed_until)
 """
@@ -66,6 +74,18 @@ FROM unnest(%(ids)s::uuid[], %(claims)s::timestamptz[]) AS r(notification_id, cl
 WHERE n.notification_id = r.notification_id AND n.status = 'PENDING'
   AND n.next_attempt_at = r.claimed_until
 """
+
+
+def contact_from_row(user_id: str, row: Row[Any]) -> Contact:
+    """A contact from its columns (a channel this code does not know is left out)."""
+    return Contact(
+        user_id=user_id,
+        email=row.email,
+        full_name=row.full_name,
+        phone=row.phone,
+        notification_channels=tuple(_KNOWN[c] for c in row.channels if c in _KNOWN),
+        guest=row.guest,
+    )
 
 
 class SqlDeliveries:
@@ -89,6 +109,7 @@ class SqlDeliveries:
                 attempts=row.attempts,
                 waited=row.waited,
                 claimed_until=row.claimed_until,
+                contact=contact_from_row(row.user_id, row) if row.contact_known else None,
             )
             for row in rows
             if row.notification_id is not None
@@ -110,6 +131,7 @@ class SqlDeliveries:
                 "errors": [o.error for o in outcomes],
                 "retry_in": [o.retry_in for o in outcomes],
                 "recipients": [o.recipient for o in outcomes],
+                "channels": [o.channel.value if o.channel else None for o in outcomes],
             },
         )
 

@@ -11,8 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from notification_service.application.ports import Claim
-from notification_service.domain.delivery import Delivery, Outcome
-from notification_service.domain.model import Channel, Contact, Notification, Status
+from notification_service.domain.delivery import NOT_TAKEN, Delivery, Outcome
+from notification_service.domain.model import (
+    MESSAGING_CHANNELS,
+    Channel,
+    Contact,
+    Notification,
+    Status,
+)
 from servicekit.messaging.unit_of_work import Cause, InMemoryUnitOfWork
 
 
@@ -37,8 +43,9 @@ class NotificationStore:
 
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     contacts: dict[str, Contact] = field(default_factory=dict)
+    profiles_seen: set[str] = field(default_factory=set)
     rows: dict[str, StoredNotification] = field(default_factory=dict)
-    on_queued: list[Callable[[], None]] = field(default_factory=list)
+    on_queued: list[Callable[[frozenset[Channel]], None]] = field(default_factory=list)
     _last: datetime = field(default=datetime.min.replace(tzinfo=UTC), init=False, repr=False)
 
     def now(self) -> datetime:
@@ -53,9 +60,31 @@ class InMemoryContacts:
     def __init__(self, uow: InMemoryNotificationUnitOfWork) -> None:
         self._uow = uow
 
+    def learn(self, contact: Contact) -> None:
+        """See Contacts.learn."""
+        known = self._uow.contact(contact.user_id)
+        if known is None:
+            self._uow.pending_contacts[contact.user_id] = contact
+        elif not self._uow.profile_seen(contact.user_id):
+            self._uow.pending_contacts[contact.user_id] = dataclasses.replace(
+                known, email=contact.email, full_name=contact.full_name, guest=contact.guest
+            )
+
+    def convert(self, contact: Contact) -> None:
+        """See Contacts.convert."""
+        known = self._uow.contact(contact.user_id)
+        self._uow.pending_contacts[contact.user_id] = (
+            dataclasses.replace(contact, guest=False)
+            if known is None
+            else dataclasses.replace(
+                known, email=known.email or contact.email, full_name=contact.full_name, guest=False
+            )
+        )
+
     def save(self, contact: Contact) -> None:
         """See Contacts.save."""
         self._uow.pending_contacts[contact.user_id] = contact
+        self._uow.pending_profiles.add(contact.user_id)
 
     def get(self, user_id: str) -> Contact | None:
         """See Contacts.get."""
@@ -74,27 +103,45 @@ class InMemoryNotifications:
         if any((r.notification.event_id, r.notification.channel) == key for r in self._uow.rows()):
             return False
         now = self._uow.now
-        self._uow.write(StoredNotification(notification, now, now, notification.recipient))
-        self._uow.queued = True
+        status = notification.status
+        sent_at = now if status is Status.SENT else None
+        self._uow.write(
+            StoredNotification(
+                notification, now, now, notification.recipient, status, sent_at=sent_at
+            )
+        )
+        if status is Status.PENDING:
+            self._uow.queued.add(notification.channel)
         return True
 
-    def release_waiting(self, contact: Contact) -> int:
-        """See Notifications.release_waiting."""
-        released = 0
+    def settle_waiting(self, contact: Contact) -> int:
+        """See Notifications.settle_waiting."""
+        settled = 0
         for row in list(self._uow.rows()):
-            address = contact.address(row.notification.channel)
             if (
-                row.notification.user_id == contact.user_id
-                and row.status is Status.PENDING
-                and row.recipient is None
-                and address is not None
+                row.notification.user_id != contact.user_id
+                or row.status is not Status.PENDING
+                or row.recipient is not None
+                or row.notification.channel not in MESSAGING_CHANNELS
             ):
-                self._uow.write(
-                    dataclasses.replace(row, recipient=address, next_attempt_at=self._uow.now)
+                continue
+            settlement = contact.settle(row.notification.channel)
+            now = self._uow.now
+            self._uow.write(
+                dataclasses.replace(
+                    row,
+                    notification=dataclasses.replace(row.notification, channel=settlement.channel),
+                    status=settlement.status,
+                    recipient=settlement.recipient,
+                    next_attempt_at=now,
+                    last_error=NOT_TAKEN if settlement.status is Status.SKIPPED else None,
+                    sent_at=now if settlement.status is Status.SENT else None,
                 )
-                released += 1
-        self._uow.queued = self._uow.queued or released > 0
-        return released
+            )
+            if settlement.status is Status.PENDING:
+                self._uow.queued.add(settlement.channel)
+            settled += 1
+        return settled
 
 
 class InMemoryDeliveries:
@@ -126,10 +173,11 @@ class InMemoryDeliveries:
                     kind=row.notification.kind,
                     channel=channel,
                     message=row.notification.message,
-                    recipient=row.recipient or (contact.address(channel) if contact else None),
+                    recipient=row.recipient,
                     attempts=row.attempts,
                     waited=(now - row.created_at).total_seconds(),
                     claimed_until=until,
+                    contact=contact if row.recipient is None else None,
                 )
             )
         claimed = {row.notification.notification_id for row in due}
@@ -152,9 +200,13 @@ class InMemoryDeliveries:
                 row.next_attempt_at != outcome.delivery.claimed_until
             ):
                 continue
+            notification = row.notification
+            if outcome.channel is not None:
+                notification = dataclasses.replace(notification, channel=outcome.channel)
             self._uow.write(
                 dataclasses.replace(
                     row,
+                    notification=notification,
                     status=outcome.status,
                     attempts=outcome.attempts,
                     last_error=outcome.error,
@@ -189,7 +241,8 @@ class InMemoryNotificationUnitOfWork(InMemoryUnitOfWork):
         self.now = self.store.now()
         self.pending_contacts: dict[str, Contact] = {}
         self.pending_rows: dict[str, StoredNotification] = {}
-        self.queued = False
+        self.pending_profiles: set[str] = set()
+        self.queued: set[Channel] = set()
         self.contacts = InMemoryContacts(self)
         self.notifications = InMemoryNotifications(self)
         self.deliveries = InMemoryDeliveries(self)
@@ -197,6 +250,10 @@ class InMemoryNotificationUnitOfWork(InMemoryUnitOfWork):
     def contact(self, user_id: str) -> Contact | None:
         """A contact as this work sees it."""
         return self.pending_contacts.get(user_id) or self.store.contacts.get(user_id)
+
+    def profile_seen(self, user_id: str) -> bool:
+        """Whether a profile of this user was saved, as this work sees it."""
+        return user_id in self.pending_profiles or user_id in self.store.profiles_seen
 
     def row(self, notification_id: str) -> StoredNotification | None:
         """A notification as this work sees it."""
@@ -218,15 +275,17 @@ class InMemoryNotificationUnitOfWork(InMemoryUnitOfWork):
         super()._commit()
         self.store.contacts.update(self.pending_contacts)
         self.store.rows.update(self.pending_rows)
-        queued = self.queued
+        self.store.profiles_seen.update(self.pending_profiles)
+        queued = frozenset(self.queued)
         self.rollback()
         if queued:
             for callback in self.store.on_queued:
-                callback()
+                callback(queued)
 
     def rollback(self) -> None:
         """Forget what was not committed."""
         super().rollback()
         self.pending_contacts.clear()
         self.pending_rows.clear()
-        self.queued = False
+        self.pending_profiles.clear()
+        self.queued = set()

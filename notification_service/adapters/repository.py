@@ -9,64 +9,108 @@ index ``notifications_due`` (``WHERE status = 'PENDING'``, migrations/versions/0
 Notifications emit no events, so no aggregate lock is taken: one notification per event (and
 channel) is the unique key's work, whatever runs concurrently.
 
-A transaction that queues mail, or makes waiting mail due, marks its session; ``on_mail_queued``
-turns the commit of such a transaction into a call, which wakes the sender loop.
+A transaction that queues notifications, or makes waiting ones due, marks its session with their
+channels; ``on_mail_queued`` turns the commit of such a transaction into a call, which wakes those
+channels' senders.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from notification_service.adapters.deliveries import SqlDeliveries
-from notification_service.domain.model import Contact, Notification
+from notification_service.adapters.deliveries import SqlDeliveries, contact_from_row
+from notification_service.domain.delivery import NOT_TAKEN
+from notification_service.domain.model import (
+    MESSAGING_CHANNELS,
+    Channel,
+    Contact,
+    Notification,
+    Status,
+)
 from servicekit.db import sql
 from servicekit.messaging.unit_of_work import Cause, SqlUnitOfWork
 
-_MAIL_QUEUED = "notification_service.mail_queued"  # session.info key, until commit or rollback
+_QUEUED = "notification_service.queued"  # session.info key: channels, until commit or rollback
 
-_SAVE_CONTACT = """
-INSERT INTO contacts (user_id, email, full_name)
-VALUES (%(user_id)s::uuid, %(email)s, %(full_name)s)
+_CONTACT_COLUMNS = "(user_id, email, full_name, phone, channels, guest, profile_seen)"
+
+_LEARN = f"""
+INSERT INTO contacts {_CONTACT_COLUMNS}
+VALUES (%(user_id)s::uuid, %(email)s, %(full_name)s, NULL, '{{email}}', %(guest)s, false)
 ON CONFLICT (user_id) DO UPDATE
-SET email = EXCLUDED.email, full_name = EXCLUDED.full_name, updated_at = now()
+SET email = EXCLUDED.email, full_name = EXCLUDED.full_name, guest = EXCLUDED.guest,
+    updated_at = now()
+WHERE NOT contacts.profile_seen
 """
 
-_CONTACT = "SELECT email, full_name FROM contacts WHERE user_id = %(user_id)s::uuid"
+_CONVERT = f"""
+INSERT INTO contacts {_CONTACT_COLUMNS}
+VALUES (%(user_id)s::uuid, %(email)s, %(full_name)s, NULL, '{{email}}', false, false)
+ON CONFLICT (user_id) DO UPDATE
+SET email = COALESCE(contacts.email, EXCLUDED.email), full_name = EXCLUDED.full_name,
+    guest = false, updated_at = now()
+"""
 
-# The inbox already skips a redelivery; the unique event_id makes "one per event" hold
-# regardless. (While email is the only channel; a second one makes the key (event_id, channel).)
+_SAVE = f"""
+INSERT INTO contacts {_CONTACT_COLUMNS}
+VALUES (%(user_id)s::uuid, %(email)s, %(full_name)s, %(phone)s, %(channels)s::text[],
+        %(guest)s, true)
+ON CONFLICT (user_id) DO UPDATE
+SET email = EXCLUDED.email, full_name = EXCLUDED.full_name, phone = EXCLUDED.phone,
+    channels = EXCLUDED.channels, guest = EXCLUDED.guest, profile_seen = true, updated_at = now()
+"""
+
+_CONTACT = """
+SELECT email, full_name, phone, channels, guest FROM contacts WHERE user_id = %(user_id)s::uuid
+"""
+
+# The inbox already skips a redelivery; the unique (event_id, channel) makes "one per event and
+# channel" hold regardless. In the app a notification is delivered by being recorded.
 _ADD = """
 INSERT INTO notifications
-    (notification_id, user_id, event_id, kind, channel, recipient, subject, body, status)
+    (notification_id, user_id, event_id, kind, channel, recipient, subject, body, status,
+     sent_at)
 VALUES (%(notification_id)s::uuid, %(user_id)s::uuid, %(event_id)s::uuid, %(kind)s,
-        %(channel)s, %(recipient)s, %(subject)s, %(body)s, 'PENDING')
-ON CONFLICT (event_id) DO NOTHING
+        %(channel)s, %(recipient)s, %(subject)s, %(body)s, %(status)s,
+        CASE WHEN %(status)s = 'SENT' THEN now() END)
+ON CONFLICT (event_id, channel) DO NOTHING
 RETURNING notification_id
 """
 
-_RELEASE_WAITING = """
-UPDATE notifications SET recipient = %(address)s, next_attempt_at = now()
+_SETTLE_WAITING = """
+UPDATE notifications
+SET channel = %(to_channel)s, status = %(status)s, recipient = %(address)s,
+    next_attempt_at = now(), last_error = %(error)s,
+    sent_at = CASE WHEN %(status)s = 'SENT' THEN now() END
 WHERE user_id = %(user_id)s::uuid AND channel = %(channel)s AND status = 'PENDING'
   AND recipient IS NULL
 """
 
 
-def on_mail_queued(sessions: sessionmaker[Session], callback: Callable[[], None]) -> None:
-    """Call ``callback`` after each commit of a ``sessions`` transaction that queued mail."""
+def on_mail_queued(
+    sessions: sessionmaker[Session], callback: Callable[[frozenset[Channel]], None]
+) -> None:
+    """Call ``callback`` with the channels after each commit of a ``sessions`` transaction that
+    queued notifications on them (made them due)."""
 
     def after_commit(session: Session) -> None:
-        if session.info.pop(_MAIL_QUEUED, False):
-            callback()
+        channels = session.info.pop(_QUEUED, None)
+        if channels:
+            callback(frozenset(channels))
 
     def after_rollback(session: Session) -> None:
-        session.info.pop(_MAIL_QUEUED, None)
+        session.info.pop(_QUEUED, None)
 
     event.listen(sessions, "after_commit", after_commit)
     event.listen(sessions, "after_rollback", after_rollback)
+
+
+def _queued(session: Session, channel: Channel) -> None:
+    session.info.setdefault(_QUEUED, set()).add(channel)
 
 
 class SqlContacts:
@@ -75,18 +119,33 @@ class SqlContacts:
     def __init__(self, session: Session) -> None:
         self._session = session
 
+    def learn(self, contact: Contact) -> None:
+        """See Contacts.learn."""
+        sql(self._session, _LEARN, self._values(contact))
+
+    def convert(self, contact: Contact) -> None:
+        """See Contacts.convert."""
+        sql(self._session, _CONVERT, self._values(contact))
+
     def save(self, contact: Contact) -> None:
         """See Contacts.save."""
-        sql(
-            self._session,
-            _SAVE_CONTACT,
-            {"user_id": contact.user_id, "email": contact.email, "full_name": contact.full_name},
-        )
+        sql(self._session, _SAVE, self._values(contact))
 
     def get(self, user_id: str) -> Contact | None:
         """See Contacts.get."""
         row = sql(self._session, _CONTACT, {"user_id": user_id}).first()
-        return Contact(user_id, row.email, row.full_name) if row is not None else None
+        return contact_from_row(user_id, row) if row is not None else None
+
+    @staticmethod
+    def _values(contact: Contact) -> dict[str, Any]:
+        return {
+            "user_id": contact.user_id,
+            "email": contact.email,
+            "full_name": contact.full_name,
+            "phone": contact.phone,
+            "channels": [c.value for c in contact.notification_channels],
+            "guest": contact.guest,
+        }
 
 
 class SqlNotifications:
@@ -97,6 +156,7 @@ class SqlNotifications:
 
     def add(self, notification: Notification) -> bool:
         """See Notifications.add."""
+        status = notification.status
         created = sql(
             self._session,
             _ADD,
@@ -109,24 +169,31 @@ class SqlNotifications:
                 "recipient": notification.recipient,
                 "subject": notification.message.subject,
                 "body": notification.message.body,
+                "status": status.value,
             },
         ).first()
-        if created is not None:
-            self._session.info[_MAIL_QUEUED] = True
+        if created is not None and status is Status.PENDING:
+            _queued(self._session, notification.channel)
         return created is not None
 
-    def release_waiting(self, contact: Contact) -> int:
-        """See Notifications.release_waiting."""
-        released = 0
-        for channel in contact.channels:
-            address = contact.address(channel)
-            if address is None:
-                continue
-            values = {"user_id": contact.user_id, "channel": channel.value, "address": address}
-            released += sql(self._session, _RELEASE_WAITING, values).rowcount
-        if released:
-            self._session.info[_MAIL_QUEUED] = True
-        return released
+    def settle_waiting(self, contact: Contact) -> int:
+        """See Notifications.settle_waiting."""
+        settled = 0
+        for channel in MESSAGING_CHANNELS:
+            settlement = contact.settle(channel)
+            values = {
+                "user_id": contact.user_id,
+                "channel": channel.value,
+                "to_channel": settlement.channel.value,
+                "status": settlement.status.value,
+                "address": settlement.recipient,
+                "error": NOT_TAKEN if settlement.status is Status.SKIPPED else None,
+            }
+            count = sql(self._session, _SETTLE_WAITING, values).rowcount
+            if count and settlement.status is Status.PENDING:
+                _queued(self._session, settlement.channel)
+            settled += count
+        return settled
 
 
 class SqlNotificationUnitOfWork(SqlUnitOfWork):

@@ -149,5 +149,22 @@ class SmtpMailer:
             smtp.close()
 
 
+# Anything shaped like an address, wherever a server's answer puts it.
+_ANY_ADDRESS = re.compile(r"[^\s<>()\[\],;:'\"]+@[^\s<>()\[\],;:'\"]+")
+
+
 def _describe(exc: OSError) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    """What went wrong, for logs and the notification's record, without the recipient: a
+    refusal's text and a recipients-refused map usually echo the address (personal data)."""
+    name = type(exc).__name__
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({str(code) for code, _ in exc.recipients.values()})
+        return f"{name}: {', '.join(codes)}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = (
+            exc.smtp_error.decode("utf-8", "replace")
+            if isinstance(exc.smtp_error, bytes)
+            else str(exc.smtp_error)
+        )
+        return f"{name}: {exc.smtp_code} {_ANY_ADDRESS.sub('<address>', text)}"
+    return f"{name}: {_ANY_ADDRESS.sub('<address>', str(exc))}"

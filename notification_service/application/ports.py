@@ -2,7 +2,8 @@
 
 The SQL repositories are in adapters/repository.py, the in-memory fakes (for unit tests of the
 rules and the sender) in adapters/memory.py, and one contract test suite runs against both. The
-SMTP transport is adapters/smtp.py; another channel brings its own transport and sender.
+transports are adapters/smtp.py (email) and adapters/sms.py (SMS); each channel has its own
+sender.
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ from servicekit.messaging.unit_of_work import UnitOfWorkPort
 class Contacts(Protocol):
     """Who each customer is and where their notifications go."""
 
+    def learn(self, contact: Contact) -> None:
+        """What auth's account events tell (registered, guest registered): insert it, or take
+        its name, email and guest flag while no profile was seen (a profile knows better)."""
+        ...
+
+    def convert(self, contact: Contact) -> None:
+        """A guest registered: no longer a guest, with this name and, if it had none, email;
+        insert it if unknown."""
+        ...
+
     def save(self, contact: Contact) -> None:
-        """Insert or update a customer's contact."""
+        """What user.profile_updated tells: the whole contact, channels and phone included."""
         ...
 
     def get(self, user_id: str) -> Contact | None:
-        """A customer's contact, once their account.registered was seen."""
+        """A customer's contact, once an account or profile event about them was seen."""
         ...
 
 
@@ -32,13 +43,13 @@ class Notifications(Protocol):
     """The notifications the consumed events record."""
 
     def add(self, notification: Notification) -> bool:
-        """Record a PENDING notification, due now; False (and nothing written) when its event
-        already has one on its channel: a redelivery."""
+        """Record a notification (PENDING and due now; SENT if in the app); False (and nothing
+        written) when its event already has one on its channel: a redelivery."""
         ...
 
-    def release_waiting(self, contact: Contact) -> int:
-        """Address the customer's PENDING notifications that had no recipient yet, due now;
-        how many."""
+    def settle_waiting(self, contact: Contact) -> int:
+        """Settle the customer's PENDING notifications that had no recipient yet, as the contact
+        says (Contact.settle): addressed and due now, moved to the app, or skipped; how many."""
         ...
 
 
@@ -55,8 +66,8 @@ class Deliveries(Protocol):
 
     def claim(self, channel: Channel, *, limit: int, lease: float) -> Claim:
         """Claim up to ``limit`` due notifications of ``channel``, oldest due first, for
-        ``lease`` seconds: no other sender gets them meanwhile. The recipient falls back to
-        the customer's contact for notifications recorded before the contact was known."""
+        ``lease`` seconds: no other sender gets them meanwhile. A notification without a
+        recipient comes with its customer's contact, if known (saved while it was recorded)."""
         ...
 
     def record(self, outcomes: Sequence[Outcome]) -> None:
@@ -101,7 +112,7 @@ class ChannelUnavailable(DeliveryError):
 
 
 class Transport(Protocol):
-    """Hands one channel's messages to its provider (for email, an SMTP server)."""
+    """Hands one channel's messages to its provider (an SMTP server, an SMS provider's API)."""
 
     def send(self, *, recipient: str, message: Mail, message_id: str) -> None:
         """Deliver one message; ``message_id`` is the same on every attempt (the Message-ID, or

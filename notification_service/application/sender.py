@@ -1,4 +1,6 @@
-"""The sender loop: delivers one channel's PENDING notifications, outside any transaction.
+"""The sender loop: delivers one channel's PENDING notifications, outside any transaction. Each
+messaging channel (email, SMS) has a loop of its own, so a channel whose provider is down or slow
+never holds up another: its notifications wait and are retried with backoff.
 
 A pass claims up to ``batch_size`` due notifications in one short transaction; the claim keeps
 every other sender (any number of instances) off them for ``claim_seconds``. It then hands them
@@ -6,8 +8,8 @@ to the transport with no transaction open, and records every outcome in a second
 transaction. A send is started only in the first half of the claim, so that it ends while the
 claim still holds; what is left is given back. Delivery is at least once: a crash between the
 provider's acceptance and the record sends again after the claim ran out, with the same
-Message-ID. The rules (backoff, giving up, waiting for a contact) are the domain's
-(domain/delivery.py).
+Message-ID (SMS: the same idempotency key). The rules (backoff, giving up, waiting for a
+contact) are the domain's (domain/delivery.py).
 
 The loop does not poll while there is nothing to do: a consumer's commit that queued mail wakes
 it (``wake``, wired in main.py), and it sleeps until the next retry falls due; ``idle_poll`` is
@@ -174,6 +176,10 @@ class NotificationSender:
     def _attempt(self, delivery: Delivery, transport: Transport) -> tuple[Outcome, bool]:
         """Send one claimed notification; its outcome, and whether the provider was reached."""
         retry = self.policy.retry
+        settled = delivery.settled()
+        if isinstance(settled, Outcome):  # its contact does not take this channel
+            return settled, True
+        delivery = settled
         if delivery.recipient is None:
             return delivery.unaddressed(retry), True
         try:
@@ -203,16 +209,19 @@ class NotificationSender:
 def _report(outcome: Outcome) -> None:
     """Log and count a recorded outcome."""
     delivery = outcome.delivery
-    kind = delivery.kind.value
-    context = {"notification_id": delivery.notification_id, "kind": kind}
+    kind, channel = delivery.kind.value, (outcome.channel or delivery.channel).value
+    context = {"notification_id": delivery.notification_id, "kind": kind, "channel": channel}
     if outcome.status is Status.SENT:
-        NOTIFICATIONS_SENT.labels(kind).inc()
+        NOTIFICATIONS_SENT.labels(kind, channel).inc()
         log.info("notification_sent", **context, attempts=outcome.attempts)
         return
+    if outcome.status is Status.SKIPPED:
+        log.info("notification_skipped", **context)
+        return
     if outcome.attempted:
-        SEND_FAILURES.labels(kind).inc()
+        SEND_FAILURES.labels(kind, channel).inc()
     if outcome.status is Status.FAILED:
-        NOTIFICATIONS_FAILED.labels(kind).inc()
+        NOTIFICATIONS_FAILED.labels(kind, channel).inc()
         log.error("notification_failed", **context, attempts=outcome.attempts, error=outcome.error)
     elif outcome.attempted:
         log.warning(

@@ -1,4 +1,5 @@
-"""What each email says, and how text a customer or an event chose is made safe to put in it."""
+"""What each email and SMS says, and how text a customer or an event chose is made safe to put
+in it."""
 
 from __future__ import annotations
 
@@ -102,3 +103,58 @@ def order_ended_mail(*, kind: Kind, order_id: str, full_name: str | None, reason
             f"{_SIGNATURE}"
         ),
     )
+
+
+def order_placed_mail(*, order_id: str, full_name: str | None, item_count: int) -> Mail:
+    """The order was received; it is confirmed once its stock and payment are settled."""
+    order_id = _one_line(order_id)
+    return Mail(
+        subject=f"We received your order {order_id}",
+        body=(
+            f"{_greeting(full_name)}\n\n"
+            f"we received your order {order_id} ({item_count} item(s)).\n\n"
+            f"Order:  {order_id}\nStatus: PENDING\n\n"
+            "We will write again once it is confirmed.\n"
+            f"{_SIGNATURE}"
+        ),
+    )
+
+
+def fulfilment_mail(*, kind: Kind, order_id: str, full_name: str | None) -> Mail:
+    """The order was shipped (``Kind.ORDER_SHIPPED``) or delivered."""
+    order_id = _one_line(order_id)
+    if kind == Kind.ORDER_SHIPPED:
+        subject, status, what = f"Your order {order_id} is on its way", "SHIPPED", "was shipped"
+    else:
+        subject, status, what = f"Your order {order_id} was delivered", "DELIVERED", "was delivered"
+    return Mail(
+        subject=subject,
+        body=(
+            f"{_greeting(full_name)}\n\n"
+            f"your order {order_id} {what}.\n\n"
+            f"Order:  {order_id}\nStatus: {status}\n"
+            f"{_SIGNATURE}"
+        ),
+    )
+
+
+# What each kind says by SMS after "Order Platform: ", from the order id; one line, far under
+# one 160-character segment for an order id (36 characters).
+_SMS_TEXTS = {
+    Kind.ORDER_PLACED: "we received your order {order_id}.",
+    Kind.ORDER_CONFIRMED: "your order {order_id} is confirmed. Total {total}.",
+    Kind.ORDER_CANCELLED: "your order {order_id} was cancelled. You were not charged.",
+    Kind.ORDER_REJECTED: "your order {order_id} could not be accepted. You were not charged.",
+    Kind.ORDER_SHIPPED: "your order {order_id} is on its way.",
+    Kind.ORDER_DELIVERED: "your order {order_id} was delivered.",
+}
+
+
+def sms(kind: Kind, mail: Mail, *, order_id: str | None = None, total: str = "") -> Mail:
+    """The SMS of a notification: the email's subject (what the API lists) and a one-line body.
+    No name in it: a text to a phone number is read by whoever holds the phone."""
+    if kind == Kind.WELCOME or order_id is None:
+        text = "your account is ready."
+    else:
+        text = _SMS_TEXTS[kind].format(order_id=_one_line(order_id), total=_one_line(total))
+    return Mail(subject=mail.subject, body=f"Order Platform: {text}")

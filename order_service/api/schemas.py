@@ -24,8 +24,8 @@ class CreateOrderRequest(RequestBody):
 
     items: list[ItemRequest] = Field(min_length=1, max_length=50)
     delivery_address: PostalAddress | None = None
-    # "pix" comes with the payment provider: until then "card" is the only way to pay.
-    payment_method: Literal["card"] = "card"
+    # card: the simulated instant authorization; pix: a QR code paid through the provider.
+    payment_method: Literal["card", "pix"] = "card"
 
     @field_validator("items")
     @classmethod
@@ -92,7 +92,7 @@ class OrderView(BaseModel):
     created_at: datetime
     updated_at: datetime
     delivery_address: DeliveryAddress | None
-    payment_method: Literal["card"]
+    payment_method: Literal["card", "pix"]
     correlation_id: str | None
     fulfilment: Fulfilment
 

@@ -51,8 +51,7 @@ class PlaceOrder:
         }
         if self.payment_method.value != PaymentMethod.CARD.value:
             # Card, the default, is left out: keys stored before payment methods existed
-            # still recognise their retries. (Compared by value: with card the only method so
-            # far, type checkers would call the branch unreachable.)
+            # still recognise their retries.
             request["payment_method"] = self.payment_method.value
         return hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()
 

@@ -15,6 +15,7 @@ from contracts.events import (
     CategoryDeleted,
     CategoryUpdated,
     PaymentAuthorized,
+    PaymentAwaiting,
     PaymentDeclined,
     PaymentRefunded,
     PaymentVoided,
@@ -76,6 +77,11 @@ def on_stock_committed(event: StockCommitted, uow: OrderUnitOfWork) -> None:
 def on_payment_authorized(event: PaymentAuthorized, uow: OrderUnitOfWork) -> None:
     """The money is held: confirm once the stock is too."""
     _change(event, uow, Order.payment_authorized)
+
+
+def on_payment_awaiting(event: PaymentAwaiting, uow: OrderUnitOfWork) -> None:
+    """A pix charge waits for the customer (a timeline step; the order stays as it is)."""
+    _change(event, uow, Order.payment_awaiting)
 
 
 def on_payment_declined(event: PaymentDeclined, uow: OrderUnitOfWork) -> None:

@@ -39,10 +39,13 @@ class OrderService:
         *,
         lookup_products: ProductLookup,
         saga_timeout: timedelta,
+        pix_payment_timeout: timedelta | None = None,
     ) -> None:
         self.unit_of_work = unit_of_work
         self.lookup_products = lookup_products
         self.saga_timeout = saga_timeout
+        # A pix customer needs minutes to open their bank app and pay: the saga waits longer.
+        self.pix_payment_timeout = pix_payment_timeout or saga_timeout
 
     def place(
         self,
@@ -61,7 +64,11 @@ class OrderService:
             items=items,
             delivery_address=delivery_address,
             idempotency_key=idempotency_key,
-            saga_timeout=self.saga_timeout,
+            saga_timeout=(
+                self.pix_payment_timeout
+                if payment_method is PaymentMethod.PIX
+                else self.saga_timeout
+            ),
             payment_method=payment_method,
         )
         try:

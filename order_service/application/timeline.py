@@ -8,6 +8,7 @@ STEPS = {
     "order.created": "order placed",
     "stock.reserved": "stock reserved",
     "stock.reservation_failed": "stock not available",
+    "payment.awaiting": "waiting for the pix payment",
     "payment.authorized": "payment authorized",
     "payment.declined": "payment declined",
     "order.confirmed": "order confirmed",

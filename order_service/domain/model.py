@@ -59,6 +59,10 @@ _STEP_EVENTS: dict[FulfilmentStatus, type[OrderPreparing | OrderShipped | OrderD
 }
 
 
+# What payment_service has not decided yet (a pix charge waiting is no decision).
+UNDECIDED = frozenset({PaymentStatus.PENDING, PaymentStatus.AWAITING_PAYMENT})
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     """One product line."""
@@ -203,16 +207,21 @@ class Order:
                 OrderRejected(order_id=self.order_id, customer_id=self.customer_id, reason=reason)
             )
 
+    def payment_awaiting(self) -> None:
+        """A pix charge waits for the customer to pay it: still no money."""
+        if self.payment_status == PaymentStatus.PENDING:
+            self.payment_status = PaymentStatus.AWAITING_PAYMENT
+
     def payment_authorized(self) -> None:
         """The money is held; confirm once the stock is too."""
-        if self.payment_status == PaymentStatus.PENDING:
+        if self.payment_status in UNDECIDED:
             self.payment_status = PaymentStatus.AUTHORIZED
         self._confirm_if_ready()
         # Authorized after a cancellation: payment refunds it when it sees order.cancelled.
 
     def payment_declined(self, reason: str) -> None:
         """No money: cancel, which releases the stock."""
-        if self.payment_status == PaymentStatus.PENDING:
+        if self.payment_status in UNDECIDED:
             self.payment_status = PaymentStatus.DECLINED
         if self.status in OPEN:
             self._cancel(f"payment declined: {reason}")
@@ -223,7 +232,7 @@ class Order:
 
     def payment_voided(self) -> None:
         """Cancelled before any charge."""
-        if self.payment_status == PaymentStatus.PENDING:
+        if self.payment_status in UNDECIDED:
             self.payment_status = PaymentStatus.VOIDED
 
     def stock_released(self) -> None:

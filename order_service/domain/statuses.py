@@ -19,6 +19,8 @@ class PaymentStatus(StrEnum):
     """What the payment service last said about this order."""
 
     PENDING = "PENDING"
+    # A pix charge waits for the customer to pay it (payment.awaiting).
+    AWAITING_PAYMENT = "AWAITING_PAYMENT"
     AUTHORIZED = "AUTHORIZED"
     DECLINED = "DECLINED"
     REFUNDED = "REFUNDED"
@@ -45,10 +47,11 @@ class FulfilmentStatus(StrEnum):
 
 
 class PaymentMethod(StrEnum):
-    """How the customer pays: an instant card authorization (pix comes with the payment
-    provider)."""
+    """How the customer pays: an instant card authorization, or a pix QR code paid later
+    through the payment provider."""
 
     CARD = "card"
+    PIX = "pix"
 
 
 OPEN = frozenset({OrderStatus.PENDING, OrderStatus.STOCK_RESERVED})

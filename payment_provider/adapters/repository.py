@@ -16,13 +16,14 @@ from servicekit.db import sql
 
 _CHARGE_COLUMNS = (
     "charge_id, status, amount, currency, description, reference, notification_url, txid,"
-    " qr_code, qr_code_png, expires_at, created_at, paid_at, expired_at, refunded_at"
+    " qr_code, qr_code_png, expires_at, created_at, paid_at, expired_at, refunded_at,"
+    " cancelled_at"
 )
 _INSERT_CHARGE_SQL = (
     f"INSERT INTO charges ({_CHARGE_COLUMNS}) VALUES (%(charge_id)s::uuid, %(status)s,"
     " %(amount)s, %(currency)s, %(description)s, %(reference)s, %(notification_url)s, %(txid)s,"
     " %(qr_code)s, %(qr_code_png)s, %(expires_at)s, %(created_at)s, %(paid_at)s,"
-    " %(expired_at)s, %(refunded_at)s)"
+    " %(expired_at)s, %(refunded_at)s, %(cancelled_at)s)"
 )
 _CHARGE_SQL = f"SELECT {_CHARGE_COLUMNS} FROM charges WHERE charge_id = %(charge_id)s::uuid"
 _CHARGE_FOR_UPDATE_SQL = f"{_CHARGE_SQL} FOR UPDATE"
@@ -37,7 +38,8 @@ _DUE_FOR_EXPIRY_SQL = (
 )
 _SAVE_STATUS_SQL = (
     "UPDATE charges SET status = %(status)s, paid_at = %(paid_at)s, expired_at = %(expired_at)s,"
-    " refunded_at = %(refunded_at)s WHERE charge_id = %(charge_id)s::uuid"
+    " refunded_at = %(refunded_at)s, cancelled_at = %(cancelled_at)s"
+    " WHERE charge_id = %(charge_id)s::uuid"
 )
 _CLAIM_KEY_SQL = (
     "INSERT INTO idempotency_keys (operation, key, request, charge_id, created_at)"
@@ -135,6 +137,7 @@ def save_status(session: Session, charge: Charge) -> None:
             "paid_at": charge.paid_at,
             "expired_at": charge.expired_at,
             "refunded_at": charge.refunded_at,
+            "cancelled_at": charge.cancelled_at,
         },
     )
 
@@ -257,6 +260,7 @@ def _charge_parameters(charge: Charge) -> dict[str, Any]:
         "paid_at": charge.paid_at,
         "expired_at": charge.expired_at,
         "refunded_at": charge.refunded_at,
+        "cancelled_at": charge.cancelled_at,
     }
 
 
@@ -277,4 +281,5 @@ def _charge(row: Any) -> Charge:
         paid_at=row["paid_at"],
         expired_at=row["expired_at"],
         refunded_at=row["refunded_at"],
+        cancelled_at=row["cancelled_at"],
     )

@@ -68,6 +68,13 @@ def refund_charge(
     return ChargeOut.of(charges.refund(session, charge_id, idempotency_key=key))
 
 
+@router.post("/charges/{charge_id}/cancel", dependencies=[MerchantOnly])
+def cancel_charge(charge_id: uuid.UUID, charges: ChargesDep, session: SessionDep) -> ChargeOut:
+    """pending -> cancelled (nobody can pay it any more); a cancelled or expired charge is
+    answered as it is; a paid one is 409 (refund it instead)."""
+    return ChargeOut.of(charges.cancel(session, charge_id))
+
+
 @router.post("/charges/{charge_id}/pay")
 def pay_charge(
     charge_id: uuid.UUID,

@@ -80,7 +80,7 @@ class ChargeOut(BaseModel):
     """A charge as the merchant (and the payer's bank) sees it."""
 
     charge_id: str
-    status: Literal["pending", "paid", "expired", "refunded"]
+    status: Literal["pending", "paid", "expired", "refunded", "cancelled"]
     amount: str = Field(description="decimal string, two places")
     currency: str = Field(examples=[CURRENCY])
     description: str | None
@@ -92,6 +92,7 @@ class ChargeOut(BaseModel):
     paid_at: datetime | None
     expired_at: datetime | None
     refunded_at: datetime | None
+    cancelled_at: datetime | None = None
 
     @classmethod
     def of(cls, charge: Charge) -> ChargeOut:
@@ -110,4 +111,5 @@ class ChargeOut(BaseModel):
             paid_at=charge.paid_at,
             expired_at=charge.expired_at,
             refunded_at=charge.refunded_at,
+            cancelled_at=charge.cancelled_at,
         )

@@ -196,6 +196,26 @@ class Charges:
 
         return self._transition(session, charge_id, refund)
 
+    def cancel(self, session: Session, charge_id: uuid.UUID) -> Charge:
+        """Withdraw a charge nobody paid; a repeat (or an expired charge) answers it as it is."""
+        with session.begin():
+            charge = repository.charge_by_id(session, charge_id, for_update=True)
+            if charge is None:
+                raise ChargeNotFound(f"charge {charge_id} not found")
+            was = charge.status
+            try:
+                cancelled = charge.cancel(self.clock())
+            finally:
+                # An expiry found on the way is kept, with its webhook, even if cancel refuses.
+                if charge.status is not was:
+                    repository.save_status(session, charge)
+                self._store_webhooks(session, charge)
+        self._announce(charge)
+        if cancelled:
+            CHARGES.labels(ChargeStatus.CANCELLED.value).inc()
+            log.info("charge_cancelled", charge_id=str(charge_id), reference=charge.reference)
+        return charge
+
     def expire_due(self, session: Session, *, limit: int) -> int:
         """Expire up to ``limit`` pending charges whose time is up; returns how many."""
         now = self.clock()
@@ -238,6 +258,9 @@ class Charges:
         if not charge.events:
             return
         repository.save_status(session, charge)
+        self._store_webhooks(session, charge)
+
+    def _store_webhooks(self, session: Session, charge: Charge) -> None:
         for event in charge.events:
             webhook_id = uuid.uuid4()
             repository.insert_webhook(

@@ -31,6 +31,7 @@ class ChargeStatus(StrEnum):
     PAID = "paid"
     EXPIRED = "expired"
     REFUNDED = "refunded"
+    CANCELLED = "cancelled"  # withdrawn by the merchant before anyone paid it
 
 
 class ChargeError(Exception):
@@ -81,6 +82,7 @@ class Charge:
     paid_at: datetime | None = None
     expired_at: datetime | None = None
     refunded_at: datetime | None = None
+    cancelled_at: datetime | None = None
     events: list[ChargeEvent] = field(default_factory=list)
 
     def is_due_to_expire(self, now: datetime) -> bool:
@@ -114,6 +116,22 @@ class Charge:
         self.status = ChargeStatus.PAID
         self.paid_at = now
         self.events.append(ChargeEvent(CHARGE_PAID, now))
+
+    def cancel(self, now: datetime) -> bool:
+        """pending -> cancelled: the merchant withdraws a charge nobody paid (no webhook: the
+        merchant asked). Cancelling a cancelled or expired charge changes nothing; a paid one
+        is refunded instead, never cancelled. True if it changed."""
+        self.expire_if_due(now)
+        if self.status in (ChargeStatus.CANCELLED, ChargeStatus.EXPIRED):
+            return False
+        if self.status is not ChargeStatus.PENDING:
+            raise ChargeStateConflict(
+                f"the charge is {self.status.value}; only a pending charge can be cancelled"
+                " (refund a paid one)"
+            )
+        self.status = ChargeStatus.CANCELLED
+        self.cancelled_at = now
+        return True
 
     def refund(self, now: datetime) -> None:
         """paid -> refunded; refunding a refunded charge changes nothing (never a second refund)."""

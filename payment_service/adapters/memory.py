@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from payment_service.application.ports import PaymentExists
-from payment_service.domain.model import AGGREGATE, Method, Payment, PaymentMethod
+from payment_service.domain.model import AGGREGATE, Method, Payment, PaymentMethod, ProviderCall
 from servicekit.messaging.unit_of_work import Cause, InMemoryUnitOfWork
 
 
@@ -18,6 +18,9 @@ class PaymentStore:
     """What the fakes keep between units of work, as a database would: payments by order."""
 
     payments: dict[str, Payment] = field(default_factory=dict)
+    # (order_id, kind) -> "pending" or "done": the provider calls owed, as provider_calls keeps.
+    calls: dict[tuple[str, str], str] = field(default_factory=dict)
+    webhooks: dict[str, str] = field(default_factory=dict)  # webhook id -> outcome
 
 
 class InMemoryPayments:
@@ -44,11 +47,52 @@ class InMemoryPayments:
         if payment.order_id in self._uow.pending or payment.order_id in self._store.payments:
             raise PaymentExists(payment.order_id)
         self._uow.pending[payment.order_id] = payment
+        self._request_calls(payment)
         self._uow.track(payment)
 
     def save(self, payment: Payment) -> None:
         """See Payments.save."""
         self._uow.pending[payment.order_id] = payment
+        self._request_calls(payment)
+
+    def _request_calls(self, payment: Payment) -> None:
+        for kind in payment.calls:
+            self._uow.pending_calls[(payment.order_id, kind.value)] = "pending"
+        payment.calls.clear()
+
+
+class InMemoryProviderCalls:
+    """The calls owed, in the store's dict."""
+
+    def __init__(self, uow: InMemoryPaymentUnitOfWork) -> None:
+        self._uow = uow
+
+    def done(self, order_id: str, kind: ProviderCall) -> None:
+        """See ProviderCalls.done."""
+        self._uow.pending_calls[(order_id, kind.value)] = "done"
+
+
+class InMemoryWebhooks:
+    """Webhook ids in a dict."""
+
+    def __init__(self, store: PaymentStore, uow: InMemoryPaymentUnitOfWork) -> None:
+        self._store = store
+        self._uow = uow
+
+    def record(
+        self,
+        webhook_id: str,
+        *,
+        event_type: str,
+        charge_id: str,
+        order_id: str | None,
+        outcome: str,
+    ) -> bool:
+        """See Webhooks.record."""
+        if webhook_id in self._store.webhooks or webhook_id in self._uow.pending_webhooks:
+            return False
+        self._uow.pending_webhooks[webhook_id] = outcome
+        return True
 
 
 class InMemoryPaymentUnitOfWork(InMemoryUnitOfWork):
@@ -64,7 +108,11 @@ class InMemoryPaymentUnitOfWork(InMemoryUnitOfWork):
         super().__init__(cause)
         self.store = store or PaymentStore()
         self.pending: dict[str, Payment] = {}
+        self.pending_calls: dict[tuple[str, str], str] = {}
+        self.pending_webhooks: dict[str, str] = {}
         self.payments = InMemoryPayments(self.store, self)
+        self.webhooks = InMemoryWebhooks(self.store, self)
+        self.calls = InMemoryProviderCalls(self)
         self.methods: Mapping[Method, PaymentMethod] = methods or {}
 
     def _commit(self) -> None:
@@ -73,9 +121,13 @@ class InMemoryPaymentUnitOfWork(InMemoryUnitOfWork):
             kept = copy.deepcopy(payment)
             kept.events = []
             self.store.payments[order_id] = kept
+        self.store.calls.update(self.pending_calls)
+        self.store.webhooks.update(self.pending_webhooks)
         self.rollback()
 
     def rollback(self) -> None:
         """Forget what was not committed."""
         super().rollback()
         self.pending.clear()
+        self.pending_calls.clear()
+        self.pending_webhooks.clear()

@@ -8,6 +8,7 @@ uuid.UUID (the dialect registers the type) and ``amount`` as Decimal.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping
 
 from sqlalchemy.orm import Session
@@ -19,27 +20,50 @@ from payment_service.domain.model import (
     Payment,
     PaymentMethod,
     PaymentStatus,
+    PixCharge,
+    ProviderCall,
 )
 from servicekit.db import sql
 from servicekit.messaging.unit_of_work import Cause, SqlUnitOfWork
 
 _LOAD_FOR_UPDATE = """
-SELECT payment_id::text, customer_id::text, amount, currency, status, reason FROM payments
+SELECT payment_id::text, customer_id::text, amount, currency, status, reason, method,
+       charge_id::text, qr_code, qr_code_png, expires_at, deadline_at
+FROM payments
 WHERE order_id = %(order_id)s::uuid
 FOR UPDATE
 """
 
 _INSERT = """
-INSERT INTO payments (payment_id, order_id, customer_id, amount, currency, status, reason)
+INSERT INTO payments (payment_id, order_id, customer_id, amount, currency, status, reason, method,
+                      deadline_at)
 VALUES (%(payment_id)s::uuid, %(order_id)s::uuid, %(customer_id)s::uuid, %(amount)s,
-        %(currency)s, %(status)s, %(reason)s)
+        %(currency)s, %(status)s, %(reason)s, %(method)s, %(deadline_at)s)
 ON CONFLICT (order_id) DO NOTHING
 RETURNING payment_id
 """
 
 _SAVE = """
-UPDATE payments SET status = %(status)s, reason = %(reason)s, updated_at = now()
+UPDATE payments SET status = %(status)s, reason = %(reason)s, charge_id = %(charge_id)s::uuid,
+       qr_code = %(qr_code)s, qr_code_png = %(qr_code_png)s, expires_at = %(expires_at)s,
+       updated_at = now()
 WHERE payment_id = %(payment_id)s::uuid
+"""
+
+# A call asked again (a cancel, once the charge it withdraws is known) is made again.
+_REQUEST_CALL = """
+INSERT INTO provider_calls (call_id, order_id, kind)
+VALUES (%(call_id)s::uuid, %(order_id)s::uuid, %(kind)s)
+ON CONFLICT (order_id, kind) DO UPDATE
+SET status = 'pending', next_attempt_at = now(), done_at = NULL
+WHERE provider_calls.status = 'done'
+"""
+
+_RECORD_WEBHOOK = """
+INSERT INTO provider_webhooks (webhook_id, event_type, charge_id, order_id, outcome)
+VALUES (%(webhook_id)s, %(event_type)s, %(charge_id)s::uuid, %(order_id)s::uuid, %(outcome)s)
+ON CONFLICT (webhook_id) DO NOTHING
+RETURNING webhook_id
 """
 
 
@@ -57,7 +81,8 @@ class SqlPayments:
         row = sql(self._session, _LOAD_FOR_UPDATE, {"order_id": order_id}).first()
         if row is None:
             return None
-        payment_id, customer_id, amount, currency, status, reason = tuple(row)
+        payment_id, customer_id, amount, currency, status, reason, method = tuple(row)[:7]
+        charge_id, qr_code, qr_code_png, expires_at, deadline_at = tuple(row)[7:]
         payment = Payment(
             payment_id=payment_id,
             order_id=order_id,
@@ -66,6 +91,13 @@ class SqlPayments:
             currency=currency,
             status=PaymentStatus(status),
             reason=reason,
+            method=Method(method),
+            pix=(
+                PixCharge(charge_id, qr_code, qr_code_png, expires_at)
+                if charge_id is not None
+                else None
+            ),
+            deadline_at=deadline_at,
         )
         self._uow.track(payment)
         return payment
@@ -84,14 +116,20 @@ class SqlPayments:
                 "currency": payment.currency,
                 "status": payment.status.value,
                 "reason": payment.reason,
+                "method": payment.method.value,
+                "deadline_at": payment.deadline_at,
             },
         ).first()
         if inserted is None:
             raise PaymentExists(payment.order_id)
+        if payment.pix is not None:
+            self.save(payment)
+        self._request_calls(payment)
         self._uow.track(payment)
 
     def save(self, payment: Payment) -> None:
         """See Payments.save."""
+        pix = payment.pix
         sql(
             self._session,
             _SAVE,
@@ -99,8 +137,63 @@ class SqlPayments:
                 "payment_id": payment.payment_id,
                 "status": payment.status.value,
                 "reason": payment.reason,
+                "charge_id": pix.charge_id if pix else None,
+                "qr_code": pix.qr_code if pix else None,
+                "qr_code_png": pix.qr_code_png if pix else None,
+                "expires_at": pix.expires_at if pix else None,
             },
         )
+        self._request_calls(payment)
+
+    def _request_calls(self, payment: Payment) -> None:
+        for kind in payment.calls:
+            parameters = {"call_id": str(uuid.uuid4()), "order_id": payment.order_id, "kind": kind}
+            sql(self._session, _REQUEST_CALL, parameters)
+        payment.calls.clear()
+
+
+_CALL_DONE = """
+UPDATE provider_calls SET status = 'done', done_at = now(), last_error = NULL
+WHERE order_id = %(order_id)s::uuid AND kind = %(kind)s
+"""
+
+
+class SqlProviderCalls:
+    """The provider calls owed, in PostgreSQL (``provider_calls``; the worker's own queries are
+    in adapters/provider_calls.py)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def done(self, order_id: str, kind: ProviderCall) -> None:
+        """See ProviderCalls.done."""
+        sql(self._session, _CALL_DONE, {"order_id": order_id, "kind": kind.value})
+
+
+class SqlWebhooks:
+    """The provider's webhooks received, in PostgreSQL (``provider_webhooks``)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def record(
+        self,
+        webhook_id: str,
+        *,
+        event_type: str,
+        charge_id: str,
+        order_id: str | None,
+        outcome: str,
+    ) -> bool:
+        """See Webhooks.record."""
+        parameters = {
+            "webhook_id": webhook_id,
+            "event_type": event_type,
+            "charge_id": charge_id,
+            "order_id": order_id,
+            "outcome": outcome,
+        }
+        return sql(self._session, _RECORD_WEBHOOK, parameters).first() is not None
 
 
 class SqlPaymentUnitOfWork(SqlUnitOfWork):
@@ -117,6 +210,8 @@ class SqlPaymentUnitOfWork(SqlUnitOfWork):
     ) -> None:
         super().__init__(session, owns_transaction=owns_transaction, cause=cause)
         self.payments = SqlPayments(self)
+        self.webhooks = SqlWebhooks(session)
+        self.calls = SqlProviderCalls(session)
         self.methods = methods
 
     @classmethod

@@ -4,10 +4,13 @@ Each runs in the inbox consumer's transaction; the unit of work publishes what t
 recorded. Every handler first locks the order's payment (aggregate lock, then row), so whichever
 event of an order comes first decides and the other sees its outcome (domain/model.py):
 
-- stock.reserved, no payment  -> authorize or decline, once;
+- stock.reserved, no payment  -> card: authorize or decline, once; pix: a PENDING payment that
+                                owes the provider a charge (created after the commit by
+                                application/charging.py, which then emits payment.awaiting);
 - stock.reserved, a payment   -> nothing (a redelivery, or a VOIDED tombstone: never charge);
 - order ended, no payment     -> a VOIDED tombstone, so a late stock.reserved charges nothing;
-- order ended, AUTHORIZED     -> REFUNDED;
+- order ended, AUTHORIZED     -> REFUNDED (pix: REFUNDING, the refund asked of the provider);
+- order ended, pix not paid   -> VOIDED, the charge withdrawn at the provider;
 - order ended, anything else  -> nothing (no money is held).
 """
 
@@ -18,7 +21,7 @@ from datetime import UTC, datetime
 from contracts.events import OrderCancelled, OrderRejected, StockReserved
 from contracts.money import to_amount
 from payment_service.application.ports import PaymentUnitOfWork
-from payment_service.domain.model import Charge, Payment
+from payment_service.domain.model import PIX_CURRENCY, Charge, Method, Payment, Refuse
 from servicekit.logging import get_logger
 
 log = get_logger(__name__)
@@ -36,14 +39,28 @@ def on_stock_reserved(event: StockReserved, uow: PaymentUnitOfWork) -> None:
             event_id=uow.cause.causation_id,
         )
         return
+    try:
+        method = Method(event.payment_method)
+    except ValueError:
+        method = None
     charge = Charge(
         order_id=event.order_id,
         customer_id=event.customer_id,
         amount=to_amount(event.total),
         currency=event.currency.upper(),
         deadline_at=event.deadline_at,
+        method=method or Method.CARD,
     )
-    payment = Payment.authorize(charge, method=uow.methods[charge.method], now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    if method is None:
+        payment = Payment.authorize(charge, method=Refuse("unknown payment method"), now=now)
+    elif method is Method.PIX and charge.currency != PIX_CURRENCY:
+        payment = Payment.authorize(charge, method=Refuse("pix takes reais (BRL) only"), now=now)
+        payment.method = Method.PIX
+    elif method is Method.PIX:
+        payment = Payment.open_pix(charge, now=now)
+    else:
+        payment = Payment.authorize(charge, method=uow.methods[method], now=now)
     uow.payments.add(payment)
     log.info(
         "payment_decided",
@@ -81,7 +98,7 @@ def _order_ended(event: OrderCancelled | OrderRejected, uow: PaymentUnitOfWork) 
         action = "void"
     elif existing.order_ended(event.reason):
         uow.payments.save(existing)
-        action = "refund"
+        action = existing.status.value.lower()
     else:
         action = "none"
     log.info(

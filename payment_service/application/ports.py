@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from payment_service.domain.model import Method, Payment, PaymentMethod
+from payment_service.domain.model import Method, Payment, PaymentMethod, ProviderCall
 from servicekit.messaging.unit_of_work import UnitOfWorkPort
 
 
@@ -34,7 +34,35 @@ class Payments(Protocol):
         ...
 
     def save(self, payment: Payment) -> None:
-        """Write the payment's changed status and reason."""
+        """Write the payment's changed status, reason and pix charge."""
+        ...
+
+    # add and save also record the provider calls the payment owes (``payment.calls``), at
+    # most one of each kind per order (a call asked again is made again if it was done).
+
+
+class ProviderCalls(Protocol):
+    """The calls to the provider the payments owe (they are asked through ``Payment.calls``)."""
+
+    def done(self, order_id: str, kind: ProviderCall) -> None:
+        """The call succeeded: recorded in the transaction of its outcome."""
+        ...
+
+
+class Webhooks(Protocol):
+    """The provider's webhooks received, by id."""
+
+    def record(
+        self,
+        webhook_id: str,
+        *,
+        event_type: str,
+        charge_id: str,
+        order_id: str | None,
+        outcome: str,
+    ) -> bool:
+        """Remember a webhook; False (and nothing written) when its id was seen before. Taken
+        after the order's payment lock, so a redelivery racing the first waits and sees it."""
         ...
 
 
@@ -48,6 +76,16 @@ class PaymentUnitOfWork(UnitOfWorkPort, Protocol):
     @property
     def payments(self) -> Payments:
         """The payments."""
+        ...
+
+    @property
+    def calls(self) -> ProviderCalls:
+        """The calls to the provider owed."""
+        ...
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """The provider's webhooks received."""
         ...
 
     @property

@@ -39,6 +39,7 @@ def on_order_created(event: OrderCreated, uow: ProductUnitOfWork) -> None:
         deadline_at=event.deadline_at,
         requested=requested,
         stock={level.product_id: level for level in stock},
+        payment_method=event.payment_method,
     )
     uow.reservations.add(reservation)
     if reservation.held:

@@ -146,8 +146,10 @@ class Reservation:
         deadline_at: datetime,
         requested: Mapping[str, int],
         stock: Mapping[str, StockLevel],
+        payment_method: str = "card",
     ) -> Reservation:
-        """Every requested line at the product's price (stock.reserved), or nothing, and why
+        """Every requested line at the product's price (stock.reserved, which passes the
+        order's payment method on to payment_service), or nothing, and why
         (stock.reservation_failed)."""
         reservation = cls(order_id, customer_id, currency, deadline_at, ReservationStatus.FAILED)
         try:
@@ -177,6 +179,7 @@ class Reservation:
                 total=money_text(plan.total),
                 currency=currency,
                 deadline_at=deadline_at,
+                payment_method=payment_method,
             )
         )
         return reservation

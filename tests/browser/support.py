@@ -17,7 +17,12 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import GATEWAY, axe_source
+from tests.support import REPO, wait_for
 
+# Where the README's screenshots are written when BROWSER_TESTS_README_SCREENSHOTS=1.
+README_SCREENSHOTS = REPO / "docs" / "screenshots"
+PAYMENT_PROVIDER_URL = os.environ.get("PAYMENT_PROVIDER_URL", "http://127.0.0.1:8201")
+PROVIDER_API_KEY = os.environ.get("PROVIDER_API_KEY", "local-provider-api-key")
 ADMIN_EMAIL = os.environ.get("ADMIN_EMAIL", "admin@example.com")
 ADMIN_PASSWORD = os.environ.get("ADMIN_PASSWORD", "Admin-password-1")
 PASSWORD = "correct-horse-42"
@@ -91,6 +96,7 @@ class Account:
 
     email: str
     password: str
+    user_id: str = ""
 
 
 def api_login(email: str, password: str) -> str:
@@ -112,10 +118,95 @@ def registered_customer() -> Account:
         timeout=15,
     )
     assert response.status_code == 201, response.text
+    account.user_id = response.json()["user_id"]
     return account
 
 
-def product_in_stock(name: str, *, price: str = "12.50", stock: int = 20) -> dict[str, Any]:
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header of a token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def staff_member() -> Account:
+    """A new account holding the staff role (granted by the admin through the API)."""
+    account = registered_customer()
+    admin = api_login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    granted = httpx.put(
+        f"{GATEWAY}/api/auth/users/{account.user_id}/roles",
+        json={"roles": ["staff"]},
+        headers=bearer(admin),
+        timeout=15,
+    )
+    assert granted.status_code == 200, granted.text
+    return account
+
+
+def confirmed_order(token: str, product_id: str) -> str:
+    """An order placed by card through the API, once the saga has CONFIRMED it."""
+    placed = httpx.post(
+        f"{GATEWAY}/api/orders",
+        json={"items": [{"product_id": product_id, "quantity": 1}]},
+        headers={**bearer(token), "Idempotency-Key": unique("key")},
+        timeout=15,
+    )
+    assert placed.status_code == 202, placed.text
+    order_id: str = placed.json()["order_id"]
+
+    def status() -> bool:
+        order = httpx.get(f"{GATEWAY}/api/orders/{order_id}", headers=bearer(token), timeout=15)
+        return order.json()["status"] == "CONFIRMED"
+
+    wait_for(status, timeout=30, interval=0.2, what="the order to be CONFIRMED")
+    return order_id
+
+
+def valid_cpf() -> str:
+    """A CPF no other test holds, with correct check digits, punctuated as people type it."""
+    digits = [int(c) for c in f"{uuid.uuid4().int % 10**9:09d}"]
+    for length in (9, 10):
+        total = sum(d * (length + 1 - i) for i, d in enumerate(digits[:length]))
+        digits.append((total * 10 % 11) % 10)
+    text = "".join(map(str, digits))
+    return f"{text[:3]}.{text[3:6]}.{text[6:9]}-{text[9:]}"
+
+
+def pay_pix_at_provider(order_id: str, copia_e_cola: str) -> None:
+    """What the customer's bank app does: pay the charge of this pix code at the provider."""
+    charges = httpx.get(
+        f"{PAYMENT_PROVIDER_URL}/charges",
+        params={"reference": order_id},
+        headers=bearer(PROVIDER_API_KEY),
+        timeout=15,
+    )
+    charges.raise_for_status()
+    matching = [c for c in charges.json() if c["qr_code"] == copia_e_cola]
+    assert matching, f"no charge at the provider for order {order_id} with the page's pix code"
+    paid = httpx.post(
+        f"{PAYMENT_PROVIDER_URL}/charges/{matching[0]['charge_id']}/pay", json={}, timeout=15
+    )
+    assert paid.status_code == 200, paid.text
+
+
+def readme_screenshot(driver: WebDriver, name: str) -> None:
+    """Save the page as docs/screenshots/<name>.png when asked to (the README shows them)."""
+    if os.environ.get("BROWSER_TESTS_README_SCREENSHOTS") == "1":
+        README_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(README_SCREENSHOTS / f"{name}.png"))
+
+
+def mark_page(driver: WebDriver) -> None:
+    """Leave a mark in the page's JavaScript: it survives anything but a reload."""
+    driver.execute_script("window.__notReloaded = true")
+
+
+def assert_not_reloaded(driver: WebDriver) -> None:
+    """The page still holds mark_page's mark: what changed on it came live, not from a reload."""
+    assert driver.execute_script("return window.__notReloaded === true"), "the page was reloaded"
+
+
+def product_in_stock(
+    name: str, *, price: str = "12.50", stock: int = 20, currency: str = "EUR"
+) -> dict[str, Any]:
     """A new product created by the admin through the API."""
     token = api_login(ADMIN_EMAIL, ADMIN_PASSWORD)
     response = httpx.post(
@@ -125,7 +216,7 @@ def product_in_stock(name: str, *, price: str = "12.50", stock: int = 20) -> dic
             "name": name,
             "description": "made by a browser test",
             "price": price,
-            "currency": "EUR",
+            "currency": currency,
             "stock": stock,
         },
         headers={"Authorization": f"Bearer {token}"},

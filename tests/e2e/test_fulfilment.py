@@ -214,11 +214,11 @@ def test_staff_list_every_customers_orders_by_fulfilment_status(
     assert bad.status_code == 422
 
 
-def test_only_card_is_accepted_as_payment_method_for_now(
+def test_only_card_and_pix_are_accepted_as_payment_methods(
     api: httpx.Client, admin: User, customer: User
 ) -> None:
     product = create_product(api, admin, stock=2)
-    for method in ("pix", "cash", "", None, 1):
+    for method in ("PIX", "cash", "", None, 1):
         response = api.post(
             "/api/orders",
             headers=customer.auth,

@@ -84,8 +84,13 @@ def test_happy_path_confirms_charges_commits_and_notifies(
         ),
         what="email sent",
     )
+    # The confirmation (the order's other mail says it was placed).
     mails = wait_for(
-        lambda: [m for m in mails_to(customer.email) if order_id in m.get_payload()],
+        lambda: [
+            m
+            for m in mails_to(customer.email)
+            if order_id in m.get_payload() and "is confirmed" in (m["Subject"] or "")
+        ],
         what="email in the mail sink",
     )
     assert len(mails) == 1

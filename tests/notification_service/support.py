@@ -7,14 +7,25 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from contracts.events import AccountRegistered, OrderCancelled, OrderConfirmed, OrderRejected
+from contracts.events import (
+    AccountRegistered,
+    GuestConverted,
+    GuestRegistered,
+    OrderCancelled,
+    OrderConfirmed,
+    OrderCreated,
+    OrderDelivered,
+    OrderRejected,
+    OrderShipped,
+    ProfileUpdated,
+)
 from notification_service.adapters.memory import (
     InMemoryNotificationUnitOfWork,
     NotificationStore,
 )
 from notification_service.application import handlers
 from notification_service.application.ports import DeliveryError
-from notification_service.domain.model import Mail
+from notification_service.domain.model import Channel, Mail
 from servicekit.messaging.envelope import Event
 from servicekit.messaging.unit_of_work import Cause
 
@@ -23,6 +34,12 @@ HANDLERS: dict[type[Event], Callable[..., None]] = {
     OrderConfirmed: handlers.on_order_confirmed,
     OrderCancelled: handlers.on_order_cancelled,
     OrderRejected: handlers.on_order_rejected,
+    GuestRegistered: handlers.on_guest_registered,
+    GuestConverted: handlers.on_guest_converted,
+    ProfileUpdated: handlers.on_profile_updated,
+    OrderCreated: handlers.on_order_created,
+    OrderShipped: handlers.on_order_shipped,
+    OrderDelivered: handlers.on_order_delivered,
 }
 
 
@@ -80,8 +97,14 @@ class Platform:
             HANDLERS[type(event)](event, uow)
         return event_id
 
-    def rows(self, user_id: str) -> list:
-        rows = [r for r in self.store.rows.values() if r.notification.user_id == user_id]
+    def rows(self, user_id: str, channel: Channel | None = Channel.EMAIL) -> list:
+        """The user's notifications on ``channel`` (every channel for None), oldest first."""
+        rows = [
+            r
+            for r in self.store.rows.values()
+            if r.notification.user_id == user_id
+            and (channel is None or r.notification.channel is channel)
+        ]
         return sorted(rows, key=lambda r: r.created_at)
 
 
@@ -116,3 +139,67 @@ def cancelled(customer_id: str, reason: str = "payment declined") -> OrderCancel
 
 def rejected(customer_id: str, reason: str = "out of stock") -> OrderRejected:
     return OrderRejected(order_id=str(uuid.uuid4()), customer_id=customer_id, reason=reason)
+
+
+PHONE = "+5511987654321"
+
+
+def profile(
+    user_id: str,
+    email: str | None,
+    channels: list[str],
+    *,
+    phone: str | None = PHONE,
+    guest: bool = False,
+    full_name: str = "Ada Lovelace",
+) -> ProfileUpdated:
+    return ProfileUpdated(
+        user_id=user_id,
+        full_name=full_name,
+        email=email,
+        phone=phone,
+        notification_channels=channels,
+        guest=guest,
+    )
+
+
+def guest(user_id: str) -> GuestRegistered:
+    return GuestRegistered(user_id=user_id, roles=["guest"], registered_at=datetime.now(UTC))
+
+
+def converted(user_id: str, email: str) -> GuestConverted:
+    return GuestConverted(
+        user_id=user_id,
+        email=email,
+        full_name="Ada Lovelace",
+        roles=["customer"],
+        converted_at=datetime.now(UTC),
+    )
+
+
+def created(customer_id: str, order_id: str | None = None) -> OrderCreated:
+    return OrderCreated(
+        order_id=order_id or str(uuid.uuid4()),
+        customer_id=customer_id,
+        items=[{"product_id": str(uuid.uuid4()), "quantity": 3}],
+        currency="EUR",
+        deadline_at=datetime.now(UTC) + timedelta(minutes=5),
+    )
+
+
+def shipped(customer_id: str, order_id: str) -> OrderShipped:
+    return OrderShipped(
+        order_id=order_id,
+        customer_id=customer_id,
+        fulfilment_status="SHIPPED",
+        changed_by=str(uuid.uuid4()),
+    )
+
+
+def delivered(customer_id: str, order_id: str) -> OrderDelivered:
+    return OrderDelivered(
+        order_id=order_id,
+        customer_id=customer_id,
+        fulfilment_status="DELIVERED",
+        changed_by=str(uuid.uuid4()),
+    )

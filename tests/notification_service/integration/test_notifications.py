@@ -146,12 +146,13 @@ def deliver(sessions: sessionmaker[Session], envelope: Envelope) -> None:
         HANDLERS[envelope.event_type](session, envelope)
 
 
-def rows(sessions: sessionmaker[Session], user_id: str) -> list[Any]:
+def rows(sessions: sessionmaker[Session], user_id: str, channel: str = "email") -> list[Any]:
+    """The user's notifications on ``channel``, oldest first."""
     with sessions() as session:
         return list(
             session.execute(
                 select(notifications, (notifications.c.next_attempt_at > func.now()).label("later"))
-                .where(notifications.c.user_id == user_id)
+                .where(notifications.c.user_id == user_id, notifications.c.channel == channel)
                 .order_by(notifications.c.created_at)
             )
         )
@@ -351,6 +352,48 @@ def test_api_lists_the_callers_notifications_newest_first(
             .values(created_at=datetime(2020, 1, 1, tzinfo=UTC))
         )
 
+    response = list_as(sessions, user_id)
+    assert response.status_code == 200
+    body = response.json()
+    assert [n["kind"] for n in body] == ["order_rejected", "welcome"]
+    assert set(body[0]) >= {"notification_id", "kind", "channel", "subject", "status", "created_at"}
+    assert all(n["channel"] == "email" and n["status"] == "PENDING" for n in body)
+
+
+def test_api_shows_a_guests_notifications_in_the_app_and_never_the_skipped_ones(
+    sessions: sessionmaker[Session],
+) -> None:
+    user_id, _ = new_user()
+    order_id = str(uuid.uuid4())
+    # The order event before the guest is known: recorded on email and SMS, then settled.
+    deliver(sessions, order_event("order.cancelled", order_id, user_id))
+    deliver(
+        sessions,
+        Envelope(
+            event_type="account.guest_registered",
+            aggregate_type="account",
+            aggregate_id=user_id,
+            payload={
+                "user_id": user_id,
+                "roles": ["guest"],
+                "registered_at": datetime.now(UTC).isoformat(),
+            },
+        ),
+    )
+    assert [(r.channel, r.status) for r in rows(sessions, user_id, "sms")] == [("sms", "SKIPPED")]
+    response = list_as(sessions, user_id)
+    assert response.status_code == 200
+    (listed,) = response.json()
+    assert (listed["kind"], listed["channel"], listed["status"]) == (
+        "order_cancelled",
+        "in_app",
+        "SENT",
+    )
+    assert listed["sent_at"] is not None and order_id in listed["subject"]
+
+
+def list_as(sessions: sessionmaker[Session], user_id: str) -> Any:
+    """GET /api/notifications as ``user_id``, on the service's router."""
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(router)
@@ -361,12 +404,7 @@ def test_api_lists_the_callers_notifications_newest_first(
 
     app.dependency_overrides[get_principal] = lambda: Principal(user_id, frozenset({"customer"}))
     app.dependency_overrides[get_session] = session_dep
-    response = TestClient(app).get("/api/notifications")
-    assert response.status_code == 200
-    body = response.json()
-    assert [n["kind"] for n in body] == ["order_rejected", "welcome"]
-    assert set(body[0]) >= {"notification_id", "kind", "channel", "subject", "status", "created_at"}
-    assert all(n["channel"] == "email" and n["status"] == "PENDING" for n in body)
+    return TestClient(app).get("/api/notifications")
 
 
 def test_sender_loop_wakes_on_commit_and_stops_promptly(
@@ -374,7 +412,7 @@ def test_sender_loop_wakes_on_commit_and_stops_promptly(
 ) -> None:
     """The loop does not wait for a poll: a commit that queues mail wakes it (as main.py wires)."""
     sender = sender_for(sessions, smtp, poll_interval=60, idle_poll=60)
-    on_mail_queued(sessions, sender.wake)
+    on_mail_queued(sessions, lambda _channels: sender.wake())
     stop = threading.Event()
     loop = threading.Thread(target=sender.run, args=(stop,))
     loop.start()
@@ -409,7 +447,7 @@ def test_sender_loop_comes_back_when_a_retry_is_due(
 
     smtp.recorder.handle_DATA = refuse_once  # type: ignore[method-assign]
     sender = sender_for(sessions, smtp, poll_interval=60, idle_poll=60, retry_initial=0.3)
-    on_mail_queued(sessions, sender.wake)
+    on_mail_queued(sessions, lambda _channels: sender.wake())
     user_id, email = new_user()
     stop = threading.Event()
     loop = threading.Thread(target=sender.run, args=(stop,))

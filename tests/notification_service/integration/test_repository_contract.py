@@ -33,19 +33,22 @@ class Harness:
         self,
         unit_of_work: Callable[[], AbstractContextManager[NotificationUnitOfWork]],
         row: Callable[[str], dict[str, Any]],
-        watch: Callable[[Callable[[], None]], None],
+        watch: Callable[[Callable[[frozenset[Channel]], None]], None],
     ) -> None:
         self.unit_of_work = unit_of_work
-        self.row = row  # status, attempts, last_error, recipient, sent of one notification
-        self.watch = watch  # call back after each commit that queued mail
+        # status, channel, attempts, last_error, recipient, sent of one notification
+        self.row = row
+        self.watch = watch  # call back (with the channels) after each commit that queued some
 
     def add(self, *notifications: Notification) -> list[bool]:
         with self.unit_of_work() as uow:
             return [uow.notifications.add(n) for n in notifications]
 
-    def claim(self, limit: int = 10, lease: float = HOUR) -> tuple[list[Delivery], float | None]:
+    def claim(
+        self, limit: int = 10, lease: float = HOUR, channel: Channel = EMAIL
+    ) -> tuple[list[Delivery], float | None]:
         with self.unit_of_work() as uow:
-            claim = uow.deliveries.claim(EMAIL, limit=limit, lease=lease)
+            claim = uow.deliveries.claim(channel, limit=limit, lease=lease)
         return claim.deliveries, claim.next_due_in
 
 
@@ -58,6 +61,7 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
             row = store.rows[notification_id]
             return {
                 "status": row.status.value,
+                "channel": row.notification.channel.value,
                 "attempts": row.attempts,
                 "last_error": row.last_error,
                 "recipient": row.recipient,
@@ -79,7 +83,8 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
             with engine.connect() as conn:
                 found = conn.execute(
                     text(
-                        "SELECT status, attempts, last_error, recipient, sent_at IS NOT NULL"
+                        "SELECT status, channel, attempts, last_error, recipient,"
+                        " sent_at IS NOT NULL"
                         " AS sent FROM notifications WHERE notification_id = :n"
                     ),
                     {"n": notification_id},
@@ -95,13 +100,16 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
 
 
 def notification(
-    user_id: str | None = None, recipient: str | None = "ada@example.com", event_id: str = ""
+    user_id: str | None = None,
+    recipient: str | None = "ada@example.com",
+    event_id: str = "",
+    channel: Channel = EMAIL,
 ) -> Notification:
     return Notification.new(
         event_id=event_id or str(uuid.uuid4()),
         user_id=user_id or str(uuid.uuid4()),
         kind=Kind.WELCOME,
-        channel=EMAIL,
+        channel=channel,
         recipient=recipient,
         message=Mail("Welcome", "Hello,\n"),
     )
@@ -138,7 +146,7 @@ def test_one_notification_per_event_and_nothing_from_a_rolled_back_work(
 
 def test_commits_that_queued_mail_call_back_and_others_do_not(harness: Harness) -> None:
     calls: list[str] = []
-    harness.watch(lambda: calls.append("queued"))
+    harness.watch(lambda channels: calls.append("queued") if channels == {EMAIL} else None)
     waiting = notification(recipient=None)
     harness.add(waiting)
     assert calls == ["queued"]
@@ -149,7 +157,7 @@ def test_commits_that_queued_mail_call_back_and_others_do_not(harness: Harness) 
         raise RuntimeError("rolled back")
     assert calls == ["queued"]
     with harness.unit_of_work() as uow:
-        released = uow.notifications.release_waiting(
+        released = uow.notifications.settle_waiting(
             Contact(waiting.user_id, "ada@example.com", "Ada")
         )
     assert released == 1
@@ -186,7 +194,10 @@ def test_a_claim_falls_back_to_the_contact_for_mail_recorded_before_it(
     harness.add(early)
     with harness.unit_of_work() as uow:
         uow.contacts.save(Contact(early.user_id, "late@example.com", "Ada"))
-    (delivery,), _ = harness.claim()
+    (claimed,), _ = harness.claim()
+    assert claimed.contact == Contact(early.user_id, "late@example.com", "Ada")
+    delivery = claimed.settled()  # as the sender does
+    assert isinstance(delivery, Delivery)
     assert delivery.recipient == "late@example.com"
     with harness.unit_of_work() as uow:
         uow.deliveries.record([delivery.sent()])
@@ -208,6 +219,7 @@ def test_outcomes_are_recorded_sent_retried_or_failed(harness: Harness) -> None:
         )
     assert harness.row(sent.notification_id) == {
         "status": "SENT",
+        "channel": "email",
         "attempts": 1,
         "last_error": None,
         "recipient": "ada@example.com",
@@ -266,7 +278,7 @@ def test_a_contact_arriving_during_a_claim_beats_its_waiting_outcome(harness: Ha
     assert [d.recipient for d in claimed] == [None, None]
     with harness.unit_of_work() as uow:
         contact = Contact(waiting.user_id, "ada@example.com", "Ada")
-        assert uow.notifications.release_waiting(contact) == 1
+        assert uow.notifications.settle_waiting(contact) == 1
     with harness.unit_of_work() as uow:
         uow.deliveries.record([d.unaddressed(RetryPolicy(contact_retry=HOUR)) for d in claimed])
     assert harness.row(other.notification_id)["last_error"] is not None

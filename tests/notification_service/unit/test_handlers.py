@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from notification_service.application import handlers
-from notification_service.domain.model import Contact, Kind, Status
+from notification_service.domain.model import Channel, Contact, Kind, Status
 from servicekit.messaging.unit_of_work import Cause
 from tests.notification_service.support import (
     Platform,
@@ -69,14 +69,17 @@ def test_mail_that_other_customers_wait_for_is_left_alone() -> None:
 
 def test_queued_mail_wakes_the_sender_after_the_commit_and_a_redelivery_does_not() -> None:
     platform = Platform()
-    woken: list[int] = []
-    platform.store.on_queued.append(lambda: woken.append(len(platform.store.rows)))
+    woken: list[tuple[frozenset[Channel], int]] = []
+    platform.store.on_queued.append(
+        lambda channels: woken.append((channels, len(platform.store.rows)))
+    )
     user_id, _ = new_user()
     event = confirmed(user_id)
     event_id = platform.deliver(event)
-    assert woken == [1]  # called once the notification was in the store
+    # Called once the notifications (one per channel: the customer is unknown) were in the store.
+    assert woken == [(frozenset({Channel.EMAIL, Channel.SMS}), 2)]
     platform.deliver(event, event_id)
-    assert woken == [1]
+    assert woken == [(frozenset({Channel.EMAIL, Channel.SMS}), 2)]
 
 
 def test_a_failed_work_records_nothing() -> None:

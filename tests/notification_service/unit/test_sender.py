@@ -240,7 +240,7 @@ def test_the_loop_wakes_on_queued_mail_retries_when_due_and_stops() -> None:
         ),
         clock=platform.clock.monotonic,
     )
-    platform.store.on_queued.append(sender.wake)
+    platform.store.on_queued.append(lambda _channels: sender.wake())
     stop = threading.Event()
     loop = threading.Thread(target=sender.run, args=(stop,))
     loop.start()

@@ -18,6 +18,7 @@ from order_service.domain.errors import (
     TotalTooLarge,
     UnknownProducts,
 )
+from order_service.domain.statuses import PaymentMethod
 from servicekit.messaging.unit_of_work import Cause
 
 CUSTOMER = str(uuid.uuid4())
@@ -107,3 +108,34 @@ def test_one_currency_per_order_and_a_total_that_fits() -> None:
     with pytest.raises(TotalTooLarge):
         shop.place([(YACHT, 1000)])
     assert shop.store.orders == {}
+
+
+def test_a_pix_order_gets_the_pix_deadline_and_says_how_it_is_paid() -> None:
+    shop = Shop(product(BOOK, "12.50", "BRL"))
+    shop.orders.pix_payment_timeout = timedelta(minutes=15)
+    card = shop.place([(BOOK, 1)])
+    pix = shop.orders.place(
+        customer_id=CUSTOMER,
+        items=[(BOOK, 1)],
+        delivery_address=None,
+        idempotency_key=None,
+        payment_method=PaymentMethod.PIX,
+    )
+    by_id = {event.order_id: event for event in shop.created()}
+    assert by_id[pix.order_id].payment_method == "pix"
+    assert by_id[card.order_id].payment_method == "card"
+    waited = by_id[pix.order_id].deadline_at - by_id[card.order_id].deadline_at
+    assert timedelta(minutes=14) < waited < timedelta(minutes=15)
+
+
+def test_the_same_key_with_another_payment_method_is_a_conflict() -> None:
+    shop = Shop(product(BOOK, "12.50", "BRL"))
+    shop.place([(BOOK, 1)], key="k1")
+    with pytest.raises(IdempotencyConflict):
+        shop.orders.place(
+            customer_id=CUSTOMER,
+            items=[(BOOK, 1)],
+            delivery_address=None,
+            idempotency_key="k1",
+            payment_method=PaymentMethod.PIX,
+        )

@@ -17,6 +17,7 @@ from contracts.events import (
     OrderCreated,
     OrderRejected,
     PaymentAuthorized,
+    PaymentAwaiting,
     PaymentDeclined,
     PaymentRefunded,
     PaymentVoided,
@@ -46,6 +47,7 @@ HANDLERS: dict[type[Event], Handler] = {
     StockReleased: handlers.on_stock_released,  # type: ignore[dict-item]
     StockCommitted: handlers.on_stock_committed,  # type: ignore[dict-item]
     PaymentAuthorized: handlers.on_payment_authorized,  # type: ignore[dict-item]
+    PaymentAwaiting: handlers.on_payment_awaiting,  # type: ignore[dict-item]
     PaymentDeclined: handlers.on_payment_declined,  # type: ignore[dict-item]
     PaymentRefunded: handlers.on_payment_refunded,  # type: ignore[dict-item]
     PaymentVoided: handlers.on_payment_voided,  # type: ignore[dict-item]
@@ -253,3 +255,44 @@ def test_an_event_for_an_unknown_order_changes_nothing() -> None:
     stranger = StockReserved(**{**reserved(saga).model_dump(), "order_id": str(uuid.uuid4())})
     saga.deliver(stranger)
     assert list(saga.store.orders) == [saga.order_id]
+
+
+def awaiting(saga: Saga) -> PaymentAwaiting:
+    return PaymentAwaiting(
+        order_id=saga.order_id,
+        payment_id="p",
+        customer_id=CUSTOMER,
+        charge_id="c",
+        amount="19.00",
+        currency="BRL",
+        qr_code="000201...",
+        qr_code_png="data:image/png;base64,",
+        expires_at=DEADLINE,
+    )
+
+
+def test_a_pix_charge_waiting_is_a_timeline_step_and_then_authorized_or_declined() -> None:
+    saga = Saga()
+    saga.deliver(reserved(saga))
+    saga.deliver(awaiting(saga))
+    assert (saga.order.status, saga.order.payment_status) == (
+        OrderStatus.STOCK_RESERVED,
+        PaymentStatus.AWAITING_PAYMENT,
+    )
+    assert [step["event_type"] for step in saga.store.timeline][-1] == "payment.awaiting"
+    saga.deliver(authorized(saga))
+    assert (saga.order.status, saga.order.payment_status) == (
+        OrderStatus.CONFIRMED,
+        PaymentStatus.AUTHORIZED,
+    )
+    expired = Saga()
+    expired.deliver(reserved(expired))
+    expired.deliver(awaiting(expired))
+    expired.deliver(declined(expired))
+    assert (expired.order.status, expired.order.payment_status) == (
+        OrderStatus.CANCELLED,
+        PaymentStatus.DECLINED,
+    )
+    # Late or repeated: a waiting charge never takes back a decision.
+    expired.deliver(awaiting(expired))
+    assert expired.order.payment_status == PaymentStatus.DECLINED

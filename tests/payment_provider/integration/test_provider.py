@@ -440,6 +440,30 @@ def test_a_late_expiry_worker_never_lets_an_expired_charge_be_paid(
     wait_for(lambda: delivered(provider, charge_id, "charge.expired"), what="charge.expired")
 
 
+def test_the_merchant_cancels_a_pending_charge_which_then_cannot_be_paid(
+    provider: Provider, receiver: WebhookReceiver
+) -> None:
+    with provider.client() as client:
+        charge_id = create(client, f"cancel-{uuid.uuid4()}", receiver=receiver).json()["charge_id"]
+        cancels = [client.post(f"/charges/{charge_id}/cancel", headers=MERCHANT) for _ in "ab"]
+        assert [c.status_code for c in cancels] == [200, 200], cancels[0].text
+        assert {c.json()["status"] for c in cancels} == {"cancelled"}
+        assert len({c.json()["cancelled_at"] for c in cancels}) == 1
+        paid = client.post(f"/charges/{charge_id}/pay")
+        assert paid.status_code == 409
+        assert "cancelled" in paid.json()["detail"]
+        assert client.post(f"/charges/{charge_id}/cancel").status_code == 401
+        other = create(client, f"cancel-{uuid.uuid4()}").json()["charge_id"]
+        assert client.post(f"/charges/{other}/pay").status_code == 200
+        refused = client.post(f"/charges/{other}/cancel", headers=MERCHANT)
+        assert refused.status_code == 409
+        assert "refund" in refused.json()["detail"]
+        unknown = client.post(f"/charges/{uuid.uuid4()}/cancel", headers=MERCHANT)
+        assert unknown.status_code == 404
+    assert provider.webhook_row(charge_id, "charge.paid") is None
+    assert receiver.received == []
+
+
 def test_the_merchant_endpoints_need_the_api_key(provider: Provider) -> None:
     charge_id = str(uuid.uuid4())
     body = {"amount": "10.00", "currency": "BRL", "expires_in_seconds": 60}

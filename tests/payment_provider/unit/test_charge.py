@@ -108,3 +108,26 @@ def test_retry_delay_doubles_is_capped_and_jittered_within_the_upper_half() -> N
     assert delays(0.999999) == pytest.approx([1, 2, 4, 8, 16, 32, 60, 60, 60], rel=1e-5)
     # Thousands of failures later, still capped (no overflow).
     assert webhook_retry_delay(5000, initial=1.0, maximum=60.0, jitter=0.5) == 45.0
+
+
+def test_cancel_withdraws_a_pending_charge_once_and_it_cannot_be_paid() -> None:
+    charge = pending()
+    assert charge.cancel(T0 + timedelta(seconds=1))
+    assert charge.status is ChargeStatus.CANCELLED
+    assert charge.cancelled_at == T0 + timedelta(seconds=1)
+    assert not charge.cancel(T0 + timedelta(seconds=2))  # a repeat changes nothing
+    assert charge.cancelled_at == T0 + timedelta(seconds=1)
+    assert charge.events == []  # the merchant asked: no webhook
+    with pytest.raises(ChargeStateConflict):
+        charge.pay(T0 + timedelta(seconds=3))
+
+
+def test_a_paid_charge_is_never_cancelled_and_an_expired_one_stays_expired() -> None:
+    paid = pending()
+    paid.pay(T0)
+    with pytest.raises(ChargeStateConflict, match="refund"):
+        paid.cancel(T0)
+    assert paid.status is ChargeStatus.PAID
+    late = pending(expires_in=1)
+    assert not late.cancel(T0 + timedelta(seconds=5))
+    assert late.status is ChargeStatus.EXPIRED

@@ -17,8 +17,16 @@ from sqlalchemy.orm import sessionmaker
 from payment_service.adapters.memory import InMemoryPaymentUnitOfWork, PaymentStore
 from payment_service.adapters.provider import SimulatedProvider
 from payment_service.adapters.repository import SqlPaymentUnitOfWork
+from payment_service.adapters.tables import provider_calls
 from payment_service.application.ports import PaymentExists, PaymentUnitOfWork
-from payment_service.domain.model import Charge, Payment, PaymentStatus
+from payment_service.domain.model import (
+    Charge,
+    Method,
+    Payment,
+    PaymentStatus,
+    PixCharge,
+    ProviderCall,
+)
 from servicekit.messaging.outbox import outbox_table
 from servicekit.messaging.unit_of_work import Cause, transaction
 from tests.support import scratch_database, sqlalchemy_url
@@ -31,9 +39,15 @@ CUSTOMER = str(uuid.uuid4())
 
 
 class Harness:
-    def __init__(self, unit_of_work: UnitOfWork, published: Callable[[str], list[str]]) -> None:
+    def __init__(
+        self,
+        unit_of_work: UnitOfWork,
+        published: Callable[[str], list[str]],
+        calls: Callable[[str], dict[str, str]],
+    ) -> None:
         self.unit_of_work = unit_of_work
         self.published = published  # the event types written for an order, in order
+        self.calls = calls  # the provider calls an order owes: kind -> pending / done
 
 
 @pytest.fixture(params=["postgresql", "memory"])
@@ -51,6 +65,9 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
             lambda order_id: [
                 e.event_type for u in uows for e in u.events() if e.aggregate_id == order_id
             ],
+            lambda order_id: {
+                kind: state for (order, kind), state in store.calls.items() if order == order_id
+            },
         )
         return
     request.getfixturevalue("engines")
@@ -67,9 +84,19 @@ def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
                 )
                 return [row[0] for row in rows]
 
+        def calls(order_id: str) -> dict[str, str]:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    select(provider_calls.c.kind, provider_calls.c.status).where(
+                        provider_calls.c.order_id == order_id
+                    )
+                )
+                return {kind: status for kind, status in rows}
+
         yield Harness(
             lambda: transaction(sessions, lambda s: SqlPaymentUnitOfWork(s, methods={})),
             published,
+            calls,
         )
         engine.dispose()
 
@@ -167,3 +194,92 @@ def test_a_rolled_back_unit_of_work_leaves_nothing(harness: Harness) -> None:
     with harness.unit_of_work() as uow:
         assert uow.payments.get_for_update(payment.order_id) is None
     assert harness.published(payment.order_id) == []
+
+
+def pix_opened() -> Payment:
+    charge = Charge(
+        order_id=str(uuid.uuid4()),
+        customer_id=CUSTOMER,
+        amount=Decimal("25.90"),
+        currency="BRL",
+        deadline_at=datetime.now(UTC) + timedelta(minutes=15),
+        method=Method.PIX,
+    )
+    return Payment.open_pix(charge, now=datetime.now(UTC))
+
+
+def test_a_pix_payment_keeps_its_method_deadline_charge_and_the_calls_it_owes(
+    harness: Harness,
+) -> None:
+    payment = pix_opened()
+    deadline = payment.deadline_at
+    with harness.unit_of_work() as uow:
+        uow.payments.add(payment)
+    assert harness.calls(payment.order_id) == {"create_charge": "pending"}
+    assert harness.published(payment.order_id) == []
+    charge = PixCharge(
+        str(uuid.uuid4()), "00020126...6304ABCD", "data:image/png;base64,AA==", deadline
+    )
+    with harness.unit_of_work() as uow:
+        loaded = uow.payments.get_for_update(payment.order_id)
+        assert loaded is not None
+        assert (loaded.method, loaded.status, loaded.deadline_at, loaded.pix) == (
+            Method.PIX,
+            PaymentStatus.PENDING,
+            deadline,
+            None,
+        )
+        loaded.charge_created(charge)
+        uow.payments.save(loaded)
+        uow.calls.done(payment.order_id, ProviderCall.CREATE_CHARGE)
+    with harness.unit_of_work() as uow:
+        again = uow.payments.get_for_update(payment.order_id)
+        assert again is not None
+        assert (again.status, again.pix) == (PaymentStatus.AWAITING_PAYMENT, charge)
+        assert again.order_ended("customer cancelled")
+        uow.payments.save(again)
+    assert harness.calls(payment.order_id) == {"create_charge": "done", "cancel_charge": "pending"}
+    assert harness.published(payment.order_id) == ["payment.awaiting", "payment.voided"]
+    with harness.unit_of_work() as uow:
+        uow.calls.done(payment.order_id, ProviderCall.CANCEL_CHARGE)
+    with harness.unit_of_work() as uow:  # the same call asked again is made again
+        voided = uow.payments.get_for_update(payment.order_id)
+        assert voided is not None
+        voided.calls.append(ProviderCall.CANCEL_CHARGE)
+        uow.payments.save(voided)
+    assert harness.calls(payment.order_id)["cancel_charge"] == "pending"
+
+
+def test_a_webhook_id_is_recorded_once(harness: Harness) -> None:
+    webhook_id = str(uuid.uuid4())
+    order_id = str(uuid.uuid4())
+
+    def record() -> bool:
+        with harness.unit_of_work() as uow:
+            return uow.webhooks.record(
+                webhook_id,
+                event_type="charge.paid",
+                charge_id=str(uuid.uuid4()),
+                order_id=order_id,
+                outcome="AUTHORIZED",
+            )
+
+    assert record()
+    assert not record()
+    with pytest.raises(RuntimeError), harness.unit_of_work() as uow:
+        assert uow.webhooks.record(
+            "another",
+            event_type="charge.paid",
+            charge_id=str(uuid.uuid4()),
+            order_id=None,
+            outcome="ignored",
+        )
+        raise RuntimeError("rolled back")
+    with harness.unit_of_work() as uow:  # the rolled back one was never recorded
+        assert uow.webhooks.record(
+            "another",
+            event_type="charge.paid",
+            charge_id=str(uuid.uuid4()),
+            order_id=None,
+            outcome="ignored",
+        )

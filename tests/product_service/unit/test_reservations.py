@@ -65,13 +65,16 @@ class Stockroom:
         with self.unit_of_work() as uow:
             commands.update_product(command, uow)
 
-    def created(self, lines: list[tuple[str, int]], order_id: str | None = None) -> str:
+    def created(
+        self, lines: list[tuple[str, int]], order_id: str | None = None, method: str = "card"
+    ) -> str:
         event = OrderCreated(
             order_id=order_id or str(uuid.uuid4()),
             customer_id=CUSTOMER,
             items=[OrderLine(product_id=pid, quantity=qty) for pid, qty in lines],
             currency="EUR",
             deadline_at=DEADLINE,
+            payment_method=method,
         )
         with self.unit_of_work(str(uuid.uuid4())) as uow:
             handlers.on_order_created(event, uow)
@@ -137,8 +140,18 @@ def test_every_line_is_reserved_at_its_price() -> None:
     (reserved,) = room.published
     assert isinstance(reserved, StockReserved)
     assert reserved.total == "76.47"
+    assert reserved.payment_method == "card"
     assert room.status(order_id) == ReservationStatus.RESERVED
     room.assert_conserved()
+
+
+def test_stock_reserved_passes_the_orders_payment_method_on() -> None:
+    room = Stockroom()
+    product = room.add_product(3)
+    room.created([(product, 1)], method="pix")
+    (reserved,) = room.published
+    assert isinstance(reserved, StockReserved)
+    assert reserved.payment_method == "pix"
 
 
 def test_one_short_line_reserves_nothing() -> None:

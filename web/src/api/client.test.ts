@@ -43,6 +43,31 @@ describe("calls", () => {
     expect(tokens.refreshToken).toBe("r-admin");
   });
 
+  it("registers with a guest's token (the guest keeps its orders) and never with anyone else's", async () => {
+    const registered = () => json({ user_id: "u1", email: "ana@example.com" }, 201);
+    const asGuest = client({ "POST /api/auth/register": registered }, pair({ roles: ["guest"] }));
+    await asGuest.api.auth.register({ email: "ana@example.com", password: "pw", full_name: "Ana" });
+    expect(asGuest.requests[0]?.headers.get("Authorization")).toBe(`Bearer ${asGuest.tokens.accessToken}`);
+    // A customer's token on register is a 409 at the API: the client leaves it out.
+    const asCustomer = client({ "POST /api/auth/register": registered }, pair({ roles: ["customer"] }));
+    await asCustomer.api.auth.register({ email: "bo@example.com", password: "pw", full_name: "Bo" });
+    expect(asCustomer.requests[0]?.headers.get("Authorization")).toBeNull();
+  });
+
+  it("renews a reloaded guest's token before registering, so the guest is not left behind", async () => {
+    window.sessionStorage.clear();
+    const fake = fakeFetch({
+      "POST /api/auth/refresh": () => json(pair({ roles: ["guest"] }, "refresh-2")),
+      "POST /api/auth/register": () => json({ user_id: "u1", email: "ana@example.com" }, 201),
+    });
+    new TokenStore(window.sessionStorage).set(pair({ roles: ["guest"] }, "refresh-1"));
+    const reloaded = new TokenStore(window.sessionStorage); // only the refresh token survives
+    const api = new ApiClient({ tokens: reloaded, fetch: fake.fetch });
+    await api.auth.register({ email: "ana@example.com", password: "pw", full_name: "Ana" });
+    expect(fake.requests.map((request) => request.path)).toEqual(["/api/auth/refresh", "/api/auth/register"]);
+    expect(fake.requests[1]?.headers.get("Authorization")).toBe(`Bearer ${reloaded.accessToken}`);
+  });
+
   it("leaves payment_method out for card (the default) and sends it for pix", async () => {
     const { api, requests } = client({ "POST /api/orders": () => json({ order_id: "o1", status: "PENDING" }, 202) });
     const items = [{ product_id: "p1", quantity: 1 }];

@@ -297,9 +297,17 @@ export class ApiClient {
       this.tokens.set(session);
       return session;
     },
-    /** Register; with a guest's session the guest becomes this customer and keeps its orders. */
-    register: (body: { email: string; password: string; full_name: string }) =>
-      this.call<Registered>("POST", "/api/auth/register", { body }),
+    /**
+     * Register. A guest's session is sent along, so the guest becomes this customer and keeps its
+     * orders; any other session is not (the API answers 409 to a register carrying a customer's,
+     * staff's or admin's token), so registering from a stale or someone else's session still works.
+     */
+    register: async (body: { email: string; password: string; full_name: string }) => {
+      // A reloaded page holds only the refresh token: renew first to learn whose session it is.
+      await this.freshAccessToken().catch(() => null);
+      const asGuest = this.tokens.claims?.roles.includes("guest") ?? false;
+      return this.call<Registered>("POST", "/api/auth/register", { body, auth: asGuest });
+    },
     /** Revoke the refresh token (best effort) and forget both tokens. */
     logout: async (): Promise<void> => {
       const refreshToken = this.tokens.refreshToken;
@@ -382,18 +390,39 @@ export class ApiClient {
      */
     stream: (orderId: string, handlers: OrderStreamHandlers, signal: AbortSignal) =>
       this.streamOrder(orderId, handlers, signal),
+    /**
+     * Staff and admins: every order's changes as they happen (the staff board). Never ends by
+     * itself; `onResync` when changes may have been missed (reload what is shown). Resolves when
+     * `signal` aborts; rejects with ApiError when the stream cannot work (403).
+     */
+    streamAll: (
+      handlers: OrderStreamHandlers & { onResync: () => void },
+      signal: AbortSignal,
+    ): Promise<void> => this.follow("/api/orders/events", handlers, signal, false),
   };
 
-  private async streamOrder(
-    orderId: string,
-    { onOrder, onState }: OrderStreamHandlers,
+  private streamOrder(orderId: string, handlers: OrderStreamHandlers, signal: AbortSignal): Promise<void> {
+    return this.follow(`/api/orders/${encodeURIComponent(orderId)}/events`, handlers, signal, true);
+  }
+
+  /**
+   * Follow a Server-Sent Events stream of orders: each `status` event is an order. An order's own
+   * stream (`endsAtFinal`) is over once the server closes it after a final state; any other end
+   * is a dropped connection and reconnects with backoff. Every reconnect and every `resync` event
+   * calls `onResync`: changes may have been missed while the stream was away.
+   */
+  private async follow(
+    path: string,
+    { onOrder, onState, onResync }: OrderStreamHandlers & { onResync?: () => void },
     signal: AbortSignal,
+    endsAtFinal: boolean,
   ): Promise<void> {
     let last: Order | null = null;
     let attempt = 0;
+    let opened = false;
     onState?.("connecting");
     try {
-      await fetchEventSource(this.url(`/api/orders/${encodeURIComponent(orderId)}/events`), {
+      await fetchEventSource(this.url(path), {
         signal,
         // EventSource cannot send the Authorization header; this fetch carries it and refreshes.
         fetch: (input, init) => this.authorizedFetch(String(input), init),
@@ -404,6 +433,8 @@ export class ApiClient {
           const type = response.headers.get("content-type") ?? "";
           if (response.ok && type.startsWith(EventStreamContentType)) {
             attempt = 0;
+            if (opened) onResync?.();
+            opened = true;
             onState?.("live");
             return;
           }
@@ -414,6 +445,10 @@ export class ApiClient {
           throw new FatalStreamError(error);
         },
         onmessage: (message) => {
+          if (message.event === "resync") {
+            onResync?.();
+            return;
+          }
           if (message.event !== "status" && message.event !== "") return;
           try {
             last = JSON.parse(message.data) as Order;
@@ -423,8 +458,10 @@ export class ApiClient {
           onOrder(last);
         },
         onclose: () => {
-          // The server ends the stream at a final state; any other end is a dropped connection.
-          if (last === null || !isFinal(last)) throw new ApiError(0, "The live connection dropped");
+          // An order's stream ends at a final state; any other end is a dropped connection.
+          if (!endsAtFinal || last === null || !isFinal(last)) {
+            throw new ApiError(0, "The live connection dropped");
+          }
         },
         onerror: (error: unknown) => {
           if (error instanceof FatalStreamError) throw error;

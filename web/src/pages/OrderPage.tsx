@@ -19,6 +19,14 @@ const STREAM_LABELS = {
   failed: "Live updates are not available for this order.",
 } as const;
 
+const PIX_CODE_RETRY_MS = 1000;
+
+/** A pix order still open whose QR code the payment service has not shown yet. */
+export function awaitingPixCode(order: Order, payments: Payment[] | undefined): boolean {
+  if (order.payment_method !== "pix" || isFinal(order) || order.status === "CONFIRMED") return false;
+  return !payments?.some((payment) => payment.qr_code || payment.status !== "PENDING");
+}
+
 export function OrderPage() {
   const { orderId = "" } = useParams();
   useTitle(`Order ${shortId(orderId)}`);
@@ -36,6 +44,11 @@ export function OrderPage() {
     queryKey: paymentsKey(orderId),
     queryFn: () => api.payments.forOrder(orderId),
     enabled: order.isSuccess,
+    // The pix charge is made by the payment service after the stock is reserved, an instant
+    // that changes nothing in the order's stream: until the QR code is there, ask for it again
+    // every second (and only then; the order itself is never polled).
+    refetchInterval: (query) =>
+      order.data && awaitingPixCode(order.data, query.state.data) ? PIX_CODE_RETRY_MS : false,
   });
   const cancel = useMutation({
     mutationFn: () => api.orders.cancel(orderId),
@@ -127,6 +140,11 @@ export function OrderPage() {
       </dl>
 
       {payment && <PixPayment payment={payment} order={current} />}
+      {awaitingPixCode(current, payments.data) && (
+        <p className="muted" role="status">
+          Preparing the pix code…
+        </p>
+      )}
 
       {isCancellable(current) && (
         <div className="actions">

@@ -69,6 +69,37 @@ describe("an order's page", () => {
     expect(await screen.findByText("Copied.")).toBeInTheDocument();
   });
 
+  it("asks for the pix code until the payment service has made the charge, then stops", async () => {
+    let asked = 0;
+    const charge = {
+      payment_id: "p1",
+      order_id: ORDER_ID,
+      amount: "9.00",
+      currency: "BRL",
+      status: "AWAITING_PAYMENT",
+      qr_code: "000201pix",
+      qr_code_png: "data:image/png;base64,iVBORw0KGgo=",
+      expires_at: null,
+    };
+    const { fetch } = fakeFetch(
+      orderRoutes({
+        "GET /api/orders/:id": () => json(order({ status: "STOCK_RESERVED", payment_method: "pix" })),
+        "GET /api/payments": () => {
+          asked += 1;
+          return json(asked < 2 ? [] : [charge]);
+        },
+        "GET /api/orders/:id/events": () => eventStream().response(),
+      }),
+    );
+    renderApp(`/orders/${ORDER_ID}`, { fetch, session: pair() });
+    expect(await screen.findByText("Preparing the pix code…")).toBeInTheDocument();
+    expect(await screen.findByTestId("pix-qr", {}, { timeout: 3000 })).toBeInTheDocument();
+    expect(screen.queryByText("Preparing the pix code…")).not.toBeInTheDocument();
+    const seen = asked;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(asked).toBe(seen);
+  });
+
   it("cancels while allowed and shows a 409 as the API says it", async () => {
     const user = userEvent.setup();
     const { fetch } = fakeFetch(

@@ -2,8 +2,10 @@ import { screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it } from "vitest";
 
-import { fakeFetch, json, order, pair } from "../test/fakeApi";
+import { eventStream, fakeFetch, json, order, pair } from "../test/fakeApi";
 import { renderApp } from "../test/render";
+import { createQueryClient } from "../app/services";
+import { placeOnBoard } from "./StaffBoardPage";
 
 const ORDER_ID = "bbbbbbbb-0000-4000-8000-000000000001";
 
@@ -32,6 +34,53 @@ describe("staff board", () => {
     expect(within(notStarted).queryByTestId("fulfilment-next")).not.toBeInTheDocument();
     expect(requests.find((request) => request.method === "POST")?.body).toEqual({ status: "PREPARING" });
     expect(requests.find((request) => request.method === "POST")?.path).toBe(`/api/orders/${ORDER_ID}/fulfilment`);
+  });
+
+  it("follows every order's changes live: a new confirmed order appears, a step moves it, a cancel removes it", async () => {
+    const stream = eventStream();
+    let listed = 0;
+    const { fetch, requests } = fakeFetch({
+      "GET /api/orders/events": () => stream.response(),
+      "GET /api/orders": () => {
+        listed += 1;
+        return json({ items: [], page: 1, size: 50, total: 0 });
+      },
+    });
+    renderApp("/staff", { fetch, session: pair({ roles: ["staff"] }) });
+    await screen.findByText(/Live: orders move here/);
+    const notStarted = screen.getByRole("region", { name: /Not started/ });
+    const preparing = screen.getByRole("region", { name: /Preparing/ });
+    await waitFor(() => expect(within(notStarted).getByText("None.")).toBeInTheDocument());
+    expect(listed).toBe(4);
+    // A pending order is not on the board; once confirmed it is.
+    stream.status(order({ status: "PENDING" }));
+    stream.status(order({ status: "CONFIRMED", fulfilment: { status: "NOT_STARTED", updated_at: null } }));
+    expect(await within(notStarted).findByTestId("fulfilment-next")).toHaveTextContent("Start preparing");
+    expect(within(notStarted).getByRole("heading")).toHaveTextContent("(1)");
+    stream.status(order({ status: "CONFIRMED", fulfilment: { status: "PREPARING", updated_at: null } }));
+    expect(await within(preparing).findByTestId("fulfilment-next")).toHaveTextContent("Mark shipped");
+    expect(within(notStarted).queryByTestId("fulfilment-next")).not.toBeInTheDocument();
+    stream.status(order({ status: "CANCELLED" }));
+    await waitFor(() => expect(within(preparing).queryByTestId("fulfilment-next")).not.toBeInTheDocument());
+    // Changes may have been missed: the columns are read again, once.
+    stream.write("event: resync\ndata: {}\n\n");
+    await waitFor(() => expect(listed).toBe(8));
+    expect(requests.filter((request) => request.path === "/api/orders/events")).toHaveLength(1);
+    expect(requests[0]?.headers.get("Authorization")).toMatch(/^Bearer /);
+  });
+
+  it("keeps a live column to one page while counting every order in it", () => {
+    const queryClient = createQueryClient();
+    const key = ["orders", "board", "NOT_STARTED"];
+    queryClient.setQueryData(key, { items: [], page: 1, size: 50, total: 0 });
+    for (let index = 0; index < 60; index += 1) {
+      const id = `bbbbbbbb-0000-4000-8000-${String(index).padStart(12, "0")}`;
+      placeOnBoard(queryClient, order({ order_id: id, status: "CONFIRMED", fulfilment: { status: "NOT_STARTED", updated_at: null } }) as never);
+    }
+    const column = queryClient.getQueryData<{ items: { order_id: string }[]; total: number }>(key);
+    expect(column?.items).toHaveLength(50);
+    expect(column?.items[0]?.order_id).toBe("bbbbbbbb-0000-4000-8000-000000000059");
+    expect(column?.total).toBe(60);
   });
 
   it("is not for customers", async () => {
