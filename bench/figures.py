@@ -79,7 +79,7 @@ def saga_latency(sweep: list[dict[str, Any]], folder: Path) -> Path:
     axes.set_xlabel("orders per second (open loop, through the gateway)")
     axes.set_ylabel("POST /api/orders to order.confirmed committed (ms, log)")
     axes.set_title("Saga latency by rate: box p25-p75, whiskers p1-p99, median line")
-    axes.legend(loc="upper left", fontsize=8)
+    axes.legend(loc="best", fontsize=8)
     return _save(figure, folder, "saga_latency.png")
 
 

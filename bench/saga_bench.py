@@ -9,10 +9,10 @@ rate (BENCH_SAGA_WARMUP_SECONDS, default 30) runs first and is not measured: Kaf
 JVMs compile their hot paths in the first seconds after a start. CPU per order comes from /proc
 (bench/cpu.py) over the measured run.
 
-Then a rate sweep finds the knee, the highest rate whose p99 stays within 1 s:
-BENCH_SAGA_SWEEP_RATES (orders/s, ascending) for BENCH_SAGA_SWEEP_SECONDS each, stopping at the
-first rate past the knee (a higher one would only queue more) or when
-BENCH_SAGA_SWEEP_BUDGET_SECONDS is spent; the nominal run counts as its rate's step.
+Then a rate sweep finds the knee, the highest rate whose p99 stays within 1 s: the rates of
+BENCH_SAGA_SWEEP_RATES (orders/s) for BENCH_SAGA_SWEEP_SECONDS each and the nominal run, in
+ascending order (no step inherits a faster one's backlog), up to the first rate above the nominal
+one past the knee (a higher one would only queue more), within BENCH_SAGA_SWEEP_BUDGET_SECONDS.
 BENCH_SAGA_SWEEP_RATES= (empty) skips the sweep.
 """
 
@@ -166,8 +166,7 @@ async def _run() -> dict[str, Any]:
         idle_before = cpu.snapshot()
         await asyncio.sleep(IDLE_SECONDS)
         idle_after = cpu.snapshot()
-        nominal = await _step(client, customers, products, RATE, SECONDS, idle_after)
-        sweep = await _sweep(client, customers, products, nominal)
+        nominal, sweep = await _sweep(client, customers, products)
     nominal["idle_cpu_ms_per_s"] = cpu.per_unit(idle_before, idle_after, IDLE_SECONDS)
     nominal["targets"] = {"latency_ms_p50": 50, "latency_ms_p99": 250, "rate_per_s": 50}
     nominal["sweep"] = sweep
@@ -180,23 +179,29 @@ async def _sweep(
     client: aiohttp.ClientSession,
     customers: list[dict[str, str]],
     products: list[str],
-    nominal: dict[str, Any],
-) -> list[dict[str, Any]]:
-    """One step per SWEEP_RATES rate (the nominal run for its own), up to the first past the
-    knee, within SWEEP_BUDGET_SECONDS."""
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The nominal run (RATE for SECONDS) and one step per SWEEP_RATES rate, in ascending order
+    so that no step inherits a backlog from a faster one; above RATE up to the first rate past
+    the knee, all within SWEEP_BUDGET_SECONDS (the nominal run always happens)."""
     steps: list[dict[str, Any]] = []
+    nominal: dict[str, Any] | None = None
     deadline = time.monotonic() + SWEEP_BUDGET_SECONDS
-    for rate in SWEEP_RATES:
+    for rate in sorted({*SWEEP_RATES, RATE}):
         if rate == RATE:
-            step = dict(nominal)  # a copy: the nominal result will hold the sweep
+            nominal = await _step(client, customers, products, RATE, SECONDS, cpu.snapshot())
+            step = nominal
         elif time.monotonic() + SWEEP_SECONDS > deadline:
-            break
+            if rate > RATE:
+                break
+            continue
         else:
             step = await _step(client, customers, products, rate, SWEEP_SECONDS, cpu.snapshot())
-        steps.append(step)
-        if knee([step]) is None and rate > RATE:
+        if SWEEP_RATES:
+            steps.append(dict(step))  # a copy: the nominal result will hold the sweep
+        if rate >= RATE and knee([step]) is None:
             break  # past the knee: a higher rate only queues more
-    return steps
+    assert nominal is not None
+    return nominal, steps
 
 
 async def _step(
