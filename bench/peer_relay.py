@@ -127,8 +127,11 @@ def create_database(admin_url: str, name: str) -> str:
 
 
 def our_relay(url: str, log: Path) -> ManagedProcess:
-    """Our relay on one database, in its own process (``python -m bench.peer_relay URL``)."""
-    return ManagedProcess([sys.executable, "-m", "bench.peer_relay", url], {}, log)
+    """Our relay on one database, in its own process (``python -m bench.peer_relay``; the URL,
+    password included, in its environment rather than on its command line)."""
+    return ManagedProcess(
+        [sys.executable, "-m", "bench.peer_relay"], {"BENCH_PEERS_RELAY_URL": url}, log
+    )
 
 
 def debezium(url: str, slot: str, log: Path) -> ManagedProcess:
@@ -479,4 +482,4 @@ def _run_our_relay(url: str) -> None:
 
 
 if __name__ == "__main__":
-    _run_our_relay(sys.argv[1])
+    _run_our_relay(os.environ["BENCH_PEERS_RELAY_URL"])
