@@ -166,6 +166,9 @@ class Database:
         )
         event.listen(self.engine, "checkout", _drop_if_closed_by_server)
         self.sessions: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
+        # The most connections the pool hands out at once, and how long a checkout waits.
+        self.max_connections = pool_size + max_overflow
+        self.pool_timeout = pool_timeout
 
     def ping(self) -> bool:
         """True when the database answers."""

@@ -6,15 +6,20 @@ in the thread pool, and each such hop cost more CPU than the work itself.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import uuid
+import weakref
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
+from servicekit.db import Database
 from servicekit.runtime import ServiceRuntime
 from servicekit.tokens import InvalidToken, KeysUnavailable, Principal, bearer_token
 
@@ -31,20 +36,72 @@ async def get_runtime(request: Request) -> ServiceRuntime:
 RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
+class _RequestSlots:
+    """At most as many requests holding or awaiting a session as the pool has connections
+    (and at most half the request threads).
+
+    A sync route runs in the request thread pool, and so do FastAPI's hops after it (response
+    validation) and the close that hands its connection back. Unbounded, a burst filled every
+    thread with requests blocked on an empty pool; the finished ones could not take their
+    next hop to return their connection, and everyone waited out ``pool_timeout`` into a
+    500. The extra requests wait here instead, in the event loop, holding no thread, and after
+    ``pool_timeout`` get a 503 with Retry-After.
+    """
+
+    def __init__(self) -> None:
+        self._slots: weakref.WeakKeyDictionary[Database, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def of(self, database: Database) -> asyncio.Semaphore:
+        """The semaphore of one database (made on first use, inside the running loop)."""
+        slots = self._slots.get(database)
+        if slots is None:
+            # At most half the request threads, whatever the pool's size: the other half keep
+            # the hops after a route and the routes without a database moving.
+            threads = int(anyio.to_thread.current_default_thread_limiter().total_tokens)
+            slots = asyncio.Semaphore(max(1, min(database.max_connections, threads // 2)))
+            self._slots[database] = slots
+        return slots
+
+
+_request_slots = _RequestSlots()
+
+
+@functools.cache
+def _closer() -> ThreadPoolExecutor:
+    """Threads of their own for closing sessions that hold a connection, so that a close
+    never queues behind requests in the request thread pool (a rollback: a few keep up)."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="session-close")
+
+
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[Session]:
     """A session for one request; the application layer opens (and commits) the transaction.
 
     Creating a session touches no connection. Closing one that still holds a connection rolls
-    back over the network, so only then does the close go to a worker thread.
+    back over the network, so only then does the close go to a thread (see ``_closer``).
     """
-    session = runtime.database.sessions()
+    database = runtime.database
+    slots = _request_slots.of(database)
+    try:
+        await asyncio.wait_for(slots.acquire(), timeout=database.pool_timeout)
+    except TimeoutError:
+        raise HTTPException(
+            status_code=503,
+            detail="the service is busy: no database connection came free in time",
+            headers={"Retry-After": "1"},
+        ) from None
+    session = database.sessions()
     try:
         yield session
     finally:
-        if session.in_transaction():
-            await run_in_threadpool(session.close)
-        else:
-            session.close()
+        try:
+            if session.in_transaction():
+                await asyncio.get_running_loop().run_in_executor(_closer(), session.close)
+            else:
+                session.close()
+        finally:
+            slots.release()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
