@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up down status logs lag trace dlq test test-unit demo bench chaos lint fmt bootstrap clean
+.PHONY: up down status logs lag trace dlq test test-unit demo bench bench-peers chaos lint fmt bootstrap clean
 
 bootstrap:
 	@infra/bin/bootstrap.sh
@@ -49,6 +49,17 @@ bench: up ## benchmarks (figures, not pass/fail)
 # ARGS="--rate 10 --seconds 40 --fault-every 2 --seed 1" (the defaults); --orders N; --break
 chaos: up ## orders under seeded faults (kill -9, SIGSTOP, restarts), then the invariants; exit 1 if any breaks
 	@$(PY) -m chaos $(ARGS)
+
+# The peers are Java projects under bench/peers, built by Maven into var/peers (MVN_FLAGS=-o
+# where Maven Central is out of reach and ~/.m2 already has their jars).
+MVN_FLAGS ?=
+bench-peers: up ## ours against Spring Cloud Gateway and Debezium, side by side (ratios as JSON)
+	@rm -rf var/peers/debezium/lib
+	@for peer in spring-cloud-gateway debezium; do \
+	  mvn -B -q -Dstyle.color=never $(MVN_FLAGS) -f bench/peers/$$peer/pom.xml package \
+	    -Dpeers.build.directory=$(CURDIR)/var/peers/$$peer || exit 1; \
+	done
+	@$(PY) -m bench.compare
 
 lint: bootstrap
 	@.venv/bin/ruff check .

@@ -129,8 +129,8 @@ def median(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: round(statistics.median(r[key] for r in runs), 3) for key in runs[0]}
 
 
-def main() -> None:
-    """Run the comparison and print it as JSON."""
+def run() -> dict[str, Any]:
+    """Run the comparison; the result as a JSON-ready dict."""
     if shutil.which("wrk") is None:
         raise SystemExit("gateway_bench needs wrk: apt-get install wrk (infra/bin/bootstrap.sh)")
     token, jwks = signed_token()
@@ -186,34 +186,34 @@ def main() -> None:
         pairs = list(zip(direct_runs, gateway_runs, strict=True))
         added = round(statistics.median(g["p50_ms"] - d["p50_ms"] for d, g in pairs), 3)
         ratio = round(statistics.median(g["rps"] / d["rps"] for d, g in pairs), 3)
-        print(
-            json.dumps(
-                {
-                    "benchmark": "gateway",
-                    "request": f"GET {PATH}, RS256 bearer token verified by the gateway",
-                    "load_generator": f"wrk, 1 thread, loopback; latency at 1 connection, "
-                    f"throughput at {CONNECTIONS}",
-                    "seconds_per_run": SECONDS,
-                    "rounds": ROUNDS,
-                    "cpus": os.cpu_count(),
-                    "load_average_before": round(load_before, 2),
-                    "access_log": os.environ.get("GATEWAY_ACCESS_LOG", "all"),
-                    "token_cache_size": os.environ.get("GATEWAY_TOKEN_CACHE_SIZE", "10000"),
-                    "direct": direct,
-                    "gateway": through,
-                    "added_p50_ms": added,
-                    "throughput_ratio": ratio,
-                    "targets_met": added <= TARGET_ADDED_P50_MS
-                    and ratio >= TARGET_THROUGHPUT_RATIO,
-                    "runs": {"direct": direct_runs, "gateway": gateway_runs},
-                },
-                indent=2,
-            )
-        )
+        result: dict[str, Any] = {
+            "benchmark": "gateway",
+            "request": f"GET {PATH}, RS256 bearer token verified by the gateway",
+            "load_generator": f"wrk, 1 thread, loopback; latency at 1 connection, "
+            f"throughput at {CONNECTIONS}",
+            "seconds_per_run": SECONDS,
+            "rounds": ROUNDS,
+            "cpus": os.cpu_count(),
+            "load_average_before": round(load_before, 2),
+            "access_log": os.environ.get("GATEWAY_ACCESS_LOG", "all"),
+            "token_cache_size": os.environ.get("GATEWAY_TOKEN_CACHE_SIZE", "10000"),
+            "direct": direct,
+            "gateway": through,
+            "added_p50_ms": added,
+            "throughput_ratio": ratio,
+            "targets_met": added <= TARGET_ADDED_P50_MS and ratio >= TARGET_THROUGHPUT_RATIO,
+            "runs": {"direct": direct_runs, "gateway": gateway_runs},
+        }
     finally:
         for process in reversed(started):
             process.stop()
         shutil.rmtree(logs, ignore_errors=True)
+    return result
+
+
+def main() -> None:
+    """Run the comparison and print it as JSON."""
+    print(json.dumps(run(), indent=2))
 
 
 if __name__ == "__main__":

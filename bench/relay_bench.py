@@ -174,7 +174,8 @@ def relay_throughput(
     return EVENTS / elapsed, relay_cpu * 1e6 / EVENTS, database_cpu * 1e6 / EVENTS
 
 
-def main() -> None:
+def run() -> dict[str, Any]:
+    """Run the three measurements; the result as a JSON-ready dict."""
     configure_logging("bench", level="WARNING")
     kafka = KafkaSettings()
     settings = RelaySettings()
@@ -204,7 +205,12 @@ def main() -> None:
         "relay_database_backend_cpu_us_per_event": round(database_cpu_us, 2),
         "targets": {"relay_events_per_s": 20_000, "ratio": 0.5},
     }
-    print(json.dumps(result, indent=2))
+    return result
+
+
+def main() -> None:
+    """Run and print JSON."""
+    print(json.dumps(run(), indent=2))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,12 @@ database after the run, so measuring adds no load while the saga runs). A warm-u
 rate (BENCH_SAGA_WARMUP_SECONDS, default 30) runs first and is not measured: Kafka's and Eureka's
 JVMs compile their hot paths in the first seconds after a start. CPU per order comes from /proc
 (bench/cpu.py) over the measured run.
+
+Then a rate sweep finds the knee, the highest rate whose p99 stays within 1 s: the rates of
+BENCH_SAGA_SWEEP_RATES (orders/s) for BENCH_SAGA_SWEEP_SECONDS each and the nominal run, in
+ascending order (no step inherits a faster one's backlog), up to the first rate above the nominal
+one past the knee (a higher one would only queue more), within BENCH_SAGA_SWEEP_BUDGET_SECONDS.
+BENCH_SAGA_SWEEP_RATES= (empty) skips the sweep.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import aiohttp
 import psycopg2
 
 from bench import cpu
+from bench.ratios import KNEE_P99_MS, knee
 from devstack import layout
 
 GATEWAY = os.environ.get("GATEWAY_URL", f"http://localhost:{layout.GATEWAY_PORT}")
@@ -33,6 +40,13 @@ SECONDS = float(os.environ.get("BENCH_SAGA_SECONDS", "60"))
 CUSTOMERS = 20
 IDLE_SECONDS = 3
 WARMUP_SECONDS = float(os.environ.get("BENCH_SAGA_WARMUP_SECONDS", "30"))
+SWEEP_RATES = [
+    float(r)
+    for r in os.environ.get("BENCH_SAGA_SWEEP_RATES", "25,50,75,100,150,200").split(",")
+    if r
+]
+SWEEP_SECONDS = float(os.environ.get("BENCH_SAGA_SWEEP_SECONDS", "20"))
+SWEEP_BUDGET_SECONDS = float(os.environ.get("BENCH_SAGA_SWEEP_BUDGET_SECONDS", "300"))
 
 
 async def _post(
@@ -98,14 +112,15 @@ async def _place(
     customers: list[dict[str, str]],
     products: list[str],
     seconds: float,
+    rate: float = RATE,
 ) -> tuple[dict[str, float], list[str], float]:
-    """Orders placed open-loop at RATE: (order id -> time sent, errors, seconds spent)."""
+    """Orders placed open-loop at ``rate``: (order id -> time sent, errors, seconds spent)."""
     sent: dict[str, float] = {}
     errors: list[str] = []
     start = time.time()
 
     async def one(i: int) -> None:
-        await asyncio.sleep(max(0.0, start + i / RATE - time.time()))
+        await asyncio.sleep(max(0.0, start + i / rate - time.time()))
         t0 = time.time()
         try:
             async with client.post(
@@ -120,7 +135,7 @@ async def _place(
         except (aiohttp.ClientError, TimeoutError) as exc:
             errors.append(type(exc).__name__)
 
-    await asyncio.gather(*(one(i) for i in range(int(RATE * seconds))))
+    await asyncio.gather(*(one(i) for i in range(int(rate * seconds))))
     return sent, errors, time.time() - start
 
 
@@ -151,11 +166,58 @@ async def _run() -> dict[str, Any]:
         idle_before = cpu.snapshot()
         await asyncio.sleep(IDLE_SECONDS)
         idle_after = cpu.snapshot()
-        cpu_before, client_before = idle_after, time.process_time()
-        start = time.time()
-        sent, errors, send_seconds = await _place(client, customers, products, SECONDS)
+        nominal, sweep = await _sweep(client, customers, products)
+    nominal["idle_cpu_ms_per_s"] = cpu.per_unit(idle_before, idle_after, IDLE_SECONDS)
+    nominal["targets"] = {"latency_ms_p50": 50, "latency_ms_p99": 250, "rate_per_s": 50}
+    nominal["sweep"] = sweep
+    nominal["knee_rate_per_s"] = knee(sweep)
+    nominal["knee_p99_limit_ms"] = KNEE_P99_MS
+    return nominal
+
+
+async def _sweep(
+    client: aiohttp.ClientSession,
+    customers: list[dict[str, str]],
+    products: list[str],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The nominal run (RATE for SECONDS) and one step per SWEEP_RATES rate, in ascending order
+    so that no step inherits a backlog from a faster one; above RATE up to the first rate past
+    the knee, all within SWEEP_BUDGET_SECONDS (the nominal run always happens)."""
+    steps: list[dict[str, Any]] = []
+    nominal: dict[str, Any] | None = None
+    deadline = time.monotonic() + SWEEP_BUDGET_SECONDS
+    for rate in sorted({*SWEEP_RATES, RATE}):
+        if rate == RATE:
+            nominal = await _step(client, customers, products, RATE, SECONDS, cpu.snapshot())
+            step = nominal
+        elif time.monotonic() + SWEEP_SECONDS > deadline:
+            if rate > RATE:
+                break
+            continue
+        else:
+            step = await _step(client, customers, products, rate, SWEEP_SECONDS, cpu.snapshot())
+        if SWEEP_RATES:
+            steps.append(dict(step))  # a copy: the nominal result will hold the sweep
+        if rate >= RATE and knee([step]) is None:
+            break  # past the knee: a higher rate only queues more
+    assert nominal is not None
+    return nominal, steps
+
+
+async def _step(
+    client: aiohttp.ClientSession,
+    customers: list[dict[str, str]],
+    products: list[str],
+    rate: float,
+    seconds: float,
+    cpu_before: dict[str, float],
+) -> dict[str, Any]:
+    """Orders at ``rate`` for ``seconds``, until every one has settled: latency, CPU per order."""
+    client_before = time.process_time()
+    start = time.time()
+    sent, errors, send_seconds = await _place(client, customers, products, seconds, rate)
     confirmed, statuses = await _settled(list(sent))
-    total = int(RATE * SECONDS)
+    total = int(rate * seconds)
     cpu_after, client_after = cpu.snapshot(), time.process_time()
     done = sum(statuses.values())
     cpu_per_order = cpu.per_unit(cpu_before, cpu_after, done)
@@ -163,8 +225,8 @@ async def _run() -> dict[str, Any]:
     last_confirm = max(confirmed.values()) if confirmed else start
     return {
         "benchmark": "saga",
-        "target_rate_per_s": RATE,
-        "seconds": SECONDS,
+        "target_rate_per_s": rate,
+        "seconds": seconds,
         "warmup_seconds": WARMUP_SECONDS,
         "orders_sent": total,
         "orders_accepted": len(sent),
@@ -183,8 +245,8 @@ async def _run() -> dict[str, Any]:
         "cpu_ms_per_order_bench_client": round(
             (client_after - client_before) * 1000 / max(done, 1), 2
         ),
-        "idle_cpu_ms_per_s": cpu.per_unit(idle_before, idle_after, IDLE_SECONDS),
-        "targets": {"latency_ms_p50": 50, "latency_ms_p99": 250, "rate_per_s": 50},
+        # Every sample, for the latency figure (left out of the printed JSON).
+        "latencies_ms": [round(x, 1) for x in latencies],
     }
 
 
@@ -208,11 +270,26 @@ def _outcomes(order_ids: list[str]) -> tuple[dict[str, float], dict[str, int]]:
     return confirmed, statuses
 
 
-def main() -> None:
-    """Run and print JSON."""
+def run() -> dict[str, Any]:
+    """Run: the nominal rate's figures, the sweep and the knee, every latency sample included."""
     result = asyncio.run(_run())
     result["measured_at"] = datetime.now(UTC).isoformat()
-    print(json.dumps(result, indent=2))
+    return result
+
+
+def printable(result: dict[str, Any]) -> dict[str, Any]:
+    """The result without its latency samples (they are for the figure)."""
+    shown = {k: v for k, v in result.items() if k not in ("latencies_ms", "sweep")}
+    shown["sweep"] = [
+        {k: v for k, v in step.items() if k not in ("latencies_ms", "sweep")}
+        for step in result.get("sweep", [])
+    ]
+    return shown
+
+
+def main() -> None:
+    """Run and print JSON."""
+    print(json.dumps(printable(run()), indent=2))
 
 
 if __name__ == "__main__":
