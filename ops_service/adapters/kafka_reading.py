@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
@@ -83,6 +84,10 @@ class _Reading:
         return where
 
 
+# A reader, not a member: it stops at the end of each partition and does not wait long for more.
+_READER_OVERRIDES: dict[str, Any] = {"enable.partition.eof": True, "fetch.wait.max.ms": 100}
+
+
 def read_ranges(
     kafka: KafkaSettings,
     ranges: Mapping[Partition, tuple[int, int]],
@@ -100,7 +105,7 @@ def read_ranges(
             kafka,
             group_id="ops-service-reader",  # required by the client; never joined
             client_id="ops-service-reader",
-            **{"enable.partition.eof": True, "fetch.wait.max.ms": 100},
+            **_READER_OVERRIDES,
         )
     )
     deadline = time.monotonic() + bounds.seconds
