@@ -44,7 +44,8 @@ def list_payments(
 async def provider_webhook(
     request: Request,
     runtime: RuntimeDep,
-    signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER)] = None,
+    # "t=<seconds>,v1=<64 hex>", one v1 per secret during a rotation: 512 leaves room for several.
+    signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, max_length=512)] = None,
 ) -> WebhookAccepted:
     """A webhook of the payment provider (no bearer token: the signature is the credential).
     200 once applied, and for one seen before (nothing changes again)."""
