@@ -44,8 +44,10 @@ def list_payments(
 async def provider_webhook(
     request: Request,
     runtime: RuntimeDep,
-    # "t=<seconds>,v1=<64 hex>", one v1 per secret during a rotation: 512 leaves room for several.
-    signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, max_length=512)] = None,
+    # "t=<seconds>,v1=<64 hex>", one v1 per secret in a rotation (512 leaves room), printable ASCII.
+    signature: Annotated[
+        str | None, Header(alias=SIGNATURE_HEADER, max_length=512, pattern=r"^[\x20-\x7e]*$")
+    ] = None,
 ) -> WebhookAccepted:
     """A webhook of the payment provider (no bearer token: the signature is the credential).
     200 once applied, and for one seen before (nothing changes again)."""
