@@ -42,9 +42,15 @@ from tests.support import ManagedProcess, free_port, wait_for
 SECONDS = int(os.environ.get("BENCH_PEERS_GATEWAY_SECONDS", "5"))
 ROUNDS = int(os.environ.get("BENCH_PEERS_GATEWAY_ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_GATEWAY_CONNECTIONS", "32"))
-# Unmeasured load on each contender first: a JVM needs thousands of requests before its JIT has
-# compiled the hot path, more so when other work starves its compiler threads.
-WARMUP_SECONDS = int(os.environ.get("BENCH_PEERS_GATEWAY_WARMUP_SECONDS", "30"))
+# Unmeasured load on each contender first, counted in requests rather than seconds: Spring Cloud
+# Gateway's JVM reaches its steady state only after about 50,000 requests (its C2 compiler spends
+# some 25 s of CPU on the request path first; until then a request costs 1-9 ms of CPU instead of
+# about 0.5). A time-based warm-up on a busy machine served it a few hundred requests, so the rounds
+# measured the interpreter and the JIT compiler, not the gateway. The time limit keeps a starved run
+# finite; each contender's warm-up request count is in the result.
+WARMUP_REQUESTS = int(os.environ.get("BENCH_PEERS_GATEWAY_WARMUP_REQUESTS", "60000"))
+WARMUP_SECONDS = int(os.environ.get("BENCH_PEERS_GATEWAY_WARMUP_SECONDS", "300"))
+WARMUP_CHUNK_SECONDS = 10
 SCG_JAR = layout.VAR / "peers" / "spring-cloud-gateway" / "spring-cloud-gateway-peer.jar"
 PEER = "spring_cloud_gateway"
 
@@ -113,6 +119,19 @@ def wrk(url: str, token: str, *, connections: int, seconds: int) -> dict[str, fl
         "p99_ms": number(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$"),
         "failures": failures,
     }
+
+
+def warm_up(url: str, token: str) -> int:
+    """Unmeasured load in short wrk runs until WARMUP_REQUESTS were answered (or WARMUP_SECONDS
+    passed): connections, caches and, above all, a JVM's JIT compiler. Returns the requests
+    served."""
+    served = 0
+    elapsed = 0
+    while served < WARMUP_REQUESTS and elapsed < WARMUP_SECONDS:
+        chunk = min(WARMUP_CHUNK_SECONDS, WARMUP_SECONDS - elapsed)
+        served += round(wrk(url, token, connections=CONNECTIONS, seconds=chunk)["rps"] * chunk)
+        elapsed += chunk
+    return served
 
 
 def _pid(process: ManagedProcess) -> int:
@@ -196,8 +215,7 @@ def run() -> dict[str, Any]:
 
             wait_for(routed, timeout=300, what=f"{name} to route to the upstream")
         pids = {"direct": 0} | {name: _pid(p) for name, p in contenders.items()}
-        for url in urls.values():  # warm up: connections, caches, the JVM's JIT
-            wrk(url, token, connections=CONNECTIONS, seconds=WARMUP_SECONDS)
+        warmup_requests = {name: warm_up(url, token) for name, url in urls.items()}
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
         order = list(contenders)
         load_before = os.getloadavg()[0]
@@ -220,7 +238,9 @@ def run() -> dict[str, Any]:
         shutil.rmtree(logs, ignore_errors=True)
     return summarise(runs, memory) | {
         "seconds_per_run": SECONDS,
-        "warmup_seconds": WARMUP_SECONDS,
+        "warmup_requests_target": WARMUP_REQUESTS,
+        "warmup_seconds_limit": WARMUP_SECONDS,
+        "warmup_requests": warmup_requests,
         "rounds": ROUNDS,
         "connections": CONNECTIONS,
         "load_average_before": round(load_before, 2),
