@@ -248,6 +248,8 @@ def test_reserves_every_line_and_emits_stock_reserved(
         "total": "76.47",
         "currency": "EUR",
         "deadline_at": "2030-01-01T12:00:00Z",
+        # Copied from order.created: payment_service charges by it.
+        "payment_method": "card",
     }
     assert row["headers"] == {
         "correlation_id": created.correlation_id,
