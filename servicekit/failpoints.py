@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from functools import cache
 
 ENV_VAR = "SERVICEKIT_FAILPOINTS"
@@ -42,7 +43,12 @@ def failpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if action == "stop" and name not in _stopped:
         _stopped.add(name)
-        os.kill(os.getpid(), signal.SIGSTOP)
+        # Sent to this thread, not to the process: a process-directed SIGSTOP is taken by
+        # whichever thread the kernel picks (the main one), and the group stop begins only when
+        # that thread runs, so on a busy machine this thread went on past the point for a while
+        # (a relay marked the batch it was meant to hang before). A thread-directed one is taken
+        # on the way back from this very call, and the whole process stops with it.
+        signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
     if action == "raise":
         raise FailpointError(name)
 

@@ -112,22 +112,28 @@ def net_charge(rows: list[dict[str, Any]]) -> Decimal:
 
 @contextmanager
 def stopped(program: str) -> Iterator[None]:
-    """Stop one supervised process for the block; start it again and wait until it is ready."""
-    app = program.replace("_", "-").upper()
+    """Stop one supervised process for the block; start it again and wait until it is routable."""
     supervisor.rpc().stopProcess(program, True)
     try:
         yield
     finally:
         supervisor.start(program)
         wait_ready(program)
-        # Ready is not routable: wait until the gateway's registry copy has the instance again.
-        wait_for(
-            lambda: (
-                service_metric(layout.GATEWAY_PORT, "gateway_upstream_instances", service=app) >= 1
-            ),
-            timeout=60,
-            what=f"gateway routes to {app} again",
-        )
+        wait_routable(program)
+
+
+def wait_routable(program: str) -> None:
+    """Wait until the gateway routes to a service again after its restart.
+
+    Ready is not routable: the instance registers with Eureka, and the gateway's copy of the
+    registry learns of it at its next refresh; a request in between is answered 503.
+    """
+    app = program.replace("_", "-").upper()
+    wait_for(
+        lambda: service_metric(layout.GATEWAY_PORT, "gateway_upstream_instances", service=app) >= 1,
+        timeout=60,
+        what=f"gateway routes to {app} again",
+    )
 
 
 def service_metric(port: int, name: str, **labels: str) -> float:

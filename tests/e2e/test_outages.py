@@ -18,7 +18,14 @@ import pytest
 from devstack import layout, supervisor
 from devstack.cli import wait_ready
 from tests.e2e.conftest import GATEWAY, User
-from tests.e2e.saga_support import FINAL, create_product, order, place_order, wait_order
+from tests.e2e.saga_support import (
+    FINAL,
+    create_product,
+    order,
+    place_order,
+    wait_order,
+    wait_routable,
+)
 from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -63,6 +70,8 @@ def platform_restored() -> Iterator[None]:
     for service in layout.SERVICES:
         supervisor.start(service.package)
     wait_for(_all_consuming, timeout=180, what="every service consuming again")
+    for service in layout.SERVICES:
+        wait_routable(service.package)
 
 
 def test_services_started_while_kafka_is_down_consume_once_it_is_back(
@@ -95,6 +104,7 @@ def test_services_started_while_kafka_is_down_consume_once_it_is_back(
     for service in CONSUMERS:
         info = rpc.getProcessInfo(service.package)
         assert info["statename"] == "RUNNING", info  # recovered in place, not by a crash loop
+        wait_routable(service.package)
     placed = place_order(api, customer, [(product, 1)])
     assert placed.status_code == 202, placed.text
     final = wait_order(

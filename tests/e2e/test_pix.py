@@ -32,7 +32,7 @@ from tests.e2e.pix_support import (
     wait_status,
     webhook_body,
 )
-from tests.e2e.saga_support import order, port_of, stock, stopped
+from tests.e2e.saga_support import order, port_of, stock, stopped, wait_routable
 from tests.support import ManagedProcess, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -299,6 +299,7 @@ def test_payment_service_killed_around_the_providers_answer_makes_one_charge(
     finally:
         supervisor.start("payment_service")
         cli.wait_ready("payment_service")
+        wait_routable("payment_service")
     payment = wait_payment(api, customer, order_id, "AWAITING_PAYMENT")
     (charge,) = charges_of(order_id)
     assert charge["charge_id"] == payment["charge_id"]
