@@ -58,9 +58,12 @@ SELECT %(order_id)s::uuid, * FROM unnest(%(product_ids)s::uuid[], %(quantities)s
                                          %(unit_prices)s::numeric[])
 """
 
-_INSERT_FAILED = """
+# A reservation that holds nothing: FAILED (order.created refused) or VOIDED (the order ended
+# before its order.created arrived; no currency or deadline then).
+_INSERT_UNHELD = """
 INSERT INTO reservations (order_id, customer_id, status, currency, deadline_at, failure_reason)
-VALUES (%(order_id)s::uuid, %(customer_id)s, 'FAILED', %(currency)s, %(deadline_at)s, %(reason)s)
+VALUES (%(order_id)s::uuid, %(customer_id)s, %(status)s, %(currency)s, %(deadline_at)s,
+        %(reason)s)
 """
 
 # The reservation, one row per line; while it is RESERVED, its lines with their products' rows
@@ -146,9 +149,10 @@ class SqlReservations:
         else:
             sql_later(
                 self._session,
-                _INSERT_FAILED,
+                _INSERT_UNHELD,
                 {
                     "order_id": reservation.order_id,
+                    "status": reservation.status.value,
                     "customer_id": reservation.customer_id,
                     "currency": reservation.currency,
                     "deadline_at": reservation.deadline_at,

@@ -4,7 +4,9 @@ Each runs in the inbox consumer's transaction; the unit of work publishes what t
 recorded. An order reserves once: order.created announced again finds its reservation and does
 nothing. A reservation is settled once: a confirmation commits it, a cancellation or rejection
 releases it (even one made after the order was cancelled upstream), and anything after that, or
-for an order that never held stock, changes nothing.
+for an order that never held stock, changes nothing. An order cancelled or rejected before its
+order.created arrived (dead-lettered here, while its saga timed out) is voided: when the
+order.created comes after all, replayed from the dead letter topic, it reserves nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def on_order_created(event: OrderCreated, uow: ProductUnitOfWork) -> None:
         event.order_id, [product_id for product_id in requested if _is_uuid(product_id)]
     )
     if stock is None:
-        log.info("reservation_exists", order_id=order_id)  # order.created emitted twice
+        # order.created emitted twice, or replayed after its order ended (VOIDED)
+        log.info("reservation_exists", order_id=order_id)
         return
     reservation = Reservation.reserve(
         order_id=event.order_id,
@@ -55,36 +58,51 @@ def on_order_created(event: OrderCreated, uow: ProductUnitOfWork) -> None:
 
 def on_order_confirmed(event: OrderConfirmed, uow: ProductUnitOfWork) -> None:
     """The order is paid for: its reserved units become sold (stock.committed)."""
-    _settle(event.order_id, event.event_type, uow, Reservation.commit)
+    if _valid_order_id(event.order_id) and not _settle(event, uow, Reservation.commit):
+        log.info("reservation_not_held", order_id=event.order_id, event_type=event.event_type)
 
 
 def on_order_cancelled(event: OrderCancelled, uow: ProductUnitOfWork) -> None:
-    """Give the order's reserved units back (stock.released); nothing if none are held."""
-    reason = f"order cancelled: {event.reason}"
-    _settle(event.order_id, event.event_type, uow, lambda held: held.release(reason))
+    """Give the order's reserved units back (stock.released); nothing if none are held, and
+    the order is voided if it has no reservation yet."""
+    _end(event, f"order cancelled: {event.reason}", uow)
 
 
 def on_order_rejected(event: OrderRejected, uow: ProductUnitOfWork) -> None:
-    """Give the order's reserved units back (stock.released); nothing if none are held."""
-    reason = f"order rejected: {event.reason}"
-    _settle(event.order_id, event.event_type, uow, lambda held: held.release(reason))
+    """Give the order's reserved units back (stock.released); nothing if none are held, and
+    the order is voided if it has no reservation yet."""
+    _end(event, f"order rejected: {event.reason}", uow)
+
+
+def _end(event: OrderCancelled | OrderRejected, reason: str, uow: ProductUnitOfWork) -> None:
+    """The order ended without a sale: release what it holds, or void it when nothing is known
+    of it yet (under the order's lock, which order.created takes to reserve)."""
+    if not _valid_order_id(event.order_id):
+        return
+    if not _settle(event, uow, lambda held: held.release(reason)):
+        uow.reservations.add(
+            Reservation.void(order_id=event.order_id, customer_id=event.customer_id, reason=reason)
+        )
+        log.info("reservation_voided", order_id=event.order_id, event_type=event.event_type)
 
 
 def _settle(
-    order_id: str,
-    event_type: str,
+    event: OrderConfirmed | OrderCancelled | OrderRejected,
     uow: ProductUnitOfWork,
     settle: Callable[[Reservation], bool],
-) -> None:
-    """Lock and load the order's reservation, settle it if it still holds stock, save."""
-    if not _is_uuid(order_id):
-        log.warning("reservation_unknown_order_id", order_id=order_id)
-        return
+) -> bool:
+    """Lock and load the order's reservation, settle it if it still holds stock, save.
+    False when the order has no reservation at all."""
+    order_id = event.order_id
     reservation = uow.reservations.get_for_update(order_id)
-    if reservation is None or not settle(reservation):
-        status = reservation.status.value if reservation is not None else None
-        log.info("reservation_not_held", order_id=order_id, event_type=event_type, status=status)
-        return
+    if reservation is None:
+        return False
+    if not settle(reservation):
+        status = reservation.status.value
+        log.info(
+            "reservation_not_held", order_id=order_id, event_type=event.event_type, status=status
+        )
+        return True
     uow.reservations.save(reservation)
     committed = reservation.status == ReservationStatus.COMMITTED
     log.info(
@@ -92,6 +110,15 @@ def _settle(
         order_id=order_id,
         lines=len(reservation.lines),
     )
+    return True
+
+
+def _valid_order_id(order_id: str) -> bool:
+    """True for a UUID; anything else is logged: no reservation can be kept under it."""
+    if _is_uuid(order_id):
+        return True
+    log.warning("reservation_unknown_order_id", order_id=order_id)
+    return False
 
 
 def _canonical_id(product_id: str) -> str:

@@ -75,7 +75,8 @@ class Reservations(Protocol):
 
     def add(self, reservation: Reservation) -> None:
         """Store a new reservation; a RESERVED one moves its units from available to reserved
-        (their stock must be locked already: stock_to_reserve)."""
+        (their stock must be locked already: stock_to_reserve). A FAILED or VOIDED one holds
+        nothing; a VOIDED one is added under the order's lock (get_for_update found none)."""
         ...
 
     def get_for_update(self, order_id: str) -> Reservation | None:

@@ -30,12 +30,14 @@ from servicekit.messaging.envelope import Event
 
 
 class ReservationStatus(StrEnum):
-    """Where one order's reservation stands; only RESERVED still holds stock."""
+    """Where one order's reservation stands; only RESERVED still holds stock. VOIDED: the
+    order ended before its order.created arrived, which then reserves nothing."""
 
     RESERVED = "RESERVED"
     RELEASED = "RELEASED"
     COMMITTED = "COMMITTED"
     FAILED = "FAILED"
+    VOIDED = "VOIDED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +124,14 @@ def plan_reservation(
 @dataclass
 class Reservation:
     """One order's reservation: RESERVED holds ``lines``; FAILED says why nothing was held;
-    COMMITTED and RELEASED are final. Loaded for a change once final, it has no lines."""
+    COMMITTED and RELEASED are final; VOIDED (no currency: it never saw the order's lines) says
+    why nothing will be. Loaded for a change once final, it has no lines."""
 
     aggregate_type: ClassVar[str] = StockReserved.aggregate_type  # "stock_reservation"
 
     order_id: str
     customer_id: str
-    currency: str
+    currency: str | None
     deadline_at: datetime | None
     status: ReservationStatus
     lines: tuple[ReservedLine, ...] = ()
@@ -183,6 +186,15 @@ class Reservation:
             )
         )
         return reservation
+
+    @classmethod
+    def void(cls, *, order_id: str, customer_id: str, reason: str) -> Reservation:
+        """The order ended (``reason``) before its order.created arrived: hold nothing, now or
+        when it does arrive (replayed from a dead letter topic, say). Nothing to announce: no
+        service waits on stock for an order that is over."""
+        return cls(
+            order_id, customer_id, None, None, ReservationStatus.VOIDED, failure_reason=reason
+        )
 
     @property
     def held(self) -> bool:

@@ -436,7 +436,6 @@ def test_nothing_to_settle_without_a_held_reservation(
     apply(sessions, failed)
     never_seen = str(uuid.uuid4())
 
-    apply(sessions, order_cancelled(never_seen))
     apply(sessions, order_confirmed(never_seen))
     apply(sessions, order_rejected(failed_id))
     apply(sessions, order_cancelled(failed_id))
@@ -444,6 +443,38 @@ def test_nothing_to_settle_without_a_held_reservation(
     assert reservation(engine, never_seen) is None
     assert [e["event_type"] for e in events(engine)] == ["stock.reservation_failed"]
     assert stock(engine, a)["available"] == 1
+    assert_conserved(engine)
+
+
+@pytest.mark.parametrize("end", [order_cancelled, order_rejected], ids=["cancelled", "rejected"])
+def test_an_order_created_after_its_order_ended_reserves_nothing(
+    engine: Engine, sessions: sessionmaker[Session], end: Callable[[str], Envelope]
+) -> None:
+    # order.created was dead-lettered here while the saga timed out; the operator replays it
+    # after the cancellation went through. Nothing may be held for an order that is over.
+    a = add_product(sessions, 5)
+    created = order_created([(a, 2)])
+    order_id = created.payload["order_id"]
+    ended = end(order_id)
+
+    apply(sessions, ended)
+    apply(sessions, created)
+    apply(sessions, order_cancelled(order_id))
+
+    voided = reservation(engine, order_id)
+    assert voided is not None
+    assert (voided["status"], voided["currency"], voided["total"]) == ("VOIDED", None, None)
+    assert voided["failure_reason"] == f"order {ended.event_type.split('.')[1]}: " + str(
+        ended.payload["reason"]
+    )
+    assert stock(engine, a) == {
+        "initial": 5,
+        "adjusted": 0,
+        "available": 5,
+        "reserved": 0,
+        "sold": 0,
+    }
+    assert events(engine, order_id) == []
     assert_conserved(engine)
 
 
@@ -554,6 +585,30 @@ def test_the_schema_refuses_broken_stock(
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(text(f"UPDATE products SET {assignment} WHERE product_id = :p"), {"p": a})
     assert stock(engine, a)["available"] == 5
+
+
+@pytest.mark.parametrize(
+    ("status", "currency", "total", "reason"),
+    [
+        ("VOIDED", None, None, None),  # a voided order says why
+        ("RELEASED", None, "1.00", None),  # only a voided one may lack its currency
+        ("FAILED", "EUR", None, None),  # a failed one says why too
+        ("RESERVED", "EUR", "1.00", "why"),  # one that holds stock has no failure
+    ],
+)
+def test_the_schema_refuses_broken_reservations(
+    engine: Engine, status: str, currency: str | None, total: str | None, reason: str | None
+) -> None:
+    order_id = str(uuid.uuid4())
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO reservations (order_id, customer_id, status, currency, total,"
+                " failure_reason) VALUES (:o, 'c', :s, :c, CAST(:t AS numeric), :r)"
+            ),
+            {"o": order_id, "s": status, "c": currency, "t": total, "r": reason},
+        )
+    assert reservation(engine, order_id) is None
 
 
 # -- concurrency -----------------------------------------------------------------------------

@@ -401,6 +401,35 @@ def test_a_failed_reservation_moves_nothing_and_says_why(harness: Harness) -> No
         )
 
 
+def test_a_voided_order_loads_back_holding_nothing_and_gets_no_stock_to_reserve(
+    harness: Harness,
+) -> None:
+    (a,) = added(harness, product(stock=2))
+    order_id = str(uuid.uuid4())
+    with harness.unit_of_work() as uow:
+        assert uow.reservations.get_for_update(order_id) is None
+        uow.reservations.add(
+            Reservation.void(order_id=order_id, customer_id=CUSTOMER, reason="order cancelled: x")
+        )
+    assert reserve(harness, order_id, {a: 1}) == (None, None)
+    assert harness.stock(a) == Stock.opening(2)
+    with harness.unit_of_work() as uow:
+        loaded = uow.reservations.get_for_update(order_id)
+        assert loaded is not None
+        assert (loaded.status, loaded.customer_id, loaded.currency, loaded.deadline_at) == (
+            ReservationStatus.VOIDED,
+            CUSTOMER,
+            None,
+            None,
+        )
+        assert (loaded.lines, loaded.total, loaded.failure_reason) == (
+            (),
+            None,
+            "order cancelled: x",
+        )
+        assert not loaded.commit() and not loaded.release("order rejected: y")
+
+
 @pytest.mark.parametrize("outcome", ["commit", "release"])
 def test_a_settled_reservation_moves_its_units_and_holds_nothing_after(
     harness: Harness, outcome: str

@@ -260,7 +260,6 @@ def test_nothing_to_settle_without_a_held_reservation() -> None:
     a = room.add_product(1)
     failed_id = room.created([(a, 2)])
     never_seen = str(uuid.uuid4())
-    room.cancelled(never_seen)
     room.confirmed(never_seen)
     room.rejected(failed_id)
     room.cancelled(failed_id)
@@ -268,6 +267,25 @@ def test_nothing_to_settle_without_a_held_reservation() -> None:
     assert room.status(failed_id) == ReservationStatus.FAILED
     assert room.emitted() == ["stock.reservation_failed"]
     assert room.stock(a) == Stock.opening(1)
+
+
+@pytest.mark.parametrize("end", ["cancelled", "rejected"])
+def test_an_order_created_after_its_order_ended_reserves_nothing(end: str) -> None:
+    """order.created dead-lettered here while the saga timed out: the cancellation comes first
+    and voids the order, so the order.created replayed from the dead letter topic later holds
+    no stock for an order that is over (it would never be released)."""
+    room = Stockroom()
+    a = room.add_product(5)
+    order_id = str(uuid.uuid4())
+    getattr(room, end)(order_id)
+    assert room.status(order_id) == ReservationStatus.VOIDED
+    room.created([(a, 2)], order_id=order_id)
+    room.confirmed(order_id)
+    room.cancelled(order_id)
+    assert room.status(order_id) == ReservationStatus.VOIDED
+    assert room.stock(a) == Stock.opening(5)
+    assert room.emitted() == []
+    room.assert_conserved()
 
 
 def test_settling_an_order_id_that_is_no_uuid_locks_and_changes_nothing() -> None:
