@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: up down status logs lag trace dlq test test-unit demo bench bench-peers chaos lint fmt bootstrap clean
+.PHONY: up down status logs lag trace dlq test test-ha test-unit demo bench bench-peers chaos lint fmt bootstrap clean
 
 bootstrap:
 	@infra/bin/bootstrap.sh
@@ -32,10 +32,26 @@ dlq: ## every dead letter of every .dlq topic, one per line (replay: POST /api/o
 	@$(PY) -m devstack dlq
 
 # Tests run the stack with a short saga timeout so the timeout test does not wait 30 s.
+# The whole suite ends with the HA round (below); HA_ROUND=0 skips it, and so does PYTEST_ARGS.
+HA_ROUND ?= $(if $(PYTEST_ARGS),0,1)
 test: export SAGA_TIMEOUT ?= 15
-test: up ## the whole suite against the real engines
+test: up ## the whole suite against the real engines, then the HA round
 	@npm --prefix web test -- --run
 	@$(PY) -m pytest $(PYTEST_ARGS)
+	@if [ "$(HA_ROUND)" = 1 ]; then $(MAKE) --no-print-directory test-ha; fi
+
+# The tests that need two of everything (tests/e2e/test_ha_availability.py: a Kafka node or one
+# instance of every service killed under load) and a chaos round, on `make up TOPOLOGY=ha`. The
+# stack is back on the single topology afterwards, as `make up` leaves it, pass or fail.
+HA_TESTS := tests/e2e/test_ha_availability.py \
+  tests/chaos/e2e/test_chaos_round.py::test_a_round_of_faults_breaks_no_invariant
+test-ha: export SAGA_TIMEOUT ?= 15
+test-ha: bootstrap ## the HA round alone (stops the running stack first)
+	@$(PY) -m devstack down
+	@$(PY) -m devstack up --topology ha
+	@$(PY) -m pytest $(HA_TESTS); passed=$$?; \
+	  echo "test-ha: back to the single topology"; \
+	  $(PY) -m devstack down && $(PY) -m devstack up >/dev/null && exit $$passed
 
 test-unit: bootstrap ## unit tests only: no engines needed
 	@$(PY) -m pytest $(wildcard tests/*/unit) $(PYTEST_ARGS)

@@ -31,7 +31,7 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(
         topology.read_topology() != topology.HA,
-        reason="needs the HA topology (make up TOPOLOGY=ha)",
+        reason="needs the HA topology: `make test-ha` (the last round of `make test`) runs it",
     ),
 ]
 

@@ -19,8 +19,6 @@ const STREAM_LABELS = {
   failed: "Live updates are not available for this order.",
 } as const;
 
-const PIX_CODE_RETRY_MS = 1000;
-
 /** A pix order still open whose QR code the payment service has not shown yet. */
 export function awaitingPixCode(order: Order, payments: Payment[] | undefined): boolean {
   if (order.payment_method !== "pix" || isFinal(order) || order.status === "CONFIRMED") return false;
@@ -44,11 +42,9 @@ export function OrderPage() {
     queryKey: paymentsKey(orderId),
     queryFn: () => api.payments.forOrder(orderId),
     enabled: order.isSuccess,
-    // The pix charge is made by the payment service after the stock is reserved, an instant
-    // that changes nothing in the order's stream: until the QR code is there, ask for it again
-    // every second (and only then; the order itself is never polled).
-    refetchInterval: (query) =>
-      order.data && awaitingPixCode(order.data, query.state.data) ? PIX_CODE_RETRY_MS : false,
+    // Read again only when the order's stream says its payment changed (useOrderStream): the
+    // pix charge and its QR code are recorded in the transaction that emits payment.awaiting,
+    // after which the order's payment status is AWAITING_PAYMENT. No polling.
   });
   const cancel = useMutation({
     mutationFn: () => api.orders.cancel(orderId),

@@ -69,8 +69,9 @@ describe("an order's page", () => {
     expect(await screen.findByText("Copied.")).toBeInTheDocument();
   });
 
-  it("asks for the pix code until the payment service has made the charge, then stops", async () => {
+  it("reads the pix code again when the order's stream says the charge awaits payment, never by polling", async () => {
     let asked = 0;
+    let charged = false;
     const charge = {
       payment_id: "p1",
       order_id: ORDER_ID,
@@ -81,23 +82,30 @@ describe("an order's page", () => {
       qr_code_png: "data:image/png;base64,iVBORw0KGgo=",
       expires_at: null,
     };
+    const stream = eventStream();
     const { fetch } = fakeFetch(
       orderRoutes({
         "GET /api/orders/:id": () => json(order({ status: "STOCK_RESERVED", payment_method: "pix" })),
         "GET /api/payments": () => {
           asked += 1;
-          return json(asked < 2 ? [] : [charge]);
+          return json(charged ? [charge] : []);
         },
-        "GET /api/orders/:id/events": () => eventStream().response(),
+        "GET /api/orders/:id/events": () => stream.response(),
       }),
     );
     renderApp(`/orders/${ORDER_ID}`, { fetch, session: pair() });
     expect(await screen.findByText("Preparing the pix code…")).toBeInTheDocument();
-    expect(await screen.findByTestId("pix-qr", {}, { timeout: 3000 })).toBeInTheDocument();
-    expect(screen.queryByText("Preparing the pix code…")).not.toBeInTheDocument();
-    const seen = asked;
+    await screen.findByText(/Live: this page follows the order/);
+    // While nothing changes on the stream, the payments are not asked for again.
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    expect(asked).toBe(seen);
+    expect(asked).toBe(1);
+    // payment_service records the charge and emits payment.awaiting in one transaction; the
+    // order's stream then carries the payment status AWAITING_PAYMENT.
+    charged = true;
+    stream.status(order({ status: "STOCK_RESERVED", payment_method: "pix", payment: { status: "AWAITING_PAYMENT" } }));
+    expect(await screen.findByTestId("pix-qr")).toBeInTheDocument();
+    expect(screen.queryByText("Preparing the pix code…")).not.toBeInTheDocument();
+    expect(asked).toBe(2);
   });
 
   it("cancels while allowed and shows a 409 as the API says it", async () => {
