@@ -5,6 +5,15 @@ power cut of that program; supervisord starts it again), ``pause`` (SIGSTOP, the
 seconds later: a process that hangs while holding its connections, locks and partitions), and a
 clean ``broker_restart`` or ``postgres_restart`` (stopped and started again through supervisord).
 The same seed gives the same schedule: which fault, when and on which program.
+
+Where the topology runs a program several times (the HA topology: two instances of every
+service, relay, gateway and Eureka, three Kafka nodes), the members are a redundant group, and
+the injector keeps all but one of them up: a fault on a member while another member of its group
+is still recovering (restarting, paused, or back but not ready yet: a broker not in sync again)
+is skipped and says so. Two of three brokers out is an outage by design (min ISR 2 refuses
+writes rather than risk them), as both instances of a service are; the round measures how the
+platform rides out a failure, not that. Single programs (PostgreSQL, the single topology) are
+hit whenever the schedule says.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,32 +89,64 @@ def schedule(
     return faults
 
 
+def group_of(program: str) -> str:
+    """The redundant group a program belongs to: its name without the instance number
+    (kafka-2 and kafka-3 are both "kafka", order_service-1 is "order_service")."""
+    base, _, number = program.rpartition("-")
+    return base if base and number.isdigit() else program
+
+
 @dataclass
 class Injector:
     """Deals the scheduled faults; restarts and pauses run beside the schedule, never twice at
-    once on the same program, and everything is resumed and started again by ``heal``."""
+    once on the same program, never on a second member of a redundant group while the first
+    recovers, and everything is resumed and started again by ``heal``.
+
+    ``readiness`` gives each program's readiness check (devstack's): a program hit by a fault
+    recovers until its check passes again. Without one, running again is recovered.
+    """
 
     faults: list[Fault]
+    programs: list[str] = field(default_factory=list)
+    readiness: Mapping[str, Callable[[], bool]] = field(default_factory=dict)
     done: list[tuple[Fault, str]] = field(default_factory=list)
     last_fault_ended: float = 0.0  # monotonic time the last fault's effect was over
     _busy: set[str] = field(default_factory=set)
+    _recovering: set[str] = field(default_factory=set)
     _paused: set[int] = field(default_factory=set)
     _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def run(self, started: float, stop: threading.Event) -> None:
         """Deal each fault at its time (``started`` is the load's monotonic start)."""
+        watcher = threading.Thread(
+            target=self._watch_recovery, args=(stop,), name="chaos-recovery", daemon=True
+        )
+        watcher.start()
         for fault in self.faults:
             if stop.wait(max(0.0, started + fault.at - time.monotonic())):
                 return
             self._deal(fault)
 
+    def _siblings(self, program: str) -> list[str]:
+        group = group_of(program)
+        return [p for p in self.programs if p != program and group_of(p) == group]
+
     def _deal(self, fault: Fault) -> None:
         with self._lock:
             busy = fault.target in self._busy
-            self._busy.add(fault.target)
+            out = sorted(
+                sibling
+                for sibling in self._siblings(fault.target)
+                if sibling in self._busy or sibling in self._recovering
+            )
+            if not busy and not out:
+                self._busy.add(fault.target)
         if busy:
             self._record(fault, "skipped: still restarting or paused")
+            return
+        if out:
+            self._record(fault, f"skipped: {', '.join(out)} of its group still recovering")
             return
         if fault.kind == "kill":
             try:
@@ -164,7 +206,25 @@ class Injector:
     def _release(self, program: str) -> None:
         with self._lock:
             self._busy.discard(program)
+            self._recovering.add(program)
             self.last_fault_ended = time.monotonic()
+
+    def _watch_recovery(self, stop: threading.Event) -> None:
+        """Clear each program hit by a fault from ``_recovering`` once it is ready again."""
+        while not stop.wait(0.25):
+            with self._lock:
+                recovering = sorted(self._recovering - self._busy)
+            for program in recovering:
+                if self._is_ready(program):
+                    with self._lock:
+                        self._recovering.discard(program)
+
+    def _is_ready(self, program: str) -> bool:
+        check = self.readiness.get(program)
+        try:
+            return check() if check is not None else _pid(program) is not None
+        except Exception:  # noqa: BLE001 - a check that fails says: not ready yet
+            return False
 
     def _record(self, fault: Fault, outcome: str) -> None:
         with self._lock:

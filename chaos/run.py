@@ -96,7 +96,12 @@ def parse(argv: list[str] | None) -> Options:
         action="store_true",
         help="run against a relay that publishes every event twice: the checker must fail",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="print every violation")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="print every violation, and what keeps the stack from being quiet",
+    )
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds <= 0 or args.customers < 1 or args.fault_every < 0:
         parser.error("--rate, --seconds and --customers must be positive, --fault-every >= 0")
@@ -182,13 +187,18 @@ def wait_quiet(
     groups: set[str],
     last_fault: float,
     timeout: float,
+    *,
+    verbose: bool = False,
 ) -> Quiet:
-    """Wait until nothing moves twice in a row, a second apart."""
+    """Wait until nothing moves twice in a row, a second apart (``verbose``: say what still
+    moves whenever that changes)."""
     deadline = time.monotonic() + timeout
     calm = 0
     found: list[str] = []
     while time.monotonic() < deadline:
-        found = blockers(scope, programs, groups)
+        before, found = found, blockers(scope, programs, groups)
+        if verbose and found and found != before:
+            say(f"  quiet? +{time.monotonic() - last_fault:.1f} s: {'; '.join(found)}")
         calm = calm + 1 if not found else 0
         if calm == 2:
             return Quiet(True, time.monotonic() - 1.0 - last_fault, [])
@@ -267,7 +277,13 @@ def run_round(options: Options, settings: ChaosSettings) -> int:
             workload.ClientPolicy(),
             options.seed,
         )
-        injector = faults.Injector(schedule)
+        injector = faults.Injector(
+            schedule,
+            programs=programs,
+            readiness={
+                name: check for name, (check, _) in readiness(topology.read_topology()).items()
+            },
+        )
         stop = threading.Event()
         started = time.monotonic()
         dealer = threading.Thread(
@@ -283,6 +299,8 @@ def run_round(options: Options, settings: ChaosSettings) -> int:
         load_ended = time.monotonic()
         for fault, outcome in sorted(injector.done, key=lambda done: done[0].at):
             say(f"  fault {fault.describe():<46} {outcome}")
+        skipped = sum(outcome.startswith("skipped") for _, outcome in injector.done)
+        say(f"faults: {len(injector.done) - skipped} dealt, {skipped} skipped")
         scope = invariants.Scope(
             customer_ids=[c.user_id for c in customers],
             channels={c.user_id: c.channels for c in customers},
@@ -292,7 +310,9 @@ def run_round(options: Options, settings: ChaosSettings) -> int:
             since=since,
         )
         last_fault = max(injector.last_fault_ended, load_ended if not schedule else 0.0)
-        quiet = wait_quiet(scope, programs, groups, last_fault, options.quiesce_timeout)
+        quiet = wait_quiet(
+            scope, programs, groups, last_fault, options.quiesce_timeout, verbose=options.verbose
+        )
         if not quiet.reached:
             say(f"not quiet after {options.quiesce_timeout:.0f} s: {'; '.join(quiet.blockers)}")
         checks = invariants.check_all(scope, invariants.snapshot(scope))

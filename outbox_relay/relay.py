@@ -70,6 +70,9 @@ PUBLISH_TWICE_AS_NEW = "relay.publish_twice_as_new"
 # the lock only once that backend has exited, so no mark of the old leader can follow the new
 # leader's first read. Every relay connects as the same role, which may end its own sessions.
 # A key below 2**32 is stored as classid 0, objid key, objsubid 1 (a single bigint key).
+# The longest wait between two attempts to reach the database again.
+RECONNECT_BACKOFF_MAX_SECONDS = 2.0
+
 EXPIRE_LEASE_SQL = """
 SELECT a.pid, pg_terminate_backend(a.pid),
        extract(epoch FROM now() - a.state_change)::float8
@@ -377,7 +380,9 @@ class DatabaseRelay:
                 self.state = "disconnected"
                 self._log.warning("relay_database_error", error=str(exc).strip(), retry_in=backoff)
                 stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                # Capped low: every saga waits for the relay, and a refused connection to a
+                # restarting server costs next to nothing.
+                backoff = min(backoff * 2, RECONNECT_BACKOFF_MAX_SECONDS)
             finally:
                 self._leader_gauge.set(0)
                 if conn is not None:

@@ -171,9 +171,14 @@ class InboxConsumer:
         """
         failures = 0
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 self._consume(stop)
             except Exception as exc:  # noqa: BLE001 - any failure: start over, never die
+                # A session that served a while ends the run of failures: the next outage
+                # starts from a short wait again, not from where the last one left off.
+                if time.monotonic() - started > self.restart_backoff_max:
+                    failures = 0
                 failures += 1
                 delay = min(0.5 * 2 ** (failures - 1), self.restart_backoff_max)
                 self._log.error(
@@ -382,15 +387,19 @@ class InboxConsumer:
     ) -> bool:
         """True once the message is finished with (applied, duplicate or dead-lettered)."""
         attempt = 0
+        unavailable = 0
         while True:
             attempt += 1
             try:
                 self._apply(message, envelope, handler)
                 return True
             except _DatabaseUnavailable as exc:
-                # Not the message's fault: wait for the database, do not burn attempts.
+                # Not the message's fault: wait for the database, do not burn attempts. Soon at
+                # first (a restart is back within seconds, and every saga waits on this
+                # consumer meanwhile), then less and less often.
                 attempt -= 1
-                delay = self.retry.max_backoff
+                unavailable += 1
+                delay = self.retry.backoff(unavailable)
                 self._log.warning("consumer_database_unavailable", error=str(exc), retry_in=delay)
             except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then DLQ'd
                 if attempt >= self.retry.max_attempts:
