@@ -426,7 +426,7 @@ def up(args: argparse.Namespace) -> None:
         )
     install()
     postgres.ensure_cluster()
-    prometheus.write_config()
+    prometheus.write_config(shape)
     alertmanager.write_config()
     if shape == topology.HA:
         topology.ensure_cluster_id()

@@ -18,7 +18,7 @@ from pathlib import Path
 from string import Template
 from urllib.parse import urlsplit
 
-from devstack import layout, supervisor
+from devstack import layout, supervisor, topology
 
 TEMPLATE = layout.REPO / "observability" / "prometheus" / "prometheus.local.yml"
 RULES = layout.REPO / "observability" / "prometheus" / "alerts.yml"
@@ -33,33 +33,52 @@ LISTEN = f"127.0.0.1:{PORT}"
 URL = f"http://{LISTEN}"
 
 
-def render(template: Path = TEMPLATE, *, rules: Path = RULES) -> str:
+def scrape_targets(shape: str) -> dict[str, list[str]]:
+    """The static targets of the relay, Eureka and Kafka jobs: one each in the single topology,
+    every instance in the HA one (the services come from Eureka either way)."""
+    if shape == topology.HA:
+        return {
+            "RELAY_TARGETS": [f"127.0.0.1:{port}" for port in topology.RELAY_HA_PORTS],
+            "EUREKA_TARGETS": [f"{host}:{port}" for host, port in topology.EUREKA_PEERS],
+            "KAFKA_JMX_TARGETS": [f"127.0.0.1:{node.jmx_port}" for node in topology.NODES],
+        }
+    return {
+        "RELAY_TARGETS": [f"127.0.0.1:{layout.RELAY_HTTP_PORT}"],
+        "EUREKA_TARGETS": [urlsplit(layout.EUREKA_URL).netloc],
+        "KAFKA_JMX_TARGETS": [f"127.0.0.1:{layout.KAFKA_JMX_EXPORTER_PORT}"],
+    }
+
+
+def render(template: Path = TEMPLATE, *, rules: Path = RULES, shape: str = topology.SINGLE) -> str:
     """The config text: scrape Eureka's apps, the relay, Eureka, the provider stand-ins and the
-    exporters, with our alert rules, sending alerts to the local Alertmanager. It ends with the
-    rules' digest, so that changed rules change the config and `make up` reloads them too."""
+    exporters (every instance of the topology), with our alert rules, sending alerts to the local
+    Alertmanager. It ends with the rules' digest, so that changed rules change the config and
+    `make up` reloads them too."""
     digest = hashlib.sha256(rules.read_bytes()).hexdigest()
+    targets = {
+        name: ", ".join(f'"{target}"' for target in listed)
+        for name, listed in scrape_targets(shape).items()
+    }
     return Template(template.read_text() + f"# alert rules sha256 {digest}\n").substitute(
         RULES_FILE=str(rules),
         EUREKA_URL=layout.EUREKA_URL,
         EUREKA_USERNAME=layout.EUREKA_USERNAME,
         EUREKA_PASSWORD_FILE=str(EUREKA_PASSWORD_FILE),
-        EUREKA_TARGET=urlsplit(layout.EUREKA_URL).netloc,
-        RELAY_TARGET=f"127.0.0.1:{layout.RELAY_HTTP_PORT}",
+        **targets,
         PAYMENT_PROVIDER_TARGET=f"127.0.0.1:{layout.PAYMENT_PROVIDER_PORT}",
         SMS_SINK_TARGET=f"127.0.0.1:{layout.SMS_SINK_PORT}",
-        KAFKA_JMX_TARGET=f"127.0.0.1:{layout.KAFKA_JMX_EXPORTER_PORT}",
         POSTGRES_EXPORTER_TARGET=f"127.0.0.1:{layout.POSTGRES_EXPORTER_PORT}",
         ALERTMANAGER_TARGET=f"127.0.0.1:{layout.ALERTMANAGER_PORT}",
         PROMETHEUS_TARGET=LISTEN,
     )
 
 
-def write_config() -> None:
-    """Write var/prometheus/prometheus.yml and the password file; a running server re-reads them
-    (SIGHUP) when either changed."""
+def write_config(shape: str = topology.SINGLE) -> None:
+    """Write var/prometheus/prometheus.yml for the topology and the password file; a running
+    server re-reads them (SIGHUP) when either changed."""
     HOME.mkdir(parents=True, exist_ok=True)
     changed = write_if_changed(EUREKA_PASSWORD_FILE, layout.EUREKA_PASSWORD, mode=0o600)
-    changed = write_if_changed(CONFIG, render(), mode=0o644) or changed
+    changed = write_if_changed(CONFIG, render(shape=shape), mode=0o644) or changed
     if changed:
         reload("prometheus")
 

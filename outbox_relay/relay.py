@@ -384,7 +384,11 @@ class DatabaseRelay:
                 # restarting server costs next to nothing.
                 backoff = min(backoff * 2, RECONNECT_BACKOFF_MAX_SECONDS)
             finally:
+                # Only a leader measures the outbox: a relay that stops leading stops reporting
+                # (a standby beside the new leader would otherwise show a stale backlog forever).
                 self._leader_gauge.set(0)
+                metrics.BACKLOG.labels(database=self.name).set(0)
+                metrics.OLDEST_UNPUBLISHED_AGE.labels(database=self.name).set(0)
                 if conn is not None:
                     conn.close()
         self.producer.flush(self.settings.shutdown_timeout_seconds)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from devstack import alertmanager as local_alertmanager
-from devstack import cli, layout
+from devstack import cli, layout, topology
 from devstack import prometheus as local_prometheus
 from gateway.routes import DEFAULT_ROUTES
 
@@ -275,6 +275,21 @@ def test_local_and_compose_prometheus_scrape_the_same_jobs_and_every_eureka_app(
     relay = local_jobs["outbox_relay"]["static_configs"][0]["targets"]
     assert relay == [f"127.0.0.1:{layout.RELAY_HTTP_PORT}"]
     assert local["rule_files"] == [str(local_prometheus.RULES)]
+
+
+def test_the_ha_topology_has_every_relay_eureka_peer_and_kafka_node_scraped(tmp_path: Path) -> None:
+    config = tmp_path / "prometheus.yml"
+    config.write_text(local_prometheus.render(shape=topology.HA))
+    run_promtool("check", "config", str(config))
+    jobs = scrape_configs(yaml.safe_load(config.read_text()))
+
+    def targets(job: str) -> list[str]:
+        return list(jobs[job]["static_configs"][0]["targets"])
+
+    assert targets("outbox_relay") == [f"127.0.0.1:{port}" for port in topology.RELAY_HA_PORTS]
+    assert targets("eureka") == [f"{host}:{port}" for host, port in topology.EUREKA_PEERS]
+    assert targets("kafka") == [f"127.0.0.1:{node.jmx_port}" for node in topology.NODES]
+    assert len(set(targets("kafka"))) == len(topology.NODES) == 3
 
 
 def test_promtool_accepts_the_local_config(tmp_path: Path) -> None:
