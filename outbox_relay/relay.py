@@ -63,6 +63,8 @@ LEADER_LOCK_KEY = 0x0B0C_5E1A
 # The chaos kit's deliberately broken relay (SERVICEKIT_FAILPOINTS=relay.publish_twice_as_new=on):
 # every event published a second time under a new event id, a duplicate no inbox can drop.
 PUBLISH_TWICE_AS_NEW = "relay.publish_twice_as_new"
+# The longest wait between two attempts to reach the database again.
+RECONNECT_BACKOFF_MAX_SECONDS = 2.0
 
 # Ends the session that holds the leader lock of this database when the server has seen no
 # statement from it for longer than the lease: the leader is hung, not merely busy (a statement in
@@ -70,9 +72,6 @@ PUBLISH_TWICE_AS_NEW = "relay.publish_twice_as_new"
 # the lock only once that backend has exited, so no mark of the old leader can follow the new
 # leader's first read. Every relay connects as the same role, which may end its own sessions.
 # A key below 2**32 is stored as classid 0, objid key, objsubid 1 (a single bigint key).
-# The longest wait between two attempts to reach the database again.
-RECONNECT_BACKOFF_MAX_SECONDS = 2.0
-
 EXPIRE_LEASE_SQL = """
 SELECT a.pid, pg_terminate_backend(a.pid),
        extract(epoch FROM now() - a.state_change)::float8
