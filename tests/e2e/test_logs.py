@@ -34,7 +34,9 @@ def log_lines(process: str) -> list[str]:
     # JSON lines end at "\n" only: str.splitlines() would also split inside a string holding
     # U+2028 or U+0085, which JSON (and the fuzzer's paths) may carry unescaped.
     text = path.read_text(errors="replace")
-    lines = [line for line in text.split("\n") if line.strip()]
+    # The last piece is "" after a complete line, or a line the process is still writing (the
+    # requests just made are logged as this reads): only lines that ended count.
+    lines = [line for line in text.split("\n")[:-1] if line.strip()]
     starts = [
         i
         for i, line in enumerate(lines)

@@ -121,10 +121,18 @@ def echo_process(app_name: str, log_dir: Path, *, jwks: dict[str, Any] | None = 
 
 
 def start_healthy(*processes: ManagedProcess) -> None:
+    """Start them and wait until each answers /health itself (an echo instance names itself:
+    another process on its port is not it)."""
     for process in processes:
         process.start()
     for process in processes:
-        wait_for(process.health, timeout=30, what=f"{process.log_path.name} to answer /health")
+        expected = getattr(process, "instance_id", None)
+
+        def answers(process: ManagedProcess = process, expected: str | None = expected) -> bool:
+            health = process.health()
+            return health is not None and expected in (None, health.get("instance"))
+
+        wait_for(answers, timeout=30, what=f"{process.log_path.name} to answer /health")
 
 
 def stop_all(*processes: ManagedProcess) -> None:
@@ -218,7 +226,10 @@ def wait_until_routed(stack: Stack, path: str, expected: set[str], timeout: floa
                 seen.add(response.json()["instance"])
             return expected <= seen
 
-        wait_for(all_seen, timeout=timeout, what=f"{expected} behind {path}, saw {seen}")
+        try:
+            wait_for(all_seen, timeout=timeout, what=f"{sorted(expected)} behind {path}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; answered: {sorted(seen)}") from None
 
 
 def fail_with_logs(stack: Stack, message: str) -> str:
