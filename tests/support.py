@@ -184,6 +184,9 @@ class TopicReader:
                 "group.id": f"test-reader-{uuid.uuid4().hex}",
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
+                # The topic is often created after this subscribes (the relay creates it on its
+                # first publish): look for it every second, not every 5 minutes (the default).
+                "topic.metadata.refresh.interval.ms": 1000,
             }
         )
         self.consumer.subscribe([topic])
