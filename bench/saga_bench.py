@@ -241,6 +241,7 @@ async def _step(
         if latencies
         else None,
         "latency_ms_max": round(latencies[-1], 1) if latencies else None,
+        "latency_by_window": _by_window(sent, confirmed, start),
         "cpu_ms_per_order": cpu_per_order,
         "cpu_ms_per_order_bench_client": round(
             (client_after - client_before) * 1000 / max(done, 1), 2
@@ -248,6 +249,35 @@ async def _step(
         # Every sample, for the latency figure (left out of the printed JSON).
         "latencies_ms": [round(x, 1) for x in latencies],
     }
+
+
+# The width of the windows the latency is also reported in, by when each order was sent: a run
+# right after `make up` shows whether its slow orders came first.
+WINDOW_SECONDS = 10.0
+
+
+def _by_window(
+    sent: dict[str, float], confirmed: dict[str, float], start: float
+) -> list[dict[str, Any]]:
+    """p50/p99 of the orders sent in each WINDOW_SECONDS of the run."""
+    windows: dict[int, list[float]] = {}
+    for order, at in sent.items():
+        if order in confirmed:
+            windows.setdefault(int((at - start) // WINDOW_SECONDS), []).append(
+                (confirmed[order] - at) * 1000
+            )
+    report = []
+    for index in sorted(windows):
+        values = sorted(windows[index])
+        report.append(
+            {
+                "from_s": index * WINDOW_SECONDS,
+                "orders": len(values),
+                "p50_ms": round(statistics.median(values), 1),
+                "p99_ms": round(values[max(int(len(values) * 0.99) - 1, 0)], 1),
+            }
+        )
+    return report
 
 
 def _outcomes(order_ids: list[str]) -> tuple[dict[str, float], dict[str, int]]:

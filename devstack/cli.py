@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from devstack import (
     alertmanager,
@@ -25,6 +26,9 @@ from devstack import (
     topology,
 )
 from devstack.supervisor import Program
+
+if TYPE_CHECKING:
+    from servicekit.settings import KafkaSettings
 
 
 def infra_programs(shape: str = topology.SINGLE) -> list[Program]:
@@ -278,6 +282,50 @@ READINESS: dict[str, tuple[Callable[[], bool], float]] = {
 }
 
 
+def gateway_routes_everything() -> bool:
+    """The gateway's copy of the registry holds an UP instance of every service.
+
+    Ready is not routable: a service that answers /health registers with Eureka, and the gateway
+    learns of it at its next registry refresh; a request in between is answered 503.
+    """
+    try:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{layout.GATEWAY_PORT}/metrics", timeout=2
+        ) as response:
+            text = response.read().decode()
+    except (OSError, urllib.error.URLError):
+        return False
+    instances: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith('gateway_upstream_instances{service="'):
+            labels, _, value = line.rpartition(" ")
+            instances[labels.split('"')[1]] = float(value)
+    return all(instances.get(eureka_app(service), 0) >= 1 for service in layout.SERVICES)
+
+
+def eureka_app(service: layout.Service) -> str:
+    """The name a service registers under in Eureka: ORDER-SERVICE for order_service."""
+    return service.package.replace("_", "-").upper()
+
+
+# Consecutive answers that must agree: in HA two gateways share the port, each with its own copy.
+ROUTABLE_CONFIRMATIONS = 3
+
+
+def wait_routable(timeout: float = 60.0) -> None:
+    """Block until the gateway routes to every service, or exit saying which it does not."""
+    deadline = time.monotonic() + timeout
+    agreed = 0
+    while agreed < ROUTABLE_CONFIRMATIONS:
+        agreed = agreed + 1 if gateway_routes_everything() else 0
+        if time.monotonic() > deadline:
+            raise SystemExit(
+                f"the gateway did not route to every service within {timeout:.0f}s "
+                f"(see its gateway_upstream_instances at :{layout.GATEWAY_PORT}/metrics)"
+            )
+        time.sleep(0.25)
+
+
 # Twice the processes start at once in HA, on the same cores: each may take longer to be ready.
 HA_APP_READY_SECONDS = 240
 
@@ -395,23 +443,41 @@ def migrate() -> None:
     print(f"postgres: migrations applied to {len(layout.SERVICES)} service databases")
 
 
+def kafka_settings(shape: str) -> KafkaSettings:
+    """How devstack's own clients reach the topology's Kafka, and the topics it creates there."""
+    from servicekit.settings import KafkaSettings
+
+    if shape == topology.HA:
+        return KafkaSettings(
+            bootstrap_servers=topology.kafka_bootstrap(topology.HA),
+            topic_replication_factor=topology.KAFKA_HA_REPLICATION_FACTOR,
+        )
+    return KafkaSettings()
+
+
 def create_topics(shape: str = topology.SINGLE) -> None:
     """The event catalog's topics (one per aggregate) and their dead-letter topics; in HA
     replicated three times."""
     from contracts.events import AGGREGATE_OWNERS
     from servicekit.messaging.envelope import dlq_topic_for, topic_for
     from servicekit.messaging.kafka import ensure_topics
-    from servicekit.settings import KafkaSettings
 
     topics = [topic_for(a) for a in AGGREGATE_OWNERS]
-    kafka = KafkaSettings()
-    if shape == topology.HA:
-        kafka = KafkaSettings(
-            bootstrap_servers=topology.kafka_bootstrap(topology.HA),
-            topic_replication_factor=topology.KAFKA_HA_REPLICATION_FACTOR,
-        )
-    ensure_topics(kafka, [*topics, *(dlq_topic_for(t) for t in topics)])
+    ensure_topics(kafka_settings(shape), [*topics, *(dlq_topic_for(t) for t in topics)])
     print(f"kafka: topics ready: {', '.join(topics)} (+ .dlq)")
+
+
+def warm_up_kafka(shape: str) -> None:
+    """Exercise a broker this run started before the services use it (kafka_warmup.py)."""
+    if layout.KAFKA_WARMUP_SECONDS <= 0:
+        return
+    from devstack import kafka_warmup
+
+    report = kafka_warmup.warm_up(kafka_settings(shape), layout.KAFKA_WARMUP_SECONDS)
+    print(
+        f"kafka: warmed up ({report.produced} messages produced, {report.consumed} consumed "
+        f"in {report.seconds:.1f}s)"
+    )
 
 
 def up(args: argparse.Namespace) -> None:
@@ -436,8 +502,7 @@ def up(args: argparse.Namespace) -> None:
     topology.write_topology(shape)
     supervisor.ensure_running(changed)
     check_ports_free(shape)
-    for program in infra:
-        supervisor.start(program.name)
+    started = {program.name for program in infra if supervisor.start(program.name)}
     for program in infra:
         wait_ready(program.name, shape)
     if postgres.reload_config():
@@ -446,10 +511,14 @@ def up(args: argparse.Namespace) -> None:
         wait_ready("postgres")
     migrate()
     create_topics(shape)
+    if started & set(topology.kafka_readiness(shape)) and apps:
+        warm_up_kafka(shape)
     for program in apps:
         supervisor.start(program.name)
     for program in apps:
         wait_ready(program.name, shape)
+    if apps:
+        wait_routable()
     status(args)
 
 

@@ -59,6 +59,9 @@ SMS_DIR = VAR / "sms"
 # infra/bin/run-kafka.sh), the PostgreSQL exporter and Alertmanager (Debian packages), each on
 # loopback. Alertmanager's usual 9093 is Kafka's controller port here.
 KAFKA_JMX_EXPORTER_PORT = int(os.environ.get("KAFKA_JMX_EXPORTER_PORT", "9404"))
+# How long `make up` exercises a broker it has just started, before the services (0: not at all;
+# devstack/kafka_warmup.py says why).
+KAFKA_WARMUP_SECONDS = float(os.environ.get("KAFKA_WARMUP_SECONDS", "20"))
 POSTGRES_EXPORTER_PORT = 9187
 ALERTMANAGER_PORT = 9094
 

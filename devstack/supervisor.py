@@ -163,13 +163,14 @@ def ctl(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def start(name: str) -> None:
-    """Start a program unless it already runs."""
+def start(name: str) -> bool:
+    """Start a program unless it already runs; whether this started it."""
     info = rpc().getProcessInfo(name)
     if info["statename"] in ("RUNNING", "STARTING"):
-        return
+        return False
     rotate_log(name)
     rpc().startProcess(name, False)
+    return True
 
 
 def process_info() -> list[dict[str, Any]]:
