@@ -48,6 +48,9 @@ CONNECTIONS = int(os.environ.get("BENCH_GATEWAY_CONNECTIONS", "32"))
 # about 0.5). A time-based warm-up on a busy machine served it a few hundred requests, so the rounds
 # measured the interpreter and the JIT compiler, not the gateway. The time limit keeps a starved run
 # finite; each contender's warm-up request count is in the result.
+# Our gateway's processes sharing its port (GATEWAY_WORKERS): the JVM spreads its work over both
+# cores, and one Python process cannot.
+WORKERS = int(os.environ.get("BENCH_PEERS_GATEWAY_WORKERS", "1"))
 WARMUP_REQUESTS = int(os.environ.get("BENCH_PEERS_GATEWAY_WARMUP_REQUESTS", "60000"))
 WARMUP_SECONDS = int(os.environ.get("BENCH_PEERS_GATEWAY_WARMUP_SECONDS", "300"))
 WARMUP_CHUNK_SECONDS = 10
@@ -187,6 +190,7 @@ def run() -> dict[str, Any]:
             "GATEWAY_ROUTES": json.dumps({"/api/echo": app}),
             "JWKS_URL": jwks_url,
             "EUREKA_URL": layout.EUREKA_URL,
+            "GATEWAY_WORKERS": str(WORKERS),
         }
         if cache_size is not None:
             env["GATEWAY_TOKEN_CACHE_SIZE"] = cache_size
@@ -245,6 +249,7 @@ def run() -> dict[str, Any]:
         "connections": CONNECTIONS,
         "load_average_before": round(load_before, 2),
         "java_opts": os.environ.get("BENCH_PEERS_JAVA_OPTS", ""),
+        "gateway_workers": WORKERS,
     }
 
 

@@ -42,7 +42,7 @@ IDLE_SECONDS = 3
 WARMUP_SECONDS = float(os.environ.get("BENCH_SAGA_WARMUP_SECONDS", "30"))
 SWEEP_RATES = [
     float(r)
-    for r in os.environ.get("BENCH_SAGA_SWEEP_RATES", "25,50,75,100,150,200").split(",")
+    for r in os.environ.get("BENCH_SAGA_SWEEP_RATES", "25,35,45,50,60,75,100,150,200").split(",")
     if r
 ]
 SWEEP_SECONDS = float(os.environ.get("BENCH_SAGA_SWEEP_SECONDS", "20"))
