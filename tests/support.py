@@ -203,8 +203,14 @@ class TopicReader:
     ) -> list[Any]:
         """Poll until ``condition(messages)`` holds."""
 
+        checked = -1
+
         def check() -> bool:
+            nonlocal checked
             self.poll()
+            if len(self.messages) == checked:  # nothing new: the answer cannot have changed
+                return False
+            checked = len(self.messages)
             return condition(self.messages)
 
         wait_for(check, timeout=timeout, interval=0, what=f"messages on {self.topic}")
