@@ -27,7 +27,9 @@ from servicekit.messaging.kafka import admin_client, consumer_config, producer_c
 from servicekit.settings import KafkaSettings
 
 TOPIC = "devstack.warmup"
-GROUP = "devstack-warmup"
+# A group of its own per warm-up: offsets an earlier one committed point at messages the minute of
+# retention has removed, and reading from them would only log resets.
+GROUP_PREFIX = "devstack-warmup"
 # Every consumer group of the platform reads with its own member; a few members make the
 # coordinator and the fetch path serve several sessions at once, as they do under a saga.
 CONSUMERS = 3
@@ -48,6 +50,7 @@ class Report:
     seconds: float
     produced: int
     consumed: int
+    group: str
 
 
 def ensure_topic(kafka: KafkaSettings) -> None:
@@ -72,12 +75,13 @@ def ensure_topic(kafka: KafkaSettings) -> None:
 def warm_up(kafka: KafkaSettings, seconds: float) -> Report:
     """Produce, fetch and commit on the warm-up topic for ``seconds``."""
     ensure_topic(kafka)
+    group = f"{GROUP_PREFIX}-{uuid.uuid4().hex[:12]}"
     producer = Producer(producer_config(kafka, client_id="warmup", **{"linger.ms": 0}))
     consumers = [
         Consumer(
             consumer_config(
                 kafka,
-                group_id=GROUP,
+                group_id=group,
                 client_id=f"warmup-{n}",
                 **LATEST,
             )
@@ -123,7 +127,9 @@ def warm_up(kafka: KafkaSettings, seconds: float) -> Report:
     finally:
         for consumer in consumers:
             consumer.close()
-    return Report(seconds=time.monotonic() - started, produced=produced, consumed=consumed)
+    return Report(
+        seconds=time.monotonic() - started, produced=produced, consumed=consumed, group=group
+    )
 
 
 def _wait_for_assignments(consumers: list[Consumer], timeout: float) -> None:

@@ -201,6 +201,7 @@ class InboxConsumer:
                 group_id=self.name,
                 client_id=self.name,
                 static_member=True,
+                on_commit=self._on_commit,
                 **self._consumer_overrides,
             )
         )
@@ -251,6 +252,26 @@ class InboxConsumer:
         self._commit_offsets(wait=True)
         for partition in partitions:
             self._pending.pop((partition.topic, partition.partition), None)
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """An asynchronous commit that failed (its coordinator moved, the broker went away) is
+        sent again with the next periodic commit, for the partitions still ours: otherwise, once
+        no more messages came, nothing would commit those offsets, and the group would show a lag
+        that never drains until the next rebalance redelivers them. A newer offset waiting to be
+        committed wins."""
+        failed = [tp for tp in partitions if error is not None or tp.error is not None]
+        if not failed:
+            return
+        consumer = self._consumer
+        owned = {(tp.topic, tp.partition) for tp in consumer.assignment()} if consumer else set()
+        retried = 0
+        for tp in failed:
+            key = (tp.topic, tp.partition)
+            if key in owned and tp.offset > self._pending.get(key, -1):
+                self._pending[key] = tp.offset
+                retried += 1
+        reason = error if error is not None else failed[0].error
+        self._log.warning("offset_commit_failed", error=str(reason), retried_partitions=retried)
 
     def _commit_offsets(self, *, wait: bool) -> None:
         """Commit what the database already holds. Periodic commits are asynchronous: a commit
