@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import os
 import socket
 import uuid
 from collections.abc import Callable
@@ -104,7 +105,17 @@ def ha_environment() -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap(HA),
         "KAFKA_TOPIC_REPLICATION_FACTOR": str(KAFKA_HA_REPLICATION_FACTOR),
         "EUREKA_URL": eureka_url(HA),
+        "JWKS_URL": jwks_url(HA),
     }
+
+
+def jwks_url(topology: str) -> str:
+    """JWKS_URL of this topology: in HA both auth instances, asked in turn, so that a process
+    starting while one is down still gets the keys (unless JWKS_URL is set explicitly)."""
+    if topology != HA or "JWKS_URL" in os.environ:
+        return layout.JWKS_URL
+    ports = [layout.SERVICES[0].port + index * SECOND_INSTANCE_OFFSET for index in range(2)]
+    return ",".join(f"http://127.0.0.1:{port}/api/auth/.well-known/jwks.json" for port in ports)
 
 
 def ensure_cluster_id() -> None:

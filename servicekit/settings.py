@@ -102,11 +102,20 @@ DEFAULT_JWKS_URL = "http://127.0.0.1:8101/api/auth/.well-known/jwks.json"
 
 
 def check_jwks_url(url: str) -> str:
-    """An absolute http(s) URL, or a ValueError naming JWKS_URL."""
-    scheme, _, rest = url.partition("://")
-    if scheme not in ("http", "https") or not rest.strip("/"):
-        raise ValueError("JWKS_URL must be an absolute http(s) URL of the auth service's JWKS")
+    """Absolute http(s) URLs, comma-separated (one per auth instance, tried in turn), or a
+    ValueError naming JWKS_URL."""
+    for one in jwks_urls(url) or [""]:
+        scheme, _, rest = one.partition("://")
+        if scheme not in ("http", "https") or not rest.strip("/"):
+            raise ValueError(
+                "JWKS_URL must be absolute http(s) URLs of the auth service's JWKS, comma-separated"
+            )
     return url
+
+
+def jwks_urls(url: str) -> list[str]:
+    """The addresses a JWKS_URL names, in the order they are tried."""
+    return [one.strip() for one in url.split(",") if one.strip()]
 
 
 class HttpServiceSettings(BaseSettings):

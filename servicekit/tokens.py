@@ -17,6 +17,7 @@ import httpx
 import jwt
 
 from servicekit.logging import get_logger
+from servicekit.settings import jwks_urls
 
 log = get_logger(__name__)
 
@@ -203,15 +204,27 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def jwks_fetcher(*, url: str, client: httpx.AsyncClient, timeout: float) -> JwksFetcher:
-    """A JWKS fetcher for TokenVerifier reading ``url``. Only called on start, on an unknown kid
-    (rate limited by the verifier) and on the periodic refresh: never per request."""
+    """A JWKS fetcher for TokenVerifier reading ``url``: one address, or several comma-separated
+    (every auth instance), asked in turn until one answers a JWKS document, so that one instance
+    down does not leave a process that has just started without keys. Only called on start, on
+    an unknown kid (rate limited by the verifier) and on the periodic refresh: never per
+    request."""
+    urls = jwks_urls(url)
 
-    async def fetch() -> dict[str, Any]:
-        response = await client.get(url, timeout=timeout)
+    async def fetch_one(one: str) -> dict[str, Any]:
+        response = await client.get(one, timeout=timeout)
         response.raise_for_status()
         jwks = response.json()
         if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
-            raise ValueError(f"{url} did not answer a JWKS document")
+            raise ValueError(f"{one} did not answer a JWKS document")
         return jwks
+
+    async def fetch() -> dict[str, Any]:
+        for one in urls[:-1]:
+            try:
+                return await fetch_one(one)
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("jwks_source_failed", url=one, error=str(exc) or type(exc).__name__)
+        return await fetch_one(urls[-1])
 
     return fetch

@@ -95,6 +95,50 @@ def test_an_answer_that_is_no_jwks_document_loads_no_keys(body: Any) -> None:
         asyncio.run(fetch())
 
 
+def test_several_jwks_urls_are_asked_in_turn_until_one_answers() -> None:
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        if request.url.host == "auth-1":
+            raise httpx.ConnectError("refused", request=request)
+        if request.url.host == "auth-2":
+            return httpx.Response(503)
+        return httpx.Response(200, json=KEYS)
+
+    urls = "http://auth-1/jwks.json, http://auth-2/jwks.json,http://auth-3/jwks.json"
+
+    async def fetch() -> Any:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+            return await jwks_fetcher(url=urls, client=client, timeout=1)()
+
+    assert asyncio.run(fetch()) == KEYS
+    assert asked == [
+        "http://auth-1/jwks.json",
+        "http://auth-2/jwks.json",
+        "http://auth-3/jwks.json",
+    ]
+
+
+def test_when_no_jwks_url_answers_the_last_failure_is_raised() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503)
+
+    async def fetch() -> Any:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+            urls = "http://auth-1/jwks.json,http://auth-2/jwks.json"
+            return await jwks_fetcher(url=urls, client=client, timeout=1)()
+
+    with pytest.raises(httpx.HTTPStatusError, match="auth-2"):
+        asyncio.run(fetch())
+
+
+@pytest.mark.parametrize("url", ["", ",", "http://a/jwks.json,ftp://b/jwks.json", "http://"])
+def test_every_jwks_url_must_be_absolute_http(url: str) -> None:
+    with pytest.raises(ValidationError, match="JWKS_URL"):
+        HttpServiceSettings(jwks_url=url)
+
+
 def test_eureka_credentials_may_not_be_empty() -> None:
     assert EurekaSettings().password.get_secret_value()  # the local default
     with pytest.raises(ValidationError, match="EUREKA_USERNAME and EUREKA_PASSWORD"):
