@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -53,9 +54,20 @@ def test_an_order_paid_by_qr_code_is_confirmed(
     assert "540551.80" in payment["qr_code"]
     assert payment["qr_code_png"].startswith("data:image/png;base64,")
     assert payment["expires_at"]
-    placed = order(api, customer, order_id)
+
+    # order_service learns of the QR code from payment.awaiting: one hop after payment_service.
+    def showing_awaiting() -> dict[str, Any] | None:
+        shown = order(api, customer, order_id)
+        return shown if (shown.get("payment") or {}).get("status") == "AWAITING_PAYMENT" else None
+
+    placed = wait_for(
+        showing_awaiting,
+        timeout=30,
+        interval=0.1,
+        what=f"order {order_id} showing its payment AWAITING_PAYMENT",
+    )
+    assert placed is not None
     assert placed["status"] == "STOCK_RESERVED"
-    assert placed["payment"]["status"] == "AWAITING_PAYMENT"
     assert placed["payment_method"] == "pix"
     (charge,) = charges_of(order_id)
     assert charge["charge_id"] == payment["charge_id"]
