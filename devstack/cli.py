@@ -313,7 +313,7 @@ ROUTABLE_CONFIRMATIONS = 3
 
 
 def wait_routable(timeout: float = 60.0) -> None:
-    """Block until the gateway routes to every service, or exit saying which it does not."""
+    """Block until the gateway routes to every service, or exit pointing at its gauge."""
     deadline = time.monotonic() + timeout
     agreed = 0
     while agreed < ROUTABLE_CONFIRMATIONS:
