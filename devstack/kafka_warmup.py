@@ -2,11 +2,12 @@
 
 A Kafka broker runs interpreted until the JVM's JIT compilers have compiled its request path,
 and that takes requests, not time: measured with the saga benchmark, the first minute of orders
-after a start cost Kafka 8.4 ms of CPU each against 4.9 ms a minute later, and the saga's p99
-doubled. ``make up`` therefore sends the kinds of request a saga sends - idempotent acks=all
-produce requests of small batches, read_committed fetches by a consumer group, offset commits -
-for ``KAFKA_WARMUP_SECONDS`` right after it starts Kafka, before the services start and while
-nothing else competes for the cores. A broker that was already running is not warmed again.
+after a start cost Kafka 8.1-8.4 ms of CPU each against 4.9 ms minutes later, and the saga's p99
+was 535-1,012 ms against 177 ms (docs/performance.md). ``make up`` therefore sends the kinds of
+request a saga sends - idempotent acks=all produce requests of small batches, read_committed
+fetches by a consumer group, offset commits - for ``KAFKA_WARMUP_SECONDS`` right after it starts
+Kafka, before the services start and while nothing else competes for the cores. A broker that
+was already running is not warmed again.
 
 The messages go to a topic of their own (``devstack.warmup``, one minute of retention) that no
 service reads; each carries the headers the relay sets, so the broker handles the same shape of
@@ -20,10 +21,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer
-from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
+from confluent_kafka import Consumer, Producer
 
-from servicekit.messaging.kafka import admin_client, consumer_config, producer_config
+from servicekit.messaging.kafka import consumer_config, ensure_topics, producer_config
 from servicekit.settings import KafkaSettings
 
 TOPIC = "devstack.warmup"
@@ -53,28 +53,9 @@ class Report:
     group: str
 
 
-def ensure_topic(kafka: KafkaSettings) -> None:
-    """The warm-up topic, created once, keeping its messages for a minute."""
-    admin = admin_client(kafka)
-    if TOPIC in admin.list_topics(timeout=15).topics:
-        return
-    topic = NewTopic(
-        TOPIC,
-        num_partitions=kafka.topic_partitions,
-        replication_factor=kafka.topic_replication_factor,
-        config={"retention.ms": "60000"},
-    )
-    for future in admin.create_topics([topic], operation_timeout=15, request_timeout=15).values():
-        try:
-            future.result(timeout=15)
-        except KafkaException as exc:
-            if not (exc.args and exc.args[0].name() == "TOPIC_ALREADY_EXISTS"):
-                raise
-
-
 def warm_up(kafka: KafkaSettings, seconds: float) -> Report:
     """Produce, fetch and commit on the warm-up topic for ``seconds``."""
-    ensure_topic(kafka)
+    ensure_topics(kafka, [TOPIC], config={"retention.ms": "60000"})
     group = f"{GROUP_PREFIX}-{uuid.uuid4().hex[:12]}"
     producer = Producer(producer_config(kafka, client_id="warmup", **{"linger.ms": 0}))
     consumers = [

@@ -88,8 +88,10 @@ def ensure_topics(
     *,
     admin: AdminClient | None = None,
     timeout: float = 15.0,
+    config: dict[str, str] | None = None,
 ) -> None:
-    """Create the topics that do not exist yet; an existing topic is left as it is."""
+    """Create the topics that do not exist yet (with ``config``, e.g. their retention); an
+    existing topic is left as it is."""
     wanted = sorted(set(topics))
     if not wanted:
         return
@@ -104,6 +106,7 @@ def ensure_topics(
                 name,
                 num_partitions=settings.topic_partitions,
                 replication_factor=settings.topic_replication_factor,
+                config=dict(config or {}),
             )
             for name in missing
         ],

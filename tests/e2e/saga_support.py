@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import psycopg2
 
-from devstack import layout, supervisor
+from devstack import cli, layout, supervisor
 from devstack.cli import wait_ready
 from tests.e2e.conftest import User
 from tests.support import wait_for
@@ -128,11 +128,11 @@ def wait_routable(program: str) -> None:
     Ready is not routable: the instance registers with Eureka, and the gateway's copy of the
     registry learns of it at its next refresh; a request in between is answered 503.
     """
-    app = program.replace("_", "-").upper()
+    (service,) = [s for s in layout.SERVICES if s.package == program]
     wait_for(
-        lambda: service_metric(layout.GATEWAY_PORT, "gateway_upstream_instances", service=app) >= 1,
+        lambda: cli.gateway_routes([service]),
         timeout=60,
-        what=f"gateway routes to {app} again",
+        what=f"gateway routes to {cli.eureka_app(service)} again",
     )
 
 

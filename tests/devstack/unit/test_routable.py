@@ -46,17 +46,17 @@ def test_routable_only_when_every_service_has_an_instance(gateway_metrics: list[
     apps = [cli.eureka_app(service) for service in layout.SERVICES]
     gateway_metrics.extend(gauge(app, 1.0) for app in apps[:-1])
     gateway_metrics.append(gauge(apps[-1], 0.0))
-    assert not cli.gateway_routes_everything()
+    assert not cli.gateway_routes()
 
     gateway_metrics[-1] = gauge(apps[-1], 2.0)
-    assert cli.gateway_routes_everything()
+    assert cli.gateway_routes()
 
 
 def test_a_missing_service_or_no_gateway_is_not_routable(
     gateway_metrics: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gateway_metrics.extend(gauge(cli.eureka_app(s), 1.0) for s in layout.SERVICES[1:])
-    assert not cli.gateway_routes_everything()
+    assert not cli.gateway_routes()
 
     monkeypatch.setattr(layout, "GATEWAY_PORT", 9)  # discard: nothing answers
-    assert not cli.gateway_routes_everything()
+    assert not cli.gateway_routes()
