@@ -143,7 +143,9 @@ def common_environment() -> dict[str, str]:
 
 
 def service_programs() -> list[Program]:
-    """Every service that has an app (``<package>/main.py``), one instance each."""
+    """Every service that has an app (``<package>/main.py``), one instance each, connected to
+    its database through PostgreSQL's Unix socket."""
+    postgres.choose_data_dir()
     programs = []
     for service in layout.SERVICES:
         if not (layout.REPO / service.package / "main.py").exists():
@@ -157,7 +159,7 @@ def service_programs() -> list[Program]:
                 environment={
                     **common_environment(),
                     f"{prefix}_PORT": str(service.port),
-                    f"{prefix}_DATABASE_URL": layout.database_url(service.database),
+                    f"{prefix}_DATABASE_URL": layout.database_url(service.database, socket=True),
                     **SECRETS.get(service.package, {}),
                 },
             )
@@ -187,8 +189,10 @@ def app_programs(shape: str = topology.SINGLE) -> list[Program]:
 
 def single_app_programs() -> list[Program]:
     """The platform's own processes of the single topology."""
+    postgres.choose_data_dir()
     relay_databases = {
-        service.name: layout.relay_url(service.database) for service in layout.SERVICES
+        service.name: layout.relay_url(service.database, socket=True)
+        for service in layout.SERVICES
     }
     relay = Program(
         "outbox_relay",
@@ -221,7 +225,9 @@ def single_app_programs() -> list[Program]:
         "apps",
         environment={
             "PROVIDER_PORT": str(layout.PAYMENT_PROVIDER_PORT),
-            "PROVIDER_DATABASE_URL": layout.database_url(layout.PAYMENT_PROVIDER_DATABASE),
+            "PROVIDER_DATABASE_URL": layout.database_url(
+                layout.PAYMENT_PROVIDER_DATABASE, socket=True
+            ),
             "PYTHONUNBUFFERED": "1",
         },
     )

@@ -61,8 +61,16 @@ def _postgres_can_enter(path: Path) -> bool:
     return probe.returncode == 0
 
 
+_data_dir_chosen = False
+
+
 def choose_data_dir() -> None:
-    """Use var/pgdata unless the postgres user cannot reach it; then PostgreSQL's own home."""
+    """Use var/pgdata unless the postgres user cannot reach it; then PostgreSQL's own home (and
+    its socket there too). Decided once per process."""
+    global _data_dir_chosen  # noqa: PLW0603 - layout's paths are process-wide
+    if _data_dir_chosen:
+        return
+    _data_dir_chosen = True
     layout.VAR.mkdir(parents=True, exist_ok=True)
     if not _postgres_can_enter(layout.VAR):
         layout.PGDATA = layout.PG_FALLBACK_HOME / "pgdata"

@@ -10,9 +10,14 @@ from fastapi import FastAPI
 from contracts.webhooks import InvalidSignature
 from payment_service.adapters.pix_provider import PixProviderClient
 from payment_service.adapters.provider import SimulatedProvider
-from payment_service.adapters.repository import SqlPaymentUnitOfWork
+from payment_service.adapters.repository import SqlPaymentUnitOfWork, on_calls_requested
 from payment_service.api.routes import router
-from payment_service.application.charging import Charging, RetryPolicy, UnitOfWorkFactory
+from payment_service.application.charging import (
+    Charging,
+    Doorbell,
+    RetryPolicy,
+    UnitOfWorkFactory,
+)
 from payment_service.application.webhooks import InvalidWebhook, WebhookInbox
 from payment_service.consumers import SUBSCRIPTIONS
 from payment_service.domain.model import Method, PaymentMethod
@@ -37,7 +42,12 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
             lambda session: SqlPaymentUnitOfWork(session, methods=methods),
         )
 
+    # Rung by every commit that makes provider calls due (consumed events, webhooks): the
+    # workers wake for them instead of polling.
+    doorbell = Doorbell(settings.provider_workers)
+
     def start(runtime: ServiceRuntime) -> None:
+        on_calls_requested(runtime.database.sessions, doorbell.ring)
         runtime.extras["webhooks"] = WebhookInbox(
             unit_of_work(runtime),
             secret=settings.provider_webhook_secret.get_secret_value(),
@@ -62,6 +72,7 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
                 lease=2 * settings.provider_timeout_seconds + 1,
                 idle_poll=settings.provider_poll_seconds,
             ),
+            doorbell=doorbell,
         ).run(stop)
 
     return create_service_app(

@@ -41,12 +41,14 @@ class PaymentSettings(HttpServiceSettings):
     )
     # Calls to the provider: how many at once (worker threads; claims skip each other's rows),
     # each one's timeout, and retries doubling from INITIAL to MAX seconds
-    # (jittered) until it succeeds; idle, the worker looks for due calls every POLL seconds.
+    # (jittered) until it succeeds. An idle worker is woken by the commit that makes a call due,
+    # sleeps until the next retry or lease falls due, and looks anyway after POLL seconds (a
+    # call another instance recorded and could not make).
     provider_workers: int = Field(default=4, ge=1, le=32)
     provider_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     provider_retry_initial_seconds: float = Field(default=0.5, gt=0)
     provider_retry_max_seconds: float = Field(default=30.0, gt=0)
-    provider_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    provider_poll_seconds: float = Field(default=2.0, gt=0, le=60)
     # A webhook signed longer ago than this (or this far in the future) is refused (401).
     webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
     # Larger webhook bodies are refused (413) before they are read further.

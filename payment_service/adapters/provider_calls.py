@@ -32,6 +32,13 @@ WHERE call_id = (
 RETURNING call_id::text, order_id::text, kind, attempts
 """
 
+# Seconds until the next pending call falls due (NULL: none pending); run after an empty claim,
+# so an idle worker sleeps until then rather than polling.
+_NEXT_DUE = """
+SELECT extract(epoch FROM min(next_attempt_at) - now()) FROM provider_calls
+WHERE status = 'pending'
+"""
+
 _RETRY_LATER = """
 UPDATE provider_calls SET next_attempt_at = now() + make_interval(secs => %(delay)s),
        last_error = %(error)s
@@ -77,6 +84,13 @@ def claim_due(session: Session, *, lease: float) -> DueCall | None:
         return None
     call_id, order_id, kind, attempts = tuple(row)
     return DueCall(call_id, order_id, ProviderCall(kind), attempts)
+
+
+def seconds_to_next_due(session: Session) -> float | None:
+    """How long until the next pending call is due (<= 0: now, a lease others hold ending), or
+    None when no call is pending."""
+    row = sql(session, _NEXT_DUE, {}).first()
+    return None if row is None or row[0] is None else float(row[0])
 
 
 def retry_later(session: Session, call_id: str, *, delay: float, error: str) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 
-from sqlalchemy.orm import Session
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.application.ports import PaymentExists
 from payment_service.domain.model import (
@@ -149,7 +150,29 @@ class SqlPayments:
         for kind in payment.calls:
             parameters = {"call_id": str(uuid.uuid4()), "order_id": payment.order_id, "kind": kind}
             sql(self._session, _REQUEST_CALL, parameters)
+            info = self._session.info
+            info[_CALLS_REQUESTED] = info.get(_CALLS_REQUESTED, 0) + 1
         payment.calls.clear()
+
+
+# Session.info key: how many provider calls the session's transaction made due.
+_CALLS_REQUESTED = "payment_service.calls_requested"
+
+
+def on_calls_requested(sessions: sessionmaker[Session], callback: Callable[[int], None]) -> None:
+    """Call ``callback`` with their number after each commit of a ``sessions`` transaction that
+    made provider calls due (the charging workers sleep until then)."""
+
+    def after_commit(session: Session) -> None:
+        calls = session.info.pop(_CALLS_REQUESTED, 0)
+        if calls:
+            callback(calls)
+
+    def after_rollback(session: Session) -> None:
+        session.info.pop(_CALLS_REQUESTED, None)
+
+    event.listen(sessions, "after_commit", after_commit)
+    event.listen(sessions, "after_rollback", after_rollback)
 
 
 _CALL_DONE = """

@@ -9,6 +9,11 @@ jitter. A crash anywhere in between leaves the call due again once its lease end
 repeat, with the same key, finds the charge (or refund) the first attempt made: one charge in
 the end, whatever dies when.
 
+Idle workers do not poll: a commit that makes calls due rings a ``Doorbell`` that lets that many
+of them through (wired in main.py), and otherwise each sleeps until the next call falls due (a
+retry's backoff, a lease that ends) or ``idle_poll`` at most, which catches calls another
+instance recorded.
+
 The crash points ``payment.pix.before_create_charge`` and ``payment.pix.before_record_charge``
 (servicekit.failpoints, armed only by tests through SERVICEKIT_FAILPOINTS) sit on both sides of
 the provider's answer.
@@ -63,12 +68,41 @@ class RetryPolicy:
     initial: float
     maximum: float
     lease: float
-    idle_poll: float
+    idle_poll: float  # the longest an idle worker sleeps without being rung
 
     def delay(self, attempts: int) -> float:
         """Seconds before the next attempt after ``attempts`` failures ("equal jitter")."""
         step = min(self.initial * 2.0 ** min(max(attempts - 1, 0), 30), self.maximum)
         return step / 2 + random.random() * step / 2  # spreading, not secrecy
+
+
+class Doorbell:
+    """Wakes idle workers: ``ring(n)`` lets ``n`` of them through, those waiting or the next to
+    wait; no more rings are kept than there are workers (each costs one look for a due call)."""
+
+    def __init__(self, workers: int) -> None:
+        self._workers = workers
+        self._rings = 0
+        self._condition = threading.Condition()
+
+    def ring(self, times: int = 1) -> None:
+        """``times`` calls became due (or a stop came)."""
+        with self._condition:
+            self._rings = min(self._rings + times, self._workers)
+            self._condition.notify(times)
+
+    def wait(self, timeout: float) -> bool:
+        """Until rung or ``timeout`` seconds pass; True if rung."""
+        with self._condition:
+            if self._condition.wait_for(lambda: self._rings > 0, timeout):
+                self._rings -= 1
+                return True
+            return False
+
+
+def _ring_when_set(stop: threading.Event, doorbell: Doorbell) -> None:
+    stop.wait()
+    doorbell.ring()
 
 
 # A unit of work that owns its transaction: commits when the block ends normally.
@@ -85,17 +119,26 @@ class Charging:
         client: Callable[[], PixProviderClient],
         *,
         policy: RetryPolicy,
+        doorbell: Doorbell | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.sessions = sessions
         self.unit_of_work = unit_of_work
         self.client = client
         self.policy = policy
+        self.doorbell = doorbell
         self.now = now
+        self._idle_for = policy.idle_poll
 
     def run(self, stop: threading.Event) -> None:
-        """Make due calls until ``stop``; idle, look again every ``idle_poll`` seconds."""
+        """Make due calls until ``stop``; idle, sleep until rung or the next call is due."""
         client = self.client()
+        doorbell = self.doorbell
+        if doorbell is not None:
+            # A stop rings too, so that a sleeping worker ends at once.
+            threading.Thread(
+                target=_ring_when_set, args=(stop, doorbell), name="provider-calls-stop", daemon=True
+            ).start()
         failures = 0
         try:
             while not stop.is_set():
@@ -107,17 +150,29 @@ class Charging:
                     log.exception("provider_calls_failed")
                     stop.wait(self.policy.delay(failures))
                     continue
-                if not worked:
-                    stop.wait(self.policy.idle_poll)
+                if worked:
+                    continue
+                if doorbell is not None:
+                    doorbell.wait(self._idle_for)
+                else:
+                    stop.wait(self._idle_for)
         finally:
             client.close()
 
     def run_once(self, client: PixProviderClient) -> bool:
-        """One due call, if there is one: True if there was."""
+        """One due call, if there is one: True if there was. If not, notes how long to sleep:
+        until the next call is due, ``idle_poll`` at most."""
         with self.sessions() as session, session.begin():
             call = provider_calls.claim_due(session, lease=self.policy.lease)
             target = provider_calls.target_of(session, call.order_id) if call else None
+            if call is None:
+                next_due = provider_calls.seconds_to_next_due(session)
         if call is None:
+            self._idle_for = (
+                self.policy.idle_poll
+                if next_due is None
+                else min(max(next_due, 0.01), self.policy.idle_poll)
+            )
             return False
         try:
             if target is None:  # pragma: no cover - a call is recorded with its payment
