@@ -191,8 +191,7 @@ def single_app_programs() -> list[Program]:
     """The platform's own processes of the single topology."""
     postgres.choose_data_dir()
     relay_databases = {
-        service.name: layout.relay_url(service.database, socket=True)
-        for service in layout.SERVICES
+        service.name: layout.relay_url(service.database, socket=True) for service in layout.SERVICES
     }
     relay = Program(
         "outbox_relay",

@@ -137,7 +137,10 @@ class Charging:
         if doorbell is not None:
             # A stop rings too, so that a sleeping worker ends at once.
             threading.Thread(
-                target=_ring_when_set, args=(stop, doorbell), name="provider-calls-stop", daemon=True
+                target=_ring_when_set,
+                args=(stop, doorbell),
+                name="provider-calls-stop",
+                daemon=True,
             ).start()
         failures = 0
         try:
