@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound, ResourceClosedError
 from sqlalchemy.orm import Session
 
-from servicekit.db import sql
+from servicekit.db import queue_statements, sql, sql_later
 from tests.support import sqlalchemy_url, wait_for
 
 pytestmark = pytest.mark.integration
@@ -25,6 +26,7 @@ WHERE cardinality(%(ids)s::uuid[]) > 0
 """
 BY_IDS = "SELECT name, price FROM items WHERE id = ANY(%(ids)s::uuid[]) ORDER BY name"
 LIKE = "SELECT count(*) FROM items WHERE name LIKE %(prefix)s || '%%'"
+RENAME = "UPDATE items SET name = %(name)s WHERE id = ANY(%(ids)s::uuid[])"
 
 
 def _prepared_names(session: Session) -> set[str]:
@@ -124,3 +126,53 @@ def test_pooled_connections_the_server_ended_are_replaced_without_an_error(
                 assert pid not in pids
     finally:
         database.dispose()
+
+
+def test_rows_of_a_prepared_statement_read_like_sqlalchemys(scratch_db: str) -> None:
+    engine = create_engine(sqlalchemy_url(scratch_db), pool_size=1, max_overflow=0)
+    ids = [str(uuid.uuid4()) for _ in range(2)]
+    with Session(engine) as session, session.begin():
+        session.execute(text(CREATE))
+        sql(session, INSERT, {"ids": ids, "names": ["ant", "bee"], "prices": [Decimal("2")] * 2})
+        row = sql(session, BY_IDS, {"ids": ids}).first()
+        assert row is not None
+        assert (row.name, row[1], tuple(row)) == ("ant", Decimal("2.00"), ("ant", Decimal("2.00")))
+        assert sql(session, BY_IDS, {"ids": ids}).mappings().all() == [
+            {"name": "ant", "price": Decimal("2.00")},
+            {"name": "bee", "price": Decimal("2.00")},
+        ]
+        assert [r.name for r in sql(session, BY_IDS, {"ids": ids})] == ["ant", "bee"]
+        assert sql(session, BY_IDS, {"ids": ids[:1]}).one().name == "ant"
+        assert sql(session, LIKE, {"prefix": "a"}).scalar() == 1
+        assert sql(session, BY_IDS, {"ids": []}).first() is None
+        assert sql(session, BY_IDS, {"ids": []}).one_or_none() is None
+        with pytest.raises(NoResultFound):
+            sql(session, BY_IDS, {"ids": []}).one()
+        with pytest.raises(MultipleResultsFound):
+            sql(session, BY_IDS, {"ids": ids}).scalar_one()
+        renamed = sql(session, RENAME, {"ids": ids, "name": "cow"})
+        assert renamed.rowcount == 2
+        with pytest.raises(ResourceClosedError):
+            renamed.first()  # an UPDATE without RETURNING has no rows, as with SQLAlchemy
+
+
+def test_an_error_of_a_prepared_statement_is_sqlalchemys_and_queued_writes_go_first(
+    scratch_db: str,
+) -> None:
+    engine = create_engine(sqlalchemy_url(scratch_db), pool_size=1, max_overflow=0)
+    queue_statements(engine)
+    item = str(uuid.uuid4())
+    with Session(engine) as session, session.begin():
+        session.execute(text(CREATE))
+    with Session(engine) as session, session.begin():
+        sql(session, INSERT, {"ids": [item], "names": ["ant"], "prices": [Decimal("1")]})
+        sql(session, RENAME, {"ids": [item], "name": "warm"})  # prepared on this connection
+        sql_later(session, RENAME, {"ids": [item], "name": "bee"})
+        assert sql(session, BY_IDS, {"ids": [item]}).scalars() == ["bee"]  # sent with the read
+    with Session(engine) as session:
+        session.begin()
+        with pytest.raises(IntegrityError) as raised:
+            sql(session, INSERT, {"ids": [item], "names": ["dup"], "prices": [Decimal("1")]})
+        assert raised.value.orig.pgcode == "23505"  # type: ignore[union-attr]
+        session.rollback()
+        assert sql(session, BY_IDS, {"ids": [item]}).scalars() == ["bee"]
