@@ -173,6 +173,6 @@ def test_an_error_of_a_prepared_statement_is_sqlalchemys_and_queued_writes_go_fi
         session.begin()
         with pytest.raises(IntegrityError) as raised:
             sql(session, INSERT, {"ids": [item], "names": ["dup"], "prices": [Decimal("1")]})
-        assert raised.value.orig.pgcode == "23505"  # type: ignore[union-attr]
+        assert raised.value.orig.pgcode == "23505"
         session.rollback()
         assert sql(session, BY_IDS, {"ids": [item]}).scalars() == ["bee"]
