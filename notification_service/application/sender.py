@@ -16,13 +16,17 @@ it (``wake``, wired in main.py), and it sleeps until the next retry falls due; `
 only the fallback for mail queued by another instance. After a pass that sent mail it waits
 ``batch_window`` before the next, so that under load one pass takes many. Its connection stays
 open while mail keeps coming and is closed once ``poll_interval`` passes without any.
+
+A pass whose outcomes cannot be recorded (the database went away after the mail went) keeps
+them, and the next pass records them before it claims anything: left claimed, that mail would
+wait out its lease (``claim_seconds``, two minutes) and then be sent again.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -87,6 +91,8 @@ class NotificationSender:
         self.channel = channel
         self.clock = clock
         self._wake = threading.Event()
+        # A pass's outcomes and unattempted claims whose recording failed (see _send_due).
+        self._unrecorded: tuple[Sequence[Outcome], Sequence[Delivery]] | None = None
 
     def wake(self) -> None:
         """Look for due notifications now: called after a commit that queued some."""
@@ -139,6 +145,10 @@ class NotificationSender:
             transport.close()
 
     def _send_due(self, transport: Transport) -> PassReport:
+        if self._unrecorded is not None:
+            # What the last pass sent but could not record (the database went away meanwhile)
+            # goes first: left claimed, it would wait out its lease and be sent again.
+            self._record(*self._unrecorded)
         with self.unit_of_work() as uow:
             claim = uow.deliveries.claim(
                 self.channel, limit=self.policy.batch_size, lease=self.policy.claim_seconds
@@ -157,12 +167,8 @@ class NotificationSender:
                 outcomes.append(outcome)
         finally:  # even when a send failed unexpectedly: what was done is kept
             left = claim.deliveries[len(outcomes) :]
-            with self.unit_of_work() as uow:
-                uow.deliveries.record(outcomes)
-                if left:
-                    uow.deliveries.release(left)
-        for outcome in outcomes:
-            _report(outcome)
+            self._unrecorded = (outcomes, left)
+            self._record(outcomes, left)
         due = [claim.next_due_in, *(o.retry_in for o in outcomes)]
         if left:
             due.append(0.0)
@@ -172,6 +178,17 @@ class NotificationSender:
             cut_short=not reachable,
             next_due_in=min(known) if known else None,
         )
+
+    def _record(self, outcomes: Sequence[Outcome], left: Sequence[Delivery]) -> None:
+        """Record a pass's outcomes and release what it did not attempt; until that commits
+        (it raises while the database is away) they are kept for the next pass."""
+        with self.unit_of_work() as uow:
+            uow.deliveries.record(outcomes)
+            if left:
+                uow.deliveries.release(left)
+        self._unrecorded = None
+        for outcome in outcomes:
+            _report(outcome)
 
     def _attempt(self, delivery: Delivery, transport: Transport) -> tuple[Outcome, bool]:
         """Send one claimed notification; its outcome, and whether the provider was reached."""

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from notification_service.adapters.memory import InMemoryNotificationUnitOfWork
 from notification_service.application.ports import ChannelUnavailable, MessageRefused
 from notification_service.application.sender import NotificationSender, SenderPolicy
 from notification_service.domain.delivery import WAITING_FOR_CONTACT, RetryPolicy
@@ -227,6 +228,40 @@ def test_what_was_done_before_an_unexpected_error_is_kept() -> None:
     transport.on_send = lambda: None
     assert sender.send_due() == 2  # the other two were given back, not left claimed
     assert len(transport.sent) == 3
+
+
+def test_outcomes_the_database_would_not_take_are_recorded_by_the_next_pass_not_resent() -> None:
+    platform, transport = Platform(), Transport()
+    registered_users(platform, 2)
+    database_away = [False]
+
+    def unit_of_work() -> InMemoryNotificationUnitOfWork:
+        if database_away[0]:
+            raise ConnectionError("the database system is shutting down")
+        return platform.unit_of_work()
+
+    def away_after_the_second_send() -> None:
+        if transport.attempts == 2:
+            database_away[0] = True
+
+    transport.on_send = away_after_the_second_send
+    sender = NotificationSender(
+        unit_of_work,
+        lambda: transport,
+        SenderPolicy(retry=RETRY, claim_seconds=120),
+        clock=platform.clock.monotonic,
+    )
+    with pytest.raises(ConnectionError):
+        sender.send_due()  # both sent, their outcomes not recorded
+    with pytest.raises(ConnectionError):
+        sender.send_due()  # still away: nothing claimed, nothing sent again
+    assert len(transport.sent) == 2
+    database_away[0] = False
+    assert sender.send_due() == 0  # the kept outcomes recorded first; nothing else due
+    assert sorted(r.status for r in platform.store.rows.values()) == [Status.SENT, Status.SENT]
+    platform.clock.advance(600)  # long past the claim: nothing goes twice
+    assert sender.send_due() == 0
+    assert len(transport.sent) == 2
 
 
 def test_the_loop_wakes_on_queued_mail_retries_when_due_and_stops() -> None:
