@@ -19,7 +19,8 @@ open while mail keeps coming and is closed once ``poll_interval`` passes without
 
 A pass whose outcomes cannot be recorded (the database went away after the mail went) keeps
 them, and the next pass records them before it claims anything: left claimed, that mail would
-wait out its lease (``claim_seconds``, two minutes) and then be sent again.
+wait out its lease (``claim_seconds``, two minutes) and then be sent again (an SMS provider drops
+the repeat by its idempotency key; an SMTP server delivers it twice).
 """
 
 from __future__ import annotations
