@@ -8,7 +8,7 @@ import hashlib
 import re
 import select
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,6 +218,45 @@ def sql_later(session: Session, statement: str, params: Mapping[str, Any] | None
         return
     values = dict(params) if params else {}
     _queued.setdefault(connection, []).append(_literal(dbapi, prepared.execute, values))
+
+
+def note_for_commit(session: Session, key: str, item: Any) -> None:
+    """Remember ``item`` under ``key`` until the session's transaction ends: its commit hands
+    every item noted to the callback of :func:`on_commit_of` for ``key``, a rollback drops them."""
+    session.info.setdefault(_NOTED, {}).setdefault(key, []).append(item)
+
+
+def on_commit_of(
+    sessions: sessionmaker[Session], key: str, callback: Callable[[list[Any]], None]
+) -> None:
+    """After each commit of a ``sessions`` transaction that noted items under ``key``
+    (:func:`note_for_commit`), call ``callback`` with them: what wakes a worker when the work it
+    waits for is committed, and not before (a rolled back transaction wakes nobody). Every
+    callback of a key gets the items (one worker per channel may wait on the same key)."""
+    callbacks = _commit_callbacks.get(sessions)
+    if callbacks is None:
+        callbacks = _commit_callbacks[sessions] = {}
+
+        def after_commit(session: Session) -> None:
+            noted = session.info.pop(_NOTED, None)
+            for noted_key, items in (noted or {}).items():
+                for call in callbacks.get(noted_key, ()):
+                    call(items)
+
+        def after_rollback(session: Session) -> None:
+            session.info.pop(_NOTED, None)
+
+        event.listen(sessions, "after_commit", after_commit)
+        event.listen(sessions, "after_rollback", after_rollback)
+    callbacks.setdefault(key, []).append(callback)
+
+
+_commit_callbacks: weakref.WeakKeyDictionary[
+    sessionmaker[Session], dict[str, list[Callable[[list[Any]], None]]]
+] = weakref.WeakKeyDictionary()
+
+# Session.info key of what note_for_commit keeps, by the caller's key.
+_NOTED = "servicekit.noted_for_commit"
 
 
 def queue_statements(engine: Engine) -> None:

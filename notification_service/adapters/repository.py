@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Self
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from notification_service.adapters.deliveries import SqlDeliveries, contact_from_row
@@ -31,10 +30,10 @@ from notification_service.domain.model import (
     Notification,
     Status,
 )
-from servicekit.db import sql
+from servicekit.db import note_for_commit, on_commit_of, sql
 from servicekit.messaging.unit_of_work import Cause, SqlUnitOfWork
 
-_QUEUED = "notification_service.queued"  # session.info key: channels, until commit or rollback
+_QUEUED = "notification_service.queued"  # the channels a transaction queued mail on
 
 _CONTACT_COLUMNS = "(user_id, email, full_name, phone, channels, guest, profile_seen)"
 
@@ -96,21 +95,11 @@ def on_mail_queued(
 ) -> None:
     """Call ``callback`` with the channels after each commit of a ``sessions`` transaction that
     queued notifications on them (made them due)."""
-
-    def after_commit(session: Session) -> None:
-        channels = session.info.pop(_QUEUED, None)
-        if channels:
-            callback(frozenset(channels))
-
-    def after_rollback(session: Session) -> None:
-        session.info.pop(_QUEUED, None)
-
-    event.listen(sessions, "after_commit", after_commit)
-    event.listen(sessions, "after_rollback", after_rollback)
+    on_commit_of(sessions, _QUEUED, lambda channels: callback(frozenset(channels)))
 
 
 def _queued(session: Session, channel: Channel) -> None:
-    session.info.setdefault(_QUEUED, set()).add(channel)
+    note_for_commit(session, _QUEUED, channel)
 
 
 class SqlContacts:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.application.ports import PaymentExists
@@ -24,7 +23,7 @@ from payment_service.domain.model import (
     PixCharge,
     ProviderCall,
 )
-from servicekit.db import sql
+from servicekit.db import note_for_commit, on_commit_of, sql
 from servicekit.messaging.unit_of_work import Cause, SqlUnitOfWork
 
 _LOAD_FOR_UPDATE = """
@@ -150,29 +149,17 @@ class SqlPayments:
         for kind in payment.calls:
             parameters = {"call_id": str(uuid.uuid4()), "order_id": payment.order_id, "kind": kind}
             sql(self._session, _REQUEST_CALL, parameters)
-            info = self._session.info
-            info[_CALLS_REQUESTED] = info.get(_CALLS_REQUESTED, 0) + 1
+            note_for_commit(self._session, _CALLS_REQUESTED, kind)
         payment.calls.clear()
 
 
-# Session.info key: how many provider calls the session's transaction made due.
 _CALLS_REQUESTED = "payment_service.calls_requested"
 
 
 def on_calls_requested(sessions: sessionmaker[Session], callback: Callable[[int], None]) -> None:
     """Call ``callback`` with their number after each commit of a ``sessions`` transaction that
     made provider calls due (the charging workers sleep until then)."""
-
-    def after_commit(session: Session) -> None:
-        calls = session.info.pop(_CALLS_REQUESTED, 0)
-        if calls:
-            callback(calls)
-
-    def after_rollback(session: Session) -> None:
-        session.info.pop(_CALLS_REQUESTED, None)
-
-    event.listen(sessions, "after_commit", after_commit)
-    event.listen(sessions, "after_rollback", after_rollback)
+    on_commit_of(sessions, _CALLS_REQUESTED, lambda calls: callback(len(calls)))
 
 
 _CALL_DONE = """

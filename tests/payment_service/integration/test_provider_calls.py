@@ -7,8 +7,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import create_engine
@@ -16,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.adapters import provider_calls
 from payment_service.adapters.repository import SqlPaymentUnitOfWork, on_calls_requested
-from payment_service.domain.model import Charge, Method, Payment
 from servicekit.messaging.unit_of_work import transaction
+from tests.payment_service.support import pix_opened
 from tests.support import scratch_database, sqlalchemy_url
 
 pytestmark = pytest.mark.integration
@@ -31,18 +29,6 @@ def sessions(engines: None) -> Iterator[sessionmaker[Session]]:
         engine.dispose()
 
 
-def pix_payment() -> Payment:
-    charge = Charge(
-        order_id=str(uuid.uuid4()),
-        customer_id=str(uuid.uuid4()),
-        amount=Decimal("25.90"),
-        currency="BRL",
-        deadline_at=datetime.now(UTC) + timedelta(minutes=15),
-        method=Method.PIX,
-    )
-    return Payment.open_pix(charge, now=datetime.now(UTC))
-
-
 def test_a_committed_call_rings_once_per_call_and_a_rolled_back_one_not_at_all(
     sessions: sessionmaker[Session],
 ) -> None:
@@ -53,12 +39,12 @@ def test_a_committed_call_rings_once_per_call_and_a_rolled_back_one_not_at_all(
         return transaction(sessions, lambda s: SqlPaymentUnitOfWork(s, methods={}))
 
     with pytest.raises(RuntimeError), unit_of_work() as uow:
-        uow.payments.add(pix_payment())  # owes the provider a charge
+        uow.payments.add(pix_opened())  # owes the provider a charge
         raise RuntimeError("rolled back")
     assert rung == []
     with unit_of_work() as uow:
-        uow.payments.add(pix_payment())
-        uow.payments.add(pix_payment())
+        uow.payments.add(pix_opened())
+        uow.payments.add(pix_opened())
     assert rung == [2]
     with unit_of_work() as uow:  # nothing owed: no ring
         uow.payments.get_for_update(str(uuid.uuid4()))
@@ -71,7 +57,7 @@ def test_an_idle_worker_sleeps_until_the_next_call_is_due(
     with sessions() as session, session.begin():
         assert provider_calls.seconds_to_next_due(session) is None
     with transaction(sessions, lambda s: SqlPaymentUnitOfWork(s, methods={})) as uow:
-        uow.payments.add(pix_payment())
+        uow.payments.add(pix_opened())
     with sessions() as session, session.begin():
         next_due = provider_calls.seconds_to_next_due(session)
         assert next_due is not None

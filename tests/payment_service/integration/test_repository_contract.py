@@ -29,6 +29,7 @@ from payment_service.domain.model import (
 )
 from servicekit.messaging.outbox import outbox_table
 from servicekit.messaging.unit_of_work import Cause, transaction
+from tests.payment_service import support
 from tests.support import scratch_database, sqlalchemy_url
 
 pytestmark = pytest.mark.integration
@@ -197,15 +198,7 @@ def test_a_rolled_back_unit_of_work_leaves_nothing(harness: Harness) -> None:
 
 
 def pix_opened() -> Payment:
-    charge = Charge(
-        order_id=str(uuid.uuid4()),
-        customer_id=CUSTOMER,
-        amount=Decimal("25.90"),
-        currency="BRL",
-        deadline_at=datetime.now(UTC) + timedelta(minutes=15),
-        method=Method.PIX,
-    )
-    return Payment.open_pix(charge, now=datetime.now(UTC))
+    return support.pix_opened(CUSTOMER)
 
 
 def test_a_pix_payment_keeps_its_method_deadline_charge_and_the_calls_it_owes(

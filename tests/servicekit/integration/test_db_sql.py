@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound, ResourceClosedError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from servicekit.db import queue_statements, sql, sql_later
+from servicekit.db import note_for_commit, on_commit_of, queue_statements, sql, sql_later
 from tests.support import sqlalchemy_url, wait_for
 
 pytestmark = pytest.mark.integration
@@ -176,3 +176,27 @@ def test_an_error_of_a_prepared_statement_is_sqlalchemys_and_queued_writes_go_fi
         assert raised.value.orig.pgcode == "23505"
         session.rollback()
         assert sql(session, BY_IDS, {"ids": [item]}).scalars() == ["bee"]
+
+
+def test_what_a_transaction_noted_reaches_every_callback_of_its_key_once_it_commits(
+    scratch_db: str,
+) -> None:
+    sessions = sessionmaker(create_engine(sqlalchemy_url(scratch_db)))
+    email: list[list[str]] = []
+    sms: list[list[str]] = []
+    calls: list[list[int]] = []
+    on_commit_of(sessions, "queued", email.append)
+    on_commit_of(sessions, "queued", sms.append)
+    on_commit_of(sessions, "calls", calls.append)
+    with pytest.raises(RuntimeError), sessions() as session, session.begin():
+        note_for_commit(session, "queued", "rolled back")
+        raise RuntimeError("rolled back")
+    with sessions() as session, session.begin():
+        note_for_commit(session, "queued", "email")
+        note_for_commit(session, "queued", "sms")
+        session.execute(text("SELECT 1"))
+        assert email == []  # not before the commit
+    with sessions() as session, session.begin():
+        note_for_commit(session, "calls", 1)
+    assert email == sms == [["email", "sms"]]
+    assert calls == [[1]]
