@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.adapters.provider import SimulatedProvider
@@ -30,21 +30,12 @@ from servicekit.http import install_error_handlers
 from servicekit.messaging.envelope import Envelope
 from servicekit.messaging.outbox import outbox_table
 from servicekit.tokens import Principal
-from tests.support import scratch_database, sqlalchemy_url
 
 pytestmark = pytest.mark.integration
 
 PROVIDER = SimulatedProvider(decline_above=Decimal("5000.00"))
 # event_type -> (session, envelope) handler, exactly what the inbox consumer is given.
 HANDLERS = SUBSCRIPTIONS.using(SqlPaymentUnitOfWork.joining({Method.CARD: PROVIDER})).handlers()
-
-
-@pytest.fixture
-def sessions(engines: None) -> Iterator[sessionmaker[Session]]:
-    with scratch_database("pay", migrations="payment_service") as url:
-        engine = create_engine(sqlalchemy_url(url))
-        yield sessionmaker(engine, expire_on_commit=False)
-        engine.dispose()
 
 
 def stock_reserved(

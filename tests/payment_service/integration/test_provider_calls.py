@@ -5,28 +5,17 @@ learns from the database how long it may sleep before the next call falls due.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from payment_service.adapters import provider_calls
 from payment_service.adapters.repository import SqlPaymentUnitOfWork, on_calls_requested
 from servicekit.messaging.unit_of_work import transaction
 from tests.payment_service.support import pix_opened
-from tests.support import scratch_database, sqlalchemy_url
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def sessions(engines: None) -> Iterator[sessionmaker[Session]]:
-    with scratch_database("calls", migrations="payment_service") as url:
-        engine = create_engine(sqlalchemy_url(url))
-        yield sessionmaker(engine, expire_on_commit=False)
-        engine.dispose()
 
 
 def test_a_committed_call_rings_once_per_call_and_a_rolled_back_one_not_at_all(
