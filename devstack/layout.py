@@ -169,8 +169,8 @@ def database_url(
     role, any other (postgres, the tests' throw-away databases) as the bootstrap superuser.
 
     ``socket``: through the server's Unix socket, as the processes `make up` runs connect (the
-    database is on the same machine). A round trip over the socket cost the server about 9 us
-    and the client about 5 us less than over TCP on loopback (psycopg2 ``SELECT 1``, 20,000
+    database is on the same machine). A round trip over the socket cost the server 8-12 us
+    and the client 2-11 us less than over TCP on loopback (psycopg2 ``SELECT 1``, 20,000
     each, 2-core machine), and a saga step is several round trips. Call
     postgres.choose_data_dir() first: it decides where the socket lives."""
     role = owner_of(database)
