@@ -293,19 +293,27 @@ def gateway_routes(services: Iterable[layout.Service] = layout.SERVICES) -> bool
     Ready is not routable: a service that answers /health registers with Eureka, and the gateway
     learns of it at its next registry refresh; a request in between is answered 503.
     """
+    return routing_gap(services) is None
+
+
+def routing_gap(services: Iterable[layout.Service] = layout.SERVICES) -> str | None:
+    """None once the gateway routes to each of ``services``; otherwise what is missing, in words
+    an operator can act on (which services, or that the gateway does not answer)."""
+    url = f"http://127.0.0.1:{layout.GATEWAY_PORT}/metrics"
     try:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{layout.GATEWAY_PORT}/metrics", timeout=2
-        ) as response:
+        with urllib.request.urlopen(url, timeout=2) as response:
             text = response.read().decode()
-    except (OSError, urllib.error.URLError):
-        return False
+    except (OSError, urllib.error.URLError) as exc:
+        return f"the gateway does not answer at {url} ({exc})"
     instances: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith('gateway_upstream_instances{service="'):
             labels, _, value = line.rpartition(" ")
             instances[labels.split('"')[1]] = float(value)
-    return all(instances.get(eureka_app(service), 0) >= 1 for service in services)
+    missing = [app for app in map(eureka_app, services) if instances.get(app, 0) < 1]
+    if missing:
+        return f"no UP instance of {', '.join(missing)} in the gateway's copy of the registry"
+    return None
 
 
 def eureka_app(service: layout.Service) -> str:
@@ -322,11 +330,13 @@ def wait_routable(timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     agreed = 0
     while agreed < ROUTABLE_CONFIRMATIONS:
-        agreed = agreed + 1 if gateway_routes() else 0
+        gap = routing_gap()
+        agreed = agreed + 1 if gap is None else 0
         if time.monotonic() > deadline:
             raise SystemExit(
-                f"the gateway did not route to every service within {timeout:.0f}s "
-                f"(see its gateway_upstream_instances at :{layout.GATEWAY_PORT}/metrics)"
+                f"the gateway did not route to every service within {timeout:.0f}s: {gap} "
+                f"(its gateway_upstream_instances at :{layout.GATEWAY_PORT}/metrics; the "
+                "services' logs under var/log say why one did not register)"
             )
         time.sleep(0.25)
 

@@ -60,3 +60,29 @@ def test_a_missing_service_or_no_gateway_is_not_routable(
 
     monkeypatch.setattr(layout, "GATEWAY_PORT", 9)  # discard: nothing answers
     assert not cli.gateway_routes()
+
+
+def test_the_gap_names_each_service_without_an_instance(gateway_metrics: list[str]) -> None:
+    apps = [cli.eureka_app(service) for service in layout.SERVICES]
+    gateway_metrics.extend(gauge(app, 1.0) for app in apps[2:])
+    gateway_metrics.append(gauge(apps[1], 0.0))  # listed, no UP instance; apps[0] not listed
+
+    gap = cli.routing_gap()
+    assert gap is not None
+    assert apps[0] in gap and apps[1] in gap
+    assert not any(app in gap for app in apps[2:])
+
+
+def test_waiting_in_vain_says_what_is_missing(
+    gateway_metrics: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apps = [cli.eureka_app(service) for service in layout.SERVICES]
+    gateway_metrics.extend(gauge(app, 1.0) for app in apps[:-1])
+    with pytest.raises(SystemExit) as exited:
+        cli.wait_routable(timeout=0)
+    assert f"no UP instance of {apps[-1]} " in str(exited.value)
+
+    monkeypatch.setattr(layout, "GATEWAY_PORT", 9)  # discard: nothing answers
+    with pytest.raises(SystemExit) as exited:
+        cli.wait_routable(timeout=0)
+    assert "the gateway does not answer" in str(exited.value)
