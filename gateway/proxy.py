@@ -41,7 +41,7 @@ from gateway.upstream import (
     UpstreamTimeout,
 )
 from servicekit.discovery import EurekaRegistration, ServiceInstance
-from servicekit.logging import get_logger
+from servicekit.logging import HotLine, get_logger
 from servicekit.settings import EurekaSettings
 from servicekit.tokens import (
     InvalidToken,
@@ -52,7 +52,7 @@ from servicekit.tokens import (
 )
 
 log = get_logger(__name__)
-access_log = get_logger("gateway.access")
+access_log = HotLine("gateway.access")
 
 # Safe to send twice (RFC 9110 section 9.2.2): retried on another instance even after the
 # connection was made, as long as no request body was consumed.

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import os
 import sys
@@ -12,6 +14,9 @@ import orjson
 import structlog
 
 _configured = False
+# What HotLine needs of configure_logging's set-up: the handler every line goes through (its
+# stream and lock), the service name and the timestamper; None until JSON logging is configured.
+_json_setup: tuple[logging.StreamHandler[Any], str, structlog.processors.TimeStamper] | None = None
 
 
 def _orjson_dumps(obj: Any, **_: Any) -> str:
@@ -30,12 +35,13 @@ def _add_service(service: str) -> structlog.types.Processor:
 
 def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -> None:
     """Route structlog and stdlib logging through one JSON renderer; safe to call twice."""
-    global _configured  # noqa: PLW0603 - logging is process-global by nature
+    global _configured, _json_setup  # noqa: PLW0603 - logging is process-global by nature
+    stamper = structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp")
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+        stamper,
         _add_service(service),
     ]
     renderer: structlog.types.Processor = (
@@ -64,6 +70,7 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    _json_setup = (handler, service, stamper) if json else None
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
@@ -90,3 +97,74 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
 def get_logger(name: str | None = None) -> Any:
     """A structlog logger; before configure_logging it still prints, just not as JSON."""
     return structlog.get_logger(name)
+
+
+class HotLine:
+    """A logger for one line written for nearly every request (the gateway's access line).
+
+    The same JSON object as a structlog logger of that name writes (the fields, the event, the
+    context's ids, level, logger, timestamp, service), rendered once by orjson, without
+    structlog's and the stdlib's per-record machinery (a bound logger, a LogRecord, a formatter
+    that runs the processors again). Called on an event loop, the lines of one turn of the loop
+    are written together at its end, in one write through the handler under its lock (and at
+    exit whatever is left); elsewhere each line is written at once. Before configure_logging (or
+    with its console renderer) it is an ordinary structlog logger.
+
+    Why: the gateway served 6,240 requests/s with its access line through that machinery and
+    8,320 without the line (bench/gateway_bench.py); the line cost more than the proxying.
+    """
+
+    __slots__ = ("_fallback", "_logger", "_pending", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._logger = logging.getLogger(name)
+        self._fallback = structlog.get_logger(name)
+        self._pending: list[str] = []
+        atexit.register(self.flush)
+
+    def info(self, event: str, **fields: Any) -> None:
+        """Write ``fields`` and ``event`` as one INFO line, if INFO is enabled for this logger."""
+        setup = _json_setup
+        if setup is None:
+            self._fallback.info(event, **fields)
+            return
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
+        handler, service, stamper = setup
+        fields["event"] = event
+        structlog.contextvars.merge_contextvars(None, "info", fields)
+        fields["level"] = "info"
+        fields["logger"] = self.name
+        stamper(None, "info", fields)
+        fields.setdefault("service", service)
+        line = orjson.dumps(fields, default=str).decode()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        handler.acquire()
+        try:
+            first = not self._pending
+            self._pending.append(line)
+        finally:
+            handler.release()
+        if loop is None:
+            self.flush()
+        elif first:
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the lines not written yet, in the order they were logged."""
+        setup = _json_setup
+        if setup is None or not self._pending:
+            return
+        handler = setup[0]
+        handler.acquire()
+        try:
+            lines, self._pending = self._pending, []
+            if lines:
+                handler.stream.write("\n".join(lines) + "\n")
+                handler.flush()
+        finally:
+            handler.release()
