@@ -110,8 +110,13 @@ class HotLine:
     exit whatever is left); elsewhere each line is written at once. Before configure_logging (or
     with its console renderer) it is an ordinary structlog logger.
 
-    Why: the gateway served 6,240 requests/s with its access line through that machinery and
-    8,320 without the line (bench/gateway_bench.py); the line cost more than the proxying.
+    A line can therefore follow one logged after it in the same turn (the timestamps keep the
+    order), and a ``kill -9`` loses at most the turn's lines. A failed write is reported as the
+    stdlib handler reports one (on stderr) and never raised into the request.
+
+    Why: the gateway served 6,220-6,260 requests/s with its access line through that machinery
+    and 8,150-8,500 without the line (bench/gateway_bench.py); the line cost more than the
+    proxying.
     """
 
     __slots__ = ("_fallback", "_logger", "_pending", "name")
@@ -166,5 +171,7 @@ class HotLine:
             if lines:
                 handler.stream.write("\n".join(lines) + "\n")
                 handler.flush()
+        except Exception:  # noqa: BLE001 - as logging.Handler.emit does: report, never raise
+            handler.handleError(logging.makeLogRecord({"msg": f"{self.name}: lines lost"}))
         finally:
             handler.release()

@@ -91,3 +91,11 @@ def test_nothing_is_written_when_info_is_off_for_the_logger(output: io.StringIO)
     finally:
         logging.getLogger("gateway.quiet").setLevel(logging.NOTSET)
     assert not any(entry["logger"] == "gateway.quiet" for entry in lines(output))
+
+
+def test_a_failed_write_is_reported_on_stderr_and_not_raised(
+    output: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output.close()  # every write to stdout now raises
+    HotLine("gateway.access").info("http_request", **FIELDS)
+    assert "gateway.access: lines lost" in capsys.readouterr().err
