@@ -15,38 +15,19 @@ import os
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from devstack import layout
 from servicekit.settings import EurekaSettings
+from tests.devstack.integration.registry_support import instance_body
 from tests.support import ManagedProcess, free_port, wait_for
 
 EUREKA = layout.EUREKA_URL
 CREDENTIALS = (layout.EUREKA_USERNAME, layout.EUREKA_PASSWORD)
 WRONG = (layout.EUREKA_USERNAME, layout.EUREKA_PASSWORD + "-not")
 JSON = {"Accept": "application/json"}
-
-
-def instance_body(app: str, instance_id: str) -> dict[str, Any]:
-    """A complete registration, as Eureka clients send it."""
-    return {
-        "instance": {
-            "instanceId": instance_id,
-            "app": app,
-            "hostName": "127.0.0.1",
-            "ipAddr": "127.0.0.1",
-            "vipAddress": app.lower(),
-            "status": "UP",
-            "port": {"$": 9, "@enabled": "true"},
-            "dataCenterInfo": {
-                "@class": "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo",
-                "name": "MyOwn",
-            },
-        }
-    }
 
 
 def registered_status(app: str, instance_id: str) -> str | None:

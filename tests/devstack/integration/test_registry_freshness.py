@@ -17,12 +17,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from devstack import layout
+from tests.devstack.integration.registry_support import instance_body
 
 EUREKA = layout.EUREKA_URL
 CREDENTIALS = (layout.EUREKA_USERNAME, layout.EUREKA_PASSWORD)
@@ -32,29 +32,11 @@ JSON = {"Accept": "application/json"}
 FILLER_APPS = 100
 ROUNDS = 10
 READERS = 3
+# No heartbeats are sent: the leases must outlast the test.
+LEASE_SECONDS = 600
 # The cache expiry (2 s) plus a registry copy's refresh and a loaded machine's slack; far below
 # the 180 s a stale entry lived before.
 VISIBLE_WITHIN = 15.0
-
-
-def registration(app: str, instance_id: str, port: int) -> dict[str, Any]:
-    return {
-        "instance": {
-            "instanceId": instance_id,
-            "app": app,
-            "hostName": "127.0.0.1",
-            "ipAddr": "127.0.0.1",
-            "vipAddress": app.lower(),
-            "status": "UP",
-            "port": {"$": port, "@enabled": "true"},
-            "dataCenterInfo": {
-                "@class": "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo",
-                "name": "MyOwn",
-            },
-            # No heartbeats are sent: the lease must outlast the test.
-            "leaseInfo": {"renewalIntervalInSecs": 30, "durationInSecs": 600},
-        }
-    }
 
 
 def listed(client: httpx.Client, app: str) -> set[str]:
@@ -109,7 +91,7 @@ def test_instances_registering_together_all_show_within_seconds(
     run = uuid.uuid4().hex[:8].upper()
     for index in range(FILLER_APPS):
         app = f"FILLER-{run}-{index}"
-        body = registration(app, f"{app}-1", 9)
+        body = instance_body(app, f"{app}-1", lease_seconds=LEASE_SECONDS)
         client.post(f"{EUREKA}/apps/{app}", json=body).raise_for_status()
         registered.append((app, f"{app}-1"))
 
@@ -118,7 +100,7 @@ def test_instances_registering_together_all_show_within_seconds(
         app = f"PAIR-{run}-{index}"
         expected = {f"{app}-a", f"{app}-b"}
         for instance_id in sorted(expected):
-            body = registration(app, instance_id, 9)
+            body = instance_body(app, instance_id, lease_seconds=LEASE_SECONDS)
             client.post(f"{EUREKA}/apps/{app}", json=body).raise_for_status()
             registered.append((app, instance_id))
         registered_at = time.monotonic()
