@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 import psycopg2
 from confluent_kafka import Consumer, TopicPartition
 from psycopg2 import sql
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from devstack import layout
 from servicekit.messaging.schema import MESSAGING_DDL
@@ -78,6 +80,18 @@ def scratch_database(prefix: str = "t", *, migrations: str | None = None) -> Ite
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
         admin.close()
+
+
+@contextmanager
+def scratch_sessions(prefix: str, *, migrations: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a :func:`scratch_database` at the head of ``migrations``; its engine is
+    disposed of before the database is dropped."""
+    with scratch_database(prefix, migrations=migrations) as url:
+        engine = create_engine(sqlalchemy_url(url))
+        try:
+            yield sessionmaker(engine, expire_on_commit=False)
+        finally:
+            engine.dispose()
 
 
 def sqlalchemy_url(libpq_url: str) -> str:

@@ -21,7 +21,7 @@ from aiosmtpd.smtp import Envelope as SmtpEnvelope
 from aiosmtpd.smtp import Session as SmtpSession
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from notification_service.adapters.repository import SqlNotificationUnitOfWork, on_mail_queued
@@ -36,7 +36,7 @@ from servicekit.http import install_error_handlers
 from servicekit.messaging.envelope import Envelope
 from servicekit.messaging.unit_of_work import transaction
 from servicekit.tokens import Principal
-from tests.support import free_port, scratch_database, sqlalchemy_url, wait_for
+from tests.support import free_port, scratch_sessions, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +47,8 @@ RETRY_FIELDS = {f.name for f in dataclasses.fields(RetryPolicy)}
 
 @pytest.fixture
 def sessions(engines: None) -> Iterator[sessionmaker[Session]]:
-    with scratch_database("notif", migrations="notification_service") as url:
-        engine = create_engine(sqlalchemy_url(url))
-        yield sessionmaker(engine, expire_on_commit=False)
-        engine.dispose()
+    with scratch_sessions("notif", migrations="notification_service") as sessions:
+        yield sessions
 
 
 class Recorder:

@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.support import scratch_database, sqlalchemy_url
+from tests.support import scratch_sessions
 
 
 @pytest.fixture
 def sessions(engines: None) -> Iterator[sessionmaker[Session]]:
     """Sessions on a scratch payment_service database."""
-    with scratch_database("pay", migrations="payment_service") as url:
-        engine = create_engine(sqlalchemy_url(url))
-        yield sessionmaker(engine, expire_on_commit=False)
-        engine.dispose()
+    with scratch_sessions("pay", migrations="payment_service") as sessions:
+        yield sessions
