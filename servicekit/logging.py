@@ -80,18 +80,97 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
     # second, poorer copy (and serve() cannot switch it off when the app reconfigures logging).
     for name in ("httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
+    if json:
+        # Our own lines skip the stdlib's per-record machinery (a LogRecord, the handler chain, a
+        # formatter that runs the processors again): filtered by level first, rendered once,
+        # written through the same handler under its lock. A consumer's line cost 15.6 us through
+        # the stdlib and 7.9-8.1 us this way; a debug line below the level 5.7 and 2.6 us (one
+        # process, 50,000 lines). The stdlib's own loggers (uvicorn, alembic) keep the chain.
+        structlog.configure(
+            processors=[
+                _filter_by_level,
+                structlog.stdlib.PositionalArgumentsFormatter(),
+                *shared,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+            logger_factory=_LineLoggerFactory(handler),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            cache_logger_on_first_use=True,
+        )
+    else:
+        structlog.configure(
+            processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            cache_logger_on_first_use=True,
+        )
     if not _configured:
         # The first line of every process run: where an operator's reading of a log starts.
         structlog.get_logger("servicekit").info(
             "process_started", pid=os.getpid(), argv=" ".join(sys.argv)[:200]
         )
     _configured = True
+
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+def _filter_by_level(
+    logger: _LineLogger, method_name: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """Drop a line its stdlib logger's level would drop, before any other processor runs."""
+    if logger.enabled_for(_LEVELS.get(method_name, logging.INFO)):
+        return event_dict
+    raise structlog.DropEvent
+
+
+class _LineLogger:
+    """The end of a structlog logger's pipeline: its rendered line, written through the one
+    handler (its stream, lock and error reporting), filtered by the stdlib logger's level."""
+
+    __slots__ = ("_handler", "_stdlib", "name")
+
+    def __init__(self, handler: logging.StreamHandler[Any], name: str) -> None:
+        self.name = name
+        self._handler = handler
+        self._stdlib = logging.getLogger(name or None)
+
+    def enabled_for(self, level: int) -> bool:
+        return not self._stdlib.disabled and self._stdlib.isEnabledFor(level)
+
+    def write(self, line: str) -> None:
+        handler = self._handler
+        handler.acquire()
+        try:
+            handler.stream.write(line + "\n")
+            handler.flush()
+        except Exception:  # noqa: BLE001 - as logging.Handler.emit does: report, never raise
+            handler.handleError(logging.makeLogRecord({"msg": f"{self.name}: a line was lost"}))
+        finally:
+            handler.release()
+
+    debug = info = warning = warn = error = exception = critical = fatal = msg = write
+
+
+class _LineLoggerFactory:
+    """structlog's logger factory: one _LineLogger per name, all on one handler."""
+
+    def __init__(self, handler: logging.StreamHandler[Any]) -> None:
+        self._handler = handler
+
+    def __call__(self, *args: Any) -> _LineLogger:
+        # structlog passes the name given to get_logger, if any.
+        return _LineLogger(self._handler, args[0] if args and args[0] else "root")
 
 
 def get_logger(name: str | None = None) -> Any:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import logging
-from collections.abc import Iterator
 
 import pytest
 import structlog
 
-from servicekit import logging as servicekit_logging
-from servicekit.logging import HotLine, configure_logging
+from servicekit.logging import HotLine
+from tests.servicekit.unit.log_output import lines
 
 FIELDS = {
     "method": "GET",
@@ -22,29 +20,6 @@ FIELDS = {
     "detail": None,
     "duration_ms": 0.5,
 }
-
-
-@pytest.fixture
-def output(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
-    """What the process writes to stdout once logging is configured as the services do it."""
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level, structlog.get_config())
-    saved_module = (servicekit_logging._configured, servicekit_logging._json_setup)
-    stream = io.StringIO()
-    monkeypatch.setattr("sys.stdout", stream)
-    configure_logging("gateway")
-    try:
-        yield stream
-    finally:
-        root.handlers[:], level, config = saved
-        root.setLevel(level)
-        structlog.configure(**config)
-        servicekit_logging._configured, servicekit_logging._json_setup = saved_module
-        structlog.contextvars.clear_contextvars()
-
-
-def lines(stream: io.StringIO) -> list[dict[str, object]]:
-    return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
 def test_the_line_is_the_one_structlog_writes(output: io.StringIO) -> None:
