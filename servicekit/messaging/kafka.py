@@ -7,7 +7,7 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from servicekit.logging import get_logger
@@ -117,6 +117,16 @@ def ensure_topics(
         try:
             future.result(timeout=timeout)
             log.info("kafka_topic_created", topic=name, partitions=settings.topic_partitions)
+        except TimeoutError as exc:
+            # As every other Kafka failure here: the callers retry a KafkaException (the relay
+            # keeps its leadership and tries again), where a bare TimeoutError ended the thread.
+            raise KafkaException(
+                KafkaError(
+                    KafkaError._TIMED_OUT,
+                    f"topic {name} not created within {timeout:.0f}s",
+                    retriable=True,
+                )
+            ) from exc
         except KafkaException as exc:
             if exc.args and exc.args[0].name() == "TOPIC_ALREADY_EXISTS":
                 continue
