@@ -634,12 +634,17 @@ class DatabaseRelay:
             if remaining <= 0:
                 return
             self._heartbeat(conn)
-            # Wake at least every 0.2 s so SIGTERM is honoured promptly.
-            readable, _, _ = select.select([conn], [], [], min(remaining, 0.2))
-            if readable:
-                self._take_notifications(conn, position)
-                if self._rows_announced:
-                    return
+            # A notification that arrived while a statement ran (this heartbeat, a read, a mark,
+            # housekeeping) came back with its answer: psycopg2 filed it in conn.notifies and the
+            # socket has nothing left to wake select() for it.
+            if not conn.notifies:
+                # Wake at least every 0.2 s so SIGTERM is honoured promptly.
+                readable, _, _ = select.select([conn], [], [], min(remaining, 0.2))
+                if not readable:
+                    continue
+            self._take_notifications(conn, position)
+            if self._rows_announced:
+                return
 
     def _take_notifications(self, conn: psycopg2.extensions.connection, position: Position) -> None:
         """Read pending notifications without blocking; note whether any announces unread rows.
