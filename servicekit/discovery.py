@@ -39,7 +39,13 @@ EUREKA_REGISTERED = Gauge(
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
+    """The process's one TLS context, for every httpx client that calls another instance.
+
+    An httpx client made without one builds its own, loading the CA bundle: about 29 ms of CPU
+    per client here, against 0.13 ms with this one. A client made per call (per heartbeat, per
+    request) then costs more than the call.
+    """
     return ssl.create_default_context(cafile=certifi.where())
 
 
@@ -63,7 +69,7 @@ class _EurekaHttpClient(http_client.HttpClient):  # type: ignore[misc]
         req.add_header("Accept-Encoding", "gzip, deflate")
         try:
             async with httpx.AsyncClient(
-                timeout=timeout, follow_redirects=True, verify=_tls_context()
+                timeout=timeout, follow_redirects=True, verify=tls_context()
             ) as client:
                 response = await client.send(req._to_httpx_request())
                 response.raise_for_status()

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from ops_service.application.ports import InboxAnswer, InboxEntry, InboxSource
 from servicekit.context import current
-from servicekit.discovery import EurekaDiscovery, ServiceInstance
+from servicekit.discovery import EurekaDiscovery, ServiceInstance, tls_context
 from servicekit.ops import MAX_INBOX_EVENT_IDS, InboxEntries
 
 
@@ -27,7 +27,7 @@ class InboxApi:
 
     async def entries(self, event_ids: Sequence[str], *, token: str) -> InboxAnswer:
         """See Inboxes.entries: oldest first."""
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
+        async with httpx.AsyncClient(timeout=self.timeout, verify=tls_context()) as client:
             answers = await asyncio.gather(
                 *(self._ask(client, app, event_ids, token) for app in self.services)
             )

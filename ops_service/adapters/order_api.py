@@ -10,7 +10,7 @@ import httpx
 
 from ops_service.application.ports import DependencyUnavailable, OrderFacts, TimelineStep
 from servicekit.context import current
-from servicekit.discovery import EurekaDiscovery
+from servicekit.discovery import EurekaDiscovery, tls_context
 
 ORDER_SERVICE = "ORDER-SERVICE"
 
@@ -24,7 +24,7 @@ class OrderApi:
 
     async def get(self, order_id: str, *, token: str) -> OrderFacts | None:
         """See Orders.get."""
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
+        async with httpx.AsyncClient(timeout=self.timeout, verify=tls_context()) as client:
             order = await self._get(client, f"/api/orders/{order_id}", token)
             if order is None:
                 return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from contracts.events import ProductCreated
-from servicekit.discovery import EurekaDiscovery
+from servicekit.discovery import EurekaDiscovery, tls_context
 
 
 class CatalogUnavailable(Exception):
@@ -20,7 +20,7 @@ def fetch_products(
     if not instances:
         raise CatalogUnavailable("no PRODUCT-SERVICE instance is registered")
     found: dict[str, ProductCreated | None] = {}
-    with httpx.Client(timeout=timeout) as client:
+    with httpx.Client(timeout=timeout, verify=tls_context()) as client:
         for product_id in product_ids:
             for instance in instances:
                 try:
