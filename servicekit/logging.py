@@ -94,7 +94,7 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
                 structlog.processors.format_exc_info,
                 renderer,
             ],
-            logger_factory=_LineLoggerFactory(handler),
+            logger_factory=_line_logger,
             wrapper_class=structlog.stdlib.BoundLogger,
             cache_logger_on_first_use=True,
         )
@@ -135,21 +135,27 @@ def _filter_by_level(
 
 
 class _LineLogger:
-    """The end of a structlog logger's pipeline: its rendered line, written through the one
-    handler (its stream, lock and error reporting), filtered by the stdlib logger's level."""
+    """The end of a structlog logger's pipeline: its rendered line, written through the handler
+    configure_logging installed last (its stream, lock and error reporting), filtered by the
+    stdlib logger's level. The handler is looked up per line, not kept: structlog caches a
+    logger on first use, and a logger cached before logging was configured again (the app's
+    lifespan does; so do tests) must not write to the old handler's stream or under its lock."""
 
-    __slots__ = ("_handler", "_stdlib", "name")
+    __slots__ = ("_stdlib", "name")
 
-    def __init__(self, handler: logging.StreamHandler[Any], name: str) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self._handler = handler
-        self._stdlib = logging.getLogger(name or None)
+        self._stdlib = logging.getLogger(name)
 
     def enabled_for(self, level: int) -> bool:
         return not self._stdlib.disabled and self._stdlib.isEnabledFor(level)
 
     def write(self, line: str) -> None:
-        handler = self._handler
+        setup = _json_setup
+        if setup is None:  # configured again since, without JSON: the stdlib's handlers
+            self._stdlib.log(logging.INFO, line)
+            return
+        handler = setup[0]
         handler.acquire()
         try:
             handler.stream.write(line + "\n")
@@ -162,15 +168,9 @@ class _LineLogger:
     debug = info = warning = warn = error = exception = critical = fatal = msg = write
 
 
-class _LineLoggerFactory:
-    """structlog's logger factory: one _LineLogger per name, all on one handler."""
-
-    def __init__(self, handler: logging.StreamHandler[Any]) -> None:
-        self._handler = handler
-
-    def __call__(self, *args: Any) -> _LineLogger:
-        # structlog passes the name given to get_logger, if any.
-        return _LineLogger(self._handler, args[0] if args and args[0] else "root")
+def _line_logger(*args: Any) -> _LineLogger:
+    """structlog's logger factory: it passes the name given to get_logger, if any."""
+    return _LineLogger(args[0] if args and args[0] else "root")
 
 
 def get_logger(name: str | None = None) -> Any:

@@ -75,3 +75,18 @@ def test_a_failed_write_is_reported_on_stderr_and_not_raised(
     output.close()  # every write to stdout now raises
     structlog.get_logger("servicekit.inbox").info("event_processed")
     assert "servicekit.inbox: a line was lost" in capsys.readouterr().err
+
+
+def test_a_logger_cached_before_logging_is_configured_again_writes_to_the_new_stream(
+    output: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from servicekit.logging import configure_logging
+
+    log = structlog.get_logger("servicekit.cached")
+    log.info("first")  # cached on first use
+    again = io.StringIO()
+    monkeypatch.setattr("sys.stdout", again)
+    configure_logging("gateway")  # as the app's lifespan does after serve() did
+    log.info("second")
+    assert "second" not in output.getvalue()
+    assert [line["event"] for line in lines(again)] == ["second"]
