@@ -113,6 +113,16 @@ def configure_logging(service: str, *, level: str = "INFO", json: bool = True) -
     _configured = True
 
 
+def _write_locked(handler: logging.StreamHandler[Any], text: str, lost: str) -> None:
+    """Write ``text`` to the handler's stream (its lock held by the caller); a failed write is
+    reported on stderr as logging.Handler.emit reports one, never raised into the caller."""
+    try:
+        handler.stream.write(text)
+        handler.flush()
+    except Exception:  # noqa: BLE001 - as logging.Handler.emit does: report, never raise
+        handler.handleError(logging.makeLogRecord({"msg": lost}))
+
+
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -158,10 +168,7 @@ class _LineLogger:
         handler = setup[0]
         handler.acquire()
         try:
-            handler.stream.write(line + "\n")
-            handler.flush()
-        except Exception:  # noqa: BLE001 - as logging.Handler.emit does: report, never raise
-            handler.handleError(logging.makeLogRecord({"msg": f"{self.name}: a line was lost"}))
+            _write_locked(handler, line + "\n", f"{self.name}: a line was lost")
         finally:
             handler.release()
 
@@ -248,9 +255,6 @@ class HotLine:
         try:
             lines, self._pending = self._pending, []
             if lines:
-                handler.stream.write("\n".join(lines) + "\n")
-                handler.flush()
-        except Exception:  # noqa: BLE001 - as logging.Handler.emit does: report, never raise
-            handler.handleError(logging.makeLogRecord({"msg": f"{self.name}: lines lost"}))
+                _write_locked(handler, "\n".join(lines) + "\n", f"{self.name}: lines lost")
         finally:
             handler.release()
