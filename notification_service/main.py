@@ -86,6 +86,6 @@ def create_app(settings: NotificationSettings | None = None) -> FastAPI:
         title="notification_service",
         settings=settings,
         routers=[router],
-        subscriptions=SUBSCRIPTIONS,
+        subscriptions=SUBSCRIPTIONS.gathering(settings.consumer_gather_ms),
         workers=[sender_of(channel) for channel in transports],
     )

@@ -33,6 +33,10 @@ class NotificationSettings(HttpServiceSettings):
     )
     # Each of connecting, sending and reading the answer, per SMS.
     sms_timeout_seconds: float = Field(default=5.0, gt=0)
+    # No saga waits on a notification: the consumer group gathers its fetches (the broker holds
+    # each this long and answers with every event that came meanwhile), which are then applied
+    # in one transaction. 0 fetches every event as soon as it is written, one request each.
+    consumer_gather_ms: int = Field(default=200, ge=0, le=5_000)
     # The sender wakes when a consumer commits new mail and when a retry falls due; with nothing
     # due it still looks every sender_idle_poll_seconds (mail queued by another instance). After
     # a pass that sent mail it lets more gather for sender_batch_window_seconds. After a pass the

@@ -48,6 +48,7 @@ def subscribed_consumer(
         session_factory=runtime.database.sessions,
         kafka=kafka,
         batch_locks=subscriptions.batch_locks,
+        consumer_overrides=subscriptions.consumer_overrides(),
     )
 
 

@@ -30,6 +30,9 @@ from servicekit.messaging.unit_of_work import Cause, UnitOfWorkPort
 E = TypeVar("E", bound=Event)
 U = TypeVar("U", bound=UnitOfWorkPort)
 
+# A gathering group's fetch waits for this much data, or for its gather_ms (which comes first).
+_GATHER_MIN_BYTES = 1 << 20
+
 # Builds the unit of work a handler runs in, joined to the consumer's session.
 JoinedUnitOfWork = Callable[[Session, Cause], U]
 
@@ -56,13 +59,18 @@ class Subscriptions(Generic[U]):
         *subscriptions: Subscription[Any, U],
         unit_of_work: JoinedUnitOfWork[U] | None = None,
         batch_locks: AggregateLocks | None = None,
+        gather_ms: int = 0,
     ) -> None:
+        if gather_ms < 0:
+            raise ValueError(f"{group}: gather_ms must be 0 or more, not {gather_ms}")
         self.group = group
         # None when the unit of work needs settings: main.py supplies it with using().
         self.unit_of_work = unit_of_work
         # Aggregates the handlers lock, per message: given, messages that arrive together are
         # applied in one transaction (InboxConsumer._apply_batch).
         self.batch_locks = batch_locks
+        # For a group no saga waits on (see gathering()); 0: every event fetched at once.
+        self.gather_ms = gather_ms
         self._by_type: dict[str, Subscription[Any, U]] = {}
         for subscription in subscriptions:
             event_type = subscription.event.event_type
@@ -77,7 +85,34 @@ class Subscriptions(Generic[U]):
             *self._by_type.values(),
             unit_of_work=unit_of_work,
             batch_locks=self.batch_locks,
+            gather_ms=self.gather_ms,
         )
+
+    def gathering(self, gather_ms: int) -> Subscriptions[U]:
+        """The same table, fetched by gathering: the broker holds each fetch of the group for
+        ``gather_ms`` and then answers with every event that arrived meanwhile.
+
+        For a group no saga waits on (notifications). A fetch is one Kafka request per event
+        otherwise, answered as soon as the event is written, and the consumer applies each
+        in its own transaction; gathered, a fetch brings what a fraction of a second brought
+        and, given ``batch_locks``, one transaction applies them all. Each event waits up to
+        ``gather_ms`` longer.
+        """
+        return Subscriptions(
+            self.group,
+            *self._by_type.values(),
+            unit_of_work=self.unit_of_work,
+            batch_locks=self.batch_locks,
+            gather_ms=gather_ms,
+        )
+
+    def consumer_overrides(self) -> dict[str, int]:
+        """The consumer settings of this table's fetching (none unless gathering)."""
+        if not self.gather_ms:
+            return {}
+        # The broker answers a fetch once it has fetch.min.bytes or fetch.wait.max.ms passed:
+        # a minimum no fraction of a second of events reaches makes the wait the rule.
+        return {"fetch.wait.max.ms": self.gather_ms, "fetch.min.bytes": _GATHER_MIN_BYTES}
 
     @property
     def events(self) -> list[type[Event]]:

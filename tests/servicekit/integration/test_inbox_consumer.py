@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -20,6 +21,7 @@ from servicekit.messaging import lock_aggregate
 from servicekit.messaging.envelope import Envelope
 from servicekit.messaging.inbox import InboxConsumer, RetryPolicy, no_locks
 from servicekit.messaging.kafka import ensure_topics
+from servicekit.messaging.subscriptions import Subscriptions
 from servicekit.settings import KafkaSettings
 from tests.servicekit.integration.consumer_app import EFFECTS_DDL, record
 from tests.support import (
@@ -350,3 +352,40 @@ def test_events_the_consumer_has_no_handler_for_are_acknowledged_unread(
         wait_for(lambda: effects(engine, last.event_id) == 1, what="the handled event")
     assert effects(engine) == 1
     assert metric("inbox_dead_letters_total", consumer=consumer.name, topic=topic) == 0
+
+
+def transactions_of(engine: Engine, events: list[Envelope]) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text("SELECT count(DISTINCT note) FROM effects WHERE event_id = ANY(:ids)"),
+                {"ids": [e.event_id for e in events]},
+            ).scalar_one()
+        )
+
+
+def test_a_gathering_group_applies_what_came_during_its_window_in_one_transaction(
+    engine: Engine, topic: str
+) -> None:
+    # A group no saga waits on (notifications) lets the broker hold its fetches: events written
+    # one by one while a fetch waits come back together and share a transaction.
+    gathering: Subscriptions[Any] = Subscriptions("unused", gather_ms=3_000)
+    consumer = consumer_for(
+        engine,
+        topic,
+        {"test.recorded": record_with_transaction},
+        consumer_overrides=gathering.consumer_overrides(),
+    )
+    consumer.batch_locks = no_locks
+    first = envelope(note="first")
+    publish(topic, first.to_json())
+    with RunningConsumer(consumer):
+        wait_for(lambda: effects(engine, first.event_id) == 1, what="the first event")
+        # The consumer is fetching now: each of these is written on its own, the way a
+        # service's events come, each of which an eager group would fetch and apply alone.
+        later = [envelope(note=str(i)) for i in range(8)]
+        for event in later:
+            publish(topic, event.to_json())
+        wait_for(lambda: effects(engine) == 9, what="the later events")
+    # Written within one window (well under 3 s): at most two fetches brought them.
+    assert transactions_of(engine, later) <= 2

@@ -1,0 +1,63 @@
+"""A Subscriptions table that gathers its fetches: what its consumer is configured with."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from contracts.events import OrderConfirmed, OrderCreated
+from servicekit.messaging.inbox import no_locks
+from servicekit.messaging.kafka import consumer_config
+from servicekit.messaging.subscriptions import Subscriptions, on
+from servicekit.service_app import subscribed_consumer
+from servicekit.settings import KafkaSettings
+
+
+def _noop(event: object, uow: object) -> None:
+    del event, uow
+
+
+def table() -> Subscriptions:
+    return Subscriptions(
+        "test-group", on(OrderCreated, _noop), on(OrderConfirmed, _noop), batch_locks=no_locks
+    )
+
+
+def test_a_table_fetches_every_event_at_once_unless_it_gathers() -> None:
+    assert table().consumer_overrides() == {}
+    assert table().gathering(0).consumer_overrides() == {}
+
+
+def test_a_gathering_table_makes_the_broker_hold_each_fetch_for_its_window() -> None:
+    gathered = table().gathering(250)
+    overrides = gathered.consumer_overrides()
+    assert overrides["fetch.wait.max.ms"] == 250
+    # More than a window of events ever brings: the broker answers when the window ends.
+    assert overrides["fetch.min.bytes"] >= 1 << 20
+    config = consumer_config(KafkaSettings(), group_id="g", client_id="c", **overrides)
+    assert config["fetch.wait.max.ms"] == 250
+    # The rest of the table is unchanged.
+    assert gathered.group == "test-group"
+    assert gathered.batch_locks is no_locks
+    assert [e.event_type for e in gathered.events] == ["order.created", "order.confirmed"]
+
+
+def test_a_table_given_its_unit_of_work_keeps_gathering() -> None:
+    assert table().gathering(100).using(lambda session, cause: None).gather_ms == 100
+
+
+def test_a_negative_window_is_refused() -> None:
+    with pytest.raises(ValueError, match="gather_ms"):
+        Subscriptions("test-group", on(OrderCreated, _noop), gather_ms=-1)
+
+
+def test_the_service_consumer_of_a_gathering_table_is_configured_to_gather() -> None:
+    runtime = SimpleNamespace(database=SimpleNamespace(sessions=None))
+    consumer = subscribed_consumer(
+        table().gathering(300).using(lambda session, cause: None),
+        runtime,
+        KafkaSettings(),
+    )
+    assert consumer._consumer_overrides["fetch.wait.max.ms"] == 300
+    assert consumer.batch_locks is no_locks  # so that what one fetch brings shares a transaction
