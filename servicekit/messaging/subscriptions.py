@@ -80,13 +80,7 @@ class Subscriptions(Generic[U]):
 
     def using(self, unit_of_work: JoinedUnitOfWork[U]) -> Subscriptions[U]:
         """The same table with this unit of work (for one built from settings at start-up)."""
-        return Subscriptions(
-            self.group,
-            *self._by_type.values(),
-            unit_of_work=unit_of_work,
-            batch_locks=self.batch_locks,
-            gather_ms=self.gather_ms,
-        )
+        return self._copy(unit_of_work=unit_of_work, gather_ms=self.gather_ms)
 
     def gathering(self, gather_ms: int) -> Subscriptions[U]:
         """The same table, fetched by gathering: the broker holds each fetch of the group for
@@ -98,10 +92,15 @@ class Subscriptions(Generic[U]):
         and, given ``batch_locks``, one transaction applies them all. Each event waits up to
         ``gather_ms`` longer.
         """
+        return self._copy(unit_of_work=self.unit_of_work, gather_ms=gather_ms)
+
+    def _copy(
+        self, *, unit_of_work: JoinedUnitOfWork[U] | None, gather_ms: int
+    ) -> Subscriptions[U]:
         return Subscriptions(
             self.group,
             *self._by_type.values(),
-            unit_of_work=self.unit_of_work,
+            unit_of_work=unit_of_work,
             batch_locks=self.batch_locks,
             gather_ms=gather_ms,
         )
