@@ -34,13 +34,13 @@ SUBSCRIPTIONS = Subscriptions(
     on(CategoryDeleted, handlers.on_category_deleted),
     on(StockReserved, handlers.on_stock_reserved),
     on(StockReservationFailed, handlers.on_stock_reservation_failed),
-    on(StockReleased, handlers.on_stock_released),
-    on(StockCommitted, handlers.on_stock_committed),
+    on(StockReleased, handlers.on_stock_released, deferrable=True),
+    on(StockCommitted, handlers.on_stock_committed, deferrable=True),
     on(PaymentAuthorized, handlers.on_payment_authorized),
     on(PaymentAwaiting, handlers.on_payment_awaiting),
     on(PaymentDeclined, handlers.on_payment_declined),
-    on(PaymentRefunded, handlers.on_payment_refunded),
-    on(PaymentVoided, handlers.on_payment_voided),
+    on(PaymentRefunded, handlers.on_payment_refunded, deferrable=True),
+    on(PaymentVoided, handlers.on_payment_voided, deferrable=True),
     unit_of_work=SqlOrderUnitOfWork.joining,
     # Every handler of a saga event locks the order it is about (the read models' handlers lock
     # nothing: they record no events), so several arrive in one transaction.

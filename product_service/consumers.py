@@ -12,7 +12,7 @@ from servicekit.messaging.subscriptions import Subscriptions, on
 SUBSCRIPTIONS = Subscriptions(
     "product-service",
     on(OrderCreated, handlers.on_order_created),
-    on(OrderConfirmed, handlers.on_order_confirmed),
+    on(OrderConfirmed, handlers.on_order_confirmed, deferrable=True),
     on(OrderCancelled, handlers.on_order_cancelled),
     on(OrderRejected, handlers.on_order_rejected),
     unit_of_work=SqlProductUnitOfWork.joining,

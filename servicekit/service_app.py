@@ -49,6 +49,7 @@ def subscribed_consumer(
         kafka=kafka,
         batch_locks=subscriptions.batch_locks,
         consumer_overrides=subscriptions.consumer_overrides(),
+        deferrable=subscriptions.deferrable,
     )
 
 

@@ -135,6 +135,8 @@ class InboxConsumer:
         consumer_overrides: Mapping[str, Any] | None = None,
         batch_locks: AggregateLocks | None = None,
         restart_backoff_max: float = 30.0,
+        deferrable: Iterable[str] = (),
+        defer_seconds: float = 0.2,
     ) -> None:
         self.name = name
         self.topics = sorted(set(topics))
@@ -151,6 +153,12 @@ class InboxConsumer:
         self._consumer_overrides = dict(consumer_overrides or {})
         # Given: several fetched messages are applied in one transaction (see _apply_batch).
         self.batch_locks = batch_locks
+        # Event types no saga waits on: given batch_locks, they wait up to defer_seconds for
+        # the next event, to share its transaction (see _hold).
+        self.deferrable = frozenset(deferrable) if batch_locks is not None else frozenset()
+        self.defer_seconds = defer_seconds
+        self._held: list[Message] = []
+        self._held_until = 0.0
         self.restart_backoff_max = restart_backoff_max
         self._consumer: Consumer | None = None
         self._dlq_producer: Producer | None = None
@@ -194,6 +202,7 @@ class InboxConsumer:
     def _consume(self, stop: threading.Event) -> None:
         """One consumer session: set up, consume until ``stop``, close. Raises on failure."""
         self._pending.clear()
+        self._held.clear()
         ensure_topics(self.kafka, [*self.topics, *(dlq_topic_for(t) for t in self.topics)])
         consumer = self._consumer = Consumer(
             consumer_config(
@@ -213,7 +222,7 @@ class InboxConsumer:
             self.running = True
             self._log.info("consumer_started", topics=self.topics)
             while not stop.is_set():
-                messages = self._next_batch(consumer)
+                messages = self._hold(self._next_batch(consumer, self._poll_wait()))
                 if len(messages) > 1 and self._apply_batch(messages):
                     messages = []
                 for message in messages:
@@ -236,22 +245,60 @@ class InboxConsumer:
                 self._dlq_producer.flush(10)
                 self._log.info("consumer_stopped")
 
-    def _next_batch(self, consumer: Consumer) -> list[Message]:
+    def _next_batch(self, consumer: Consumer, timeout: float) -> list[Message]:
         """Wait for one message, then take whatever else is already fetched, without waiting.
 
         consume(n, timeout) may block for the whole timeout to fill a batch of n: at a low rate
         that is added latency on every hop of the saga. poll() returns on the first message.
         """
-        first = consumer.poll(self.poll_timeout)
+        first = consumer.poll(timeout)
         if first is None:
             return []
         return [first, *consumer.consume(self.batch_size - 1, 0)]
 
+    def _poll_wait(self) -> float:
+        """How long the next poll may wait: until held messages are due, at most."""
+        if not self._held:
+            return self.poll_timeout
+        return max(0.0, min(self.poll_timeout, self._held_until - time.monotonic()))
+
+    def _hold(self, messages: list[Message]) -> list[Message]:
+        """The messages to apply now; deferrable ones wait for company.
+
+        An event no saga waits on (an order's timeline entry, a reservation turned into a sale)
+        cost a transaction of its own when it came alone, as it mostly does: the next event,
+        a few milliseconds later, had another. Messages that are all deferrable (or that this
+        consumer ignores) are held, up to ``defer_seconds``, and applied with whatever comes
+        next in one transaction. Everything fetched after them is held behind them, so each
+        partition is applied, and its offsets stored, in order; a crash loses only uncommitted
+        offsets (the messages come again).
+        """
+        if not self.deferrable:
+            return messages
+        waiting = [*self._held, *messages]
+        if (
+            waiting
+            and len(waiting) < self.batch_size
+            and all(_can_wait(m, self.handlers, self.deferrable) for m in waiting)
+            and any(_event_type(m) in self.deferrable for m in waiting)
+        ):
+            if not self._held:
+                self._held_until = time.monotonic() + self.defer_seconds
+            if time.monotonic() < self._held_until:
+                self._held = waiting
+                return []
+        self._held = []
+        return waiting
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Everything processed so far is committed before another member takes the partitions.
         self._commit_offsets(wait=True)
-        for partition in partitions:
-            self._pending.pop((partition.topic, partition.partition), None)
+        revoked = {(partition.topic, partition.partition) for partition in partitions}
+        for key in revoked:
+            self._pending.pop(key, None)
+        # Held messages of those partitions are the next owner's now (their offsets are not
+        # committed): applying them here could store an offset for a partition we lost.
+        self._held = [m for m in self._held if (_topic(m), m.partition() or 0) not in revoked]
 
     def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         """An asynchronous commit that failed (its coordinator moved, the broker went away) is
@@ -575,12 +622,28 @@ def _ignored(message: Message, handlers: Mapping[str, Handler]) -> bool:
     others was most of what those consumers did with them. A message without the header is
     parsed and judged by its envelope as before.
     """
+    declared = _event_type(message)
+    return declared is not None and declared not in handlers
+
+
+def _event_type(message: Message) -> str | None:
+    """The relay's ``event_type`` header of a message, if it has one."""
     headers: KafkaHeaders = message.headers() or []  # type: ignore[assignment]
     for key, value in headers:
         if key == "event_type":
-            declared = value.decode(errors="replace") if isinstance(value, bytes) else value
-            return declared not in handlers
-    return False
+            return value.decode(errors="replace") if isinstance(value, bytes) else value
+    return None
+
+
+def _can_wait(
+    message: Message, handlers: Mapping[str, Handler], deferrable: frozenset[str]
+) -> bool:
+    """Whether a message may be held: a deferrable event, or one this consumer ignores (a
+    message without the header, or an error, is applied at once)."""
+    if message.error() is not None:
+        return False
+    event_type = _event_type(message)
+    return event_type is not None and (event_type in deferrable or event_type not in handlers)
 
 
 def _topic(message: Message) -> str:

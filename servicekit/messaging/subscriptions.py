@@ -43,11 +43,19 @@ class Subscription(Generic[E, U]):
 
     event: type[E]
     handler: Callable[[E, U], None]
+    deferrable: bool = False
 
 
-def on(event: type[E], handler: Callable[[E, U], None]) -> Subscription[E, U]:
-    """``handler`` applies every ``event`` this service consumes."""
-    return Subscription(event, handler)
+def on(
+    event: type[E], handler: Callable[[E, U], None], *, deferrable: bool = False
+) -> Subscription[E, U]:
+    """``handler`` applies every ``event`` this service consumes.
+
+    ``deferrable``: no saga waits on this event here (a timeline entry, a reservation turned
+    into a sale), so it may wait a fraction of a second for the next event and share its
+    transaction (servicekit.messaging.inbox.InboxConsumer._hold; the table needs batch_locks).
+    """
+    return Subscription(event, handler, deferrable)
 
 
 class Subscriptions(Generic[U]):
@@ -112,6 +120,11 @@ class Subscriptions(Generic[U]):
         # The broker answers a fetch once it has fetch.min.bytes or fetch.wait.max.ms passed:
         # a minimum no fraction of a second of events reaches makes the wait the rule.
         return {"fetch.wait.max.ms": self.gather_ms, "fetch.min.bytes": _GATHER_MIN_BYTES}
+
+    @property
+    def deferrable(self) -> list[str]:
+        """The event types that may wait for company (see on())."""
+        return [event_type for event_type, s in self._by_type.items() if s.deferrable]
 
     @property
     def events(self) -> list[type[Event]]:

@@ -389,3 +389,51 @@ def test_a_gathering_group_applies_what_came_during_its_window_in_one_transactio
         wait_for(lambda: effects(engine) == 9, what="the later events")
     # Written within one window (well under 3 s): at most two fetches brought them.
     assert transactions_of(engine, later) <= 2
+
+
+def publish_typed(topic: str, event: Envelope) -> None:
+    """As the relay publishes: with the event_type header."""
+    producer = Producer({"bootstrap.servers": layout.KAFKA_BOOTSTRAP, "enable.idempotence": True})
+    producer.produce(
+        topic,
+        key=event.aggregate_id,
+        value=event.to_json(),
+        headers=[("event_type", event.event_type.encode())],
+    )
+    assert producer.flush(30) == 0
+
+
+def test_a_deferrable_event_waits_for_the_next_one_and_shares_its_transaction(
+    engine: Engine, topic: str
+) -> None:
+    handlers = {"test.recorded": record_with_transaction, "test.later": record_with_transaction}
+    consumer = consumer_for(
+        engine, topic, handlers, batch_locks=no_locks, deferrable=["test.later"], defer_seconds=30
+    )
+    later, urgent = envelope("test.later", note="later"), envelope(note="urgent")
+    with RunningConsumer(consumer):
+        publish_typed(topic, later)
+        wait_for(lambda: bool(consumer._held), what="the deferrable event held")
+        assert effects(engine) == 0
+        publish_typed(topic, urgent)
+        wait_for(lambda: effects(engine) == 2, what="both events applied")
+    assert transactions_of(engine, [later, urgent]) == 1
+
+
+def test_a_deferrable_event_alone_is_applied_once_its_wait_is_over(
+    engine: Engine, topic: str
+) -> None:
+    consumer = consumer_for(
+        engine,
+        topic,
+        {"test.later": record_with_transaction},
+        batch_locks=no_locks,
+        deferrable=["test.later"],
+        defer_seconds=3,
+    )
+    later = envelope("test.later", note="later")
+    with RunningConsumer(consumer):
+        publish_typed(topic, later)
+        wait_for(lambda: bool(consumer._held), what="the deferrable event held")
+        wait_for(lambda: effects(engine, later.event_id) == 1, what="the held event applied")
+    assert not consumer._held
