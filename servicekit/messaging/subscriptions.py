@@ -85,6 +85,9 @@ class Subscriptions(Generic[U]):
             if event_type in self._by_type:
                 raise ValueError(f"{group}: {event_type} has two handlers")
             self._by_type[event_type] = subscription
+        if batch_locks is None and self.deferrable:
+            # A held event can only share the next one's transaction through the batch path.
+            raise ValueError(f"{group}: deferrable events need batch_locks")
 
     def using(self, unit_of_work: JoinedUnitOfWork[U]) -> Subscriptions[U]:
         """The same table with this unit of work (for one built from settings at start-up)."""

@@ -61,3 +61,12 @@ def test_the_service_consumer_of_a_gathering_table_is_configured_to_gather() -> 
     )
     assert consumer._consumer_overrides["fetch.wait.max.ms"] == 300
     assert consumer.batch_locks is no_locks  # so that what one fetch brings shares a transaction
+
+
+def test_deferrable_events_need_the_batch_path() -> None:
+    with pytest.raises(ValueError, match="batch_locks"):
+        Subscriptions("test-group", on(OrderConfirmed, _noop, deferrable=True))
+    table = Subscriptions(
+        "test-group", on(OrderConfirmed, _noop, deferrable=True), batch_locks=no_locks
+    )
+    assert table.deferrable == ["order.confirmed"]
