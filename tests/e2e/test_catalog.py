@@ -445,8 +445,12 @@ def test_an_archived_product_is_never_sold_and_old_orders_keep_it(
     product_id = create_product(api, admin, stock=20, price="4.00")
     placed = place_order(api, customer, [(product_id, 2)])
     assert placed.status_code == 202, placed.text
+    # Sold, not just confirmed: product_service has turned the reservation into a sale.
     old = wait_order(
-        api, customer, placed.json()["order_id"], until=lambda o: o["status"] == "CONFIRMED"
+        api,
+        customer,
+        placed.json()["order_id"],
+        until=lambda o: o["status"] == "CONFIRMED" and o["inventory"]["status"] == "COMMITTED",
     )
 
     assert api.delete(f"/api/products/{product_id}", headers=admin.auth).status_code == 204
