@@ -59,4 +59,5 @@ def create_app(settings: OpsSettings | None = None, kafka: KafkaSettings | None 
         error_statuses=ERROR_STATUSES,
         on_startup=start,
         kafka=kafka,
+        discovers=True,  # reads order_service and every service's inbox
     )

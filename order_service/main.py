@@ -79,4 +79,5 @@ def create_app(settings: OrderSettings | None = None) -> FastAPI:
         error_statuses=ERROR_STATUSES,
         workers=[saga_timeouts, order_changes],
         on_startup=start,
+        discovers=True,  # asks product_service about products its read model has not seen
     )

@@ -77,8 +77,14 @@ def create_service_app(
     jwks: JwksFactory = configured_jwks,
     eureka: EurekaSettings | None = None,
     kafka: KafkaSettings | None = None,
+    discovers: bool = False,
 ) -> FastAPI:
-    """A service app; nothing connects until the lifespan starts."""
+    """A service app; nothing connects until the lifespan starts.
+
+    Every app registers in Eureka (when enabled) so the gateway finds it; only one that calls
+    other services (``discovers``) keeps a copy of the registry, fetched every
+    EUREKA_REGISTRY_REFRESH_SECONDS: the others have no use for it.
+    """
     eureka = eureka or EurekaSettings()
     kafka = kafka or KafkaSettings()
 
@@ -103,7 +109,7 @@ def create_service_app(
                 cache_size=settings.token_cache_size,
             ),
         )
-        if eureka.enabled:
+        if eureka.enabled and discovers:
             runtime.discovery = eureka.discovery()
         jwks_source = jwks(runtime, http)
         app.state.runtime = runtime
