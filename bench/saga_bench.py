@@ -7,7 +7,8 @@ commit of order.confirmed (the timeline row written in that transaction, read fr
 database after the run, so measuring adds no load while the saga runs). A warm-up at the same
 rate (BENCH_SAGA_WARMUP_SECONDS, default 30) runs first and is not measured: Kafka's and Eureka's
 JVMs compile their hot paths in the first seconds after a start. CPU per order comes from /proc
-(bench/cpu.py) over the measured run.
+(bench/cpu.py) over the measured run; the stack's idle CPU over IDLE_SECONDS before it, and
+``machine`` says how fast this machine is today on two fixed workloads (bench/calibration.py).
 
 Then a rate sweep finds the knee, the highest rate whose p99 stays within 1 s: the rates of
 BENCH_SAGA_SWEEP_RATES (orders/s) for BENCH_SAGA_SWEEP_SECONDS each and the nominal run, in
@@ -30,7 +31,7 @@ from typing import Any
 import aiohttp
 import psycopg2
 
-from bench import cpu
+from bench import calibration, cpu
 from bench.ratios import KNEE_P99_MS, knee
 from devstack import layout
 
@@ -38,7 +39,8 @@ GATEWAY = os.environ.get("GATEWAY_URL", f"http://localhost:{layout.GATEWAY_PORT}
 RATE = float(os.environ.get("BENCH_SAGA_RATE", "50"))
 SECONDS = float(os.environ.get("BENCH_SAGA_SECONDS", "60"))
 CUSTOMERS = 20
-IDLE_SECONDS = 3
+# Long enough that a process's idle CPU is not a count of a few 10 ms clock ticks.
+IDLE_SECONDS = 10
 WARMUP_SECONDS = float(os.environ.get("BENCH_SAGA_WARMUP_SECONDS", "30"))
 SWEEP_RATES = [
     float(r)
@@ -166,7 +168,9 @@ async def _run() -> dict[str, Any]:
         idle_before = cpu.snapshot()
         await asyncio.sleep(IDLE_SECONDS)
         idle_after = cpu.snapshot()
+        machine = await asyncio.to_thread(calibration.measure)
         nominal, sweep = await _sweep(client, customers, products)
+    nominal["machine"] = machine
     nominal["idle_cpu_ms_per_s"] = cpu.per_unit(idle_before, idle_after, IDLE_SECONDS)
     nominal["targets"] = {"latency_ms_p50": 50, "latency_ms_p99": 250, "rate_per_s": 50}
     nominal["sweep"] = sweep

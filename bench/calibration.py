@@ -1,0 +1,94 @@
+"""How fast this machine is today, on two fixed workloads, so that figures of different runs can
+be read side by side.
+
+Machines of the same kind are not equally fast: on the same 2-core machine type, the saga's CPU
+per order differed by a fifth between two days with the same code. A run's figures therefore
+come with the time this machine takes for
+
+- ``python_ms``: a fixed piece of pure-Python work (building, serialising and parsing small
+  dicts, string formatting: what a service does around each event), CPU time of this process;
+- ``pg_select_us``: one ``SELECT 1`` round trip over the Unix socket the services use, CPU of
+  the client and of its server backend together (``/proc``), per statement.
+
+Each is the best of three rounds (the least disturbed by whatever else runs). Compare a run's
+figures with another's through these: a machine 20% slower here is about 20% slower per order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+
+from devstack import layout
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+PYTHON_ROUNDS = 20_000
+PG_STATEMENTS = 20_000
+
+
+def _python_work(rounds: int) -> int:
+    total = 0
+    for i in range(rounds):
+        event = {
+            "event_id": f"{i:032x}",
+            "event_type": "order.created",
+            "payload": {"order_id": f"order-{i}", "items": [{"q": i % 7, "p": "1.00"}] * 3},
+        }
+        text = json.dumps(event, separators=(",", ":"))
+        total += len(json.loads(text)["payload"]["items"]) + len(f"{i}:{text[:20]}")
+    return total
+
+
+def python_ms() -> float:
+    """CPU milliseconds for the fixed pure-Python workload, best of three."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        _python_work(PYTHON_ROUNDS)
+        best = min(best, time.process_time() - start)
+    return round(best * 1000, 1)
+
+
+def _backend_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def pg_select_us() -> float:
+    """Client plus server CPU microseconds per ``SELECT 1`` over the Unix socket, best of three."""
+    conn = psycopg2.connect(layout.database_url("order_service", driver="postgresql", socket=True))
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            backend = int(cur.fetchone()[0])
+            best = float("inf")
+            for _ in range(3):
+                client, server = time.process_time(), _backend_cpu(backend)
+                for _ in range(PG_STATEMENTS):
+                    cur.execute("SELECT 1")
+                    cur.fetchone()
+                used = time.process_time() - client + _backend_cpu(backend) - server
+                best = min(best, used)
+    finally:
+        conn.close()
+    return round(best / PG_STATEMENTS * 1e6, 1)
+
+
+def measure() -> dict[str, Any]:
+    """Both figures, with what they are."""
+    return {
+        "python_ms": python_ms(),
+        "python_workload": f"{PYTHON_ROUNDS} small events built, serialised and parsed",
+        "pg_select_us": pg_select_us(),
+        "cpus": os.cpu_count(),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(), indent=2))
