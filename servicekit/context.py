@@ -71,10 +71,14 @@ def bound(
     context = TraceContext(correlation_id, span, causation_id)
     token = _current.set(context)
     fields = {"correlation_id": correlation_id, "trace_id": context.trace_id, **log_fields}
-    with structlog.contextvars.bound_contextvars(
+    # Set and reset by their tokens: structlog's bound_contextvars() copies the whole context
+    # to save what it overwrites and sets every key twice more on the way out (13 us against
+    # 4 us here; a consumer binds twice per event). Reset restores exactly what was there.
+    logged = structlog.contextvars.bind_contextvars(
         **{k: v for k, v in fields.items() if v is not None}
-    ):
-        try:
-            yield context
-        finally:
-            _current.reset(token)
+    )
+    try:
+        yield context
+    finally:
+        structlog.contextvars.reset_contextvars(**logged)
+        _current.reset(token)
