@@ -72,8 +72,8 @@ def bound(
     token = _current.set(context)
     fields = {"correlation_id": correlation_id, "trace_id": context.trace_id, **log_fields}
     # Set and reset by their tokens: structlog's bound_contextvars() copies the whole context
-    # to save what it overwrites and sets every key twice more on the way out (13 us against
-    # 4 us here; a consumer binds twice per event). Reset restores exactly what was there.
+    # to save what it overwrites and sets every key twice more on the way out (a block cost
+    # 13 us with it, 9 us so; a consumer enters two per event). Reset restores what was there.
     logged = structlog.contextvars.bind_contextvars(
         **{k: v for k, v in fields.items() if v is not None}
     )
