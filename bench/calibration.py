@@ -1,17 +1,20 @@
-"""How fast this machine is today, on two fixed workloads, so that figures of different runs can
-be read side by side.
+"""How fast this machine is at the time of a run, on two fixed workloads, so that figures of
+different runs can be read side by side.
 
-Machines of the same kind are not equally fast: on the same 2-core machine type, the saga's CPU
-per order differed by a fifth between two days with the same code. A run's figures therefore
-come with the time this machine takes for
+Machines of the same kind are not equally fast, nor is one machine from hour to hour: with the
+same code, the saga's CPU per order differed by up to a fifth between two working sessions of
+one day on the same kind of 2-core machine. A run's figures therefore come with the time this
+machine takes for
 
 - ``python_ms``: a fixed piece of pure-Python work (building, serialising and parsing small
   dicts, string formatting: what a service does around each event), CPU time of this process;
 - ``pg_select_us``: one ``SELECT 1`` round trip over the Unix socket the services use, CPU of
-  the client and of its server backend together (``/proc``), per statement.
+  the client and of its server backend together (``/proc``), per statement, and
+  ``pg_select_server_us``, the backend's part of it.
 
-Each is the best of three rounds (the least disturbed by whatever else runs). Compare a run's
-figures with another's through these: a machine 20% slower here is about 20% slower per order.
+Each is the best of three rounds (the least disturbed by whatever else runs). They say whether
+two runs ran on a machine equally fast; how a slower machine scales the saga's CPU per order
+was not measured.
 """
 
 from __future__ import annotations
@@ -61,25 +64,27 @@ def _backend_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def pg_select_us() -> float:
-    """Client plus server CPU microseconds per ``SELECT 1`` over the Unix socket, best of three."""
+def pg_select_us() -> tuple[float, float]:
+    """CPU microseconds per ``SELECT 1`` over the Unix socket, best of three rounds: client plus
+    server, and the server's part (in the round with the least in all)."""
     conn = psycopg2.connect(layout.database_url("order_service", driver="postgresql", socket=True))
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute("SELECT pg_backend_pid()")
             backend = int(cur.fetchone()[0])
-            best = float("inf")
+            best = (float("inf"), 0.0)
             for _ in range(3):
                 client, server = time.process_time(), _backend_cpu(backend)
                 for _ in range(PG_STATEMENTS):
                     cur.execute("SELECT 1")
                     cur.fetchone()
-                used = time.process_time() - client + _backend_cpu(backend) - server
-                best = min(best, used)
+                served = _backend_cpu(backend) - server
+                best = min(best, (time.process_time() - client + served, served))
     finally:
         conn.close()
-    return round(best / PG_STATEMENTS * 1e6, 1)
+    total, served = best
+    return round(total / PG_STATEMENTS * 1e6, 1), round(served / PG_STATEMENTS * 1e6, 1)
 
 
 def measure_apart() -> dict[str, Any]:
@@ -87,6 +92,7 @@ def measure_apart() -> dict[str, Any]:
     loop's thread) the Python workload took half as long again as alone."""
     done = subprocess.run(
         [sys.executable, "-m", "bench.calibration"],
+        cwd=Path(__file__).resolve().parent.parent,
         check=True,
         capture_output=True,
         text=True,
@@ -98,10 +104,12 @@ def measure_apart() -> dict[str, Any]:
 
 def measure() -> dict[str, Any]:
     """Both figures, with what they are."""
+    pg_total, pg_server = pg_select_us()
     return {
         "python_ms": python_ms(),
         "python_workload": f"{PYTHON_ROUNDS} small events built, serialised and parsed",
-        "pg_select_us": pg_select_us(),
+        "pg_select_us": pg_total,
+        "pg_select_server_us": pg_server,
         "cpus": os.cpu_count(),
     }
 

@@ -8,7 +8,8 @@ database after the run, so measuring adds no load while the saga runs). A warm-u
 rate (BENCH_SAGA_WARMUP_SECONDS, default 30) runs first and is not measured: Kafka's and Eureka's
 JVMs compile their hot paths in the first seconds after a start. CPU per order comes from /proc
 (bench/cpu.py) over the measured run; the stack's idle CPU over IDLE_SECONDS before it, and
-``machine`` says how fast this machine is today on two fixed workloads (bench/calibration.py).
+``machine`` says how fast this machine was at the time, on two fixed workloads
+(bench/calibration.py).
 
 Then a rate sweep finds the knee, the highest rate whose p99 stays within 1 s: the rates of
 BENCH_SAGA_SWEEP_RATES (orders/s) for BENCH_SAGA_SWEEP_SECONDS each and the nominal run, in
