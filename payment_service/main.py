@@ -19,7 +19,7 @@ from payment_service.application.charging import (
     UnitOfWorkFactory,
 )
 from payment_service.application.webhooks import InvalidWebhook, WebhookInbox
-from payment_service.consumers import SUBSCRIPTIONS
+from payment_service.consumers import COMPENSATIONS, SUBSCRIPTIONS
 from payment_service.domain.model import Method, PaymentMethod
 from payment_service.settings import PaymentSettings
 from servicekit.messaging.unit_of_work import transaction
@@ -80,7 +80,12 @@ def create_app(settings: PaymentSettings | None = None) -> FastAPI:
         title="payment_service",
         settings=settings,
         routers=[router],
-        subscriptions=SUBSCRIPTIONS.using(SqlPaymentUnitOfWork.joining(methods)),
+        subscriptions=[
+            SUBSCRIPTIONS.using(SqlPaymentUnitOfWork.joining(methods)),
+            COMPENSATIONS.using(SqlPaymentUnitOfWork.joining(methods)).gathering(
+                settings.compensation_gather_ms
+            ),
+        ],
         error_statuses={InvalidSignature: 401, InvalidWebhook: 422},
         workers=[provider_calls] * settings.provider_workers,
         on_startup=start,

@@ -49,6 +49,12 @@ class PaymentSettings(HttpServiceSettings):
     provider_retry_initial_seconds: float = Field(default=0.5, gt=0)
     provider_retry_max_seconds: float = Field(default=30.0, gt=0)
     provider_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    # The group's member for compensations (order.cancelled, order.rejected: no order waits on
+    # them) gathers its fetches: the broker holds each this long and answers with every event of
+    # the orders topic that came meanwhile (0: each as soon as it is written, one request each).
+    # 500 ms is also how long an idle consumer's fetch waits anyway: gathering adds no requests
+    # when nothing happens.
+    compensation_gather_ms: int = Field(default=500, ge=0, le=5_000)
     # A webhook signed longer ago than this (or this far in the future) is refused (401).
     webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
     # Larger webhook bodies are refused (413) before they are read further.

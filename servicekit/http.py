@@ -164,7 +164,9 @@ def operations_router() -> APIRouter:
     async def health(request: Request) -> JSONResponse:
         runtime: ServiceRuntime = request.app.state.runtime
         database_ok = await asyncio.to_thread(runtime.database.ping)
-        consumers = {c.name: c.running for c in runtime.consumers}
+        consumers: dict[str, bool] = {}
+        for consumer in runtime.consumers:  # a group is running when all its members are
+            consumers[consumer.name] = consumers.get(consumer.name, True) and consumer.running
         registered = runtime.registration.registered if runtime.registration else None
         ok = database_ok and all(consumers.values())
         body = {

@@ -72,7 +72,7 @@ def inbox_router() -> APIRouter:
         _: AdminUser, runtime: RuntimeDep, session: SessionDep, event_ids: EventIds
     ) -> InboxEntries:
         """The inbox rows of these events written by this service's consumers."""
-        consumers = sorted(consumer.name for consumer in runtime.consumers)
+        consumers = sorted({consumer.name for consumer in runtime.consumers})
         rows = (
             sql(
                 session,

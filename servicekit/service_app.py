@@ -32,9 +32,11 @@ from servicekit.tokens import (
 
 log = get_logger(__name__)
 
-# What a service consumes: its Subscriptions table, or a function of the runtime that builds
-# it (when its handlers need what only the lifespan makes).
-SubscriptionsFactory = Callable[[ServiceRuntime], Subscriptions[Any]]
+# What a service consumes: its Subscriptions table (or several members of its group, one table
+# each), or a function of the runtime that builds it (when its handlers need what only the
+# lifespan makes).
+SubscriptionTables = Subscriptions[Any] | Sequence[Subscriptions[Any]]
+SubscriptionsFactory = Callable[[ServiceRuntime], SubscriptionTables]
 
 
 def subscribed_consumer(
@@ -43,6 +45,7 @@ def subscribed_consumer(
     """The inbox consumer of a service's Subscriptions table."""
     return InboxConsumer(
         name=subscriptions.group,
+        member=subscriptions.member,
         topics=subscriptions.topics,
         handlers=subscriptions.handlers(),
         session_factory=runtime.database.sessions,
@@ -51,6 +54,30 @@ def subscribed_consumer(
         consumer_overrides=subscriptions.consumer_overrides(),
         deferrable=subscriptions.deferrable,
     )
+
+
+def members(tables: SubscriptionTables) -> list[Subscriptions[Any]]:
+    """The tables of one service, checked: the members of a group each name themselves and
+    consume topics no other member of the group consumes.
+
+    Kafka gives each partition of a topic to one member of the group; a member acknowledges
+    the events it has no handler for. Two members on one topic would each skip the other's
+    events on the partitions they got: those events would never be applied.
+    """
+    tables = [tables] if isinstance(tables, Subscriptions) else list(tables)
+    seen: dict[tuple[str, str], str] = {}
+    for table in tables:
+        for topic in table.topics:
+            other = seen.setdefault((table.group, topic), table.member)
+            if other != table.member:
+                raise ValueError(
+                    f"{table.group}: members {other or '(unnamed)'!r} and "
+                    f"{table.member or '(unnamed)'!r} both consume {topic}"
+                )
+    names = [(table.group, table.member) for table in tables]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two members of one group share a name: {names}")
+    return tables
 
 
 # A background worker: runs in its own thread until the event is set (e.g. a timeout sweeper).
@@ -70,7 +97,7 @@ def create_service_app(
     title: str,
     settings: HttpServiceSettings,
     routers: Sequence[APIRouter],
-    subscriptions: Subscriptions[Any] | SubscriptionsFactory | None = None,
+    subscriptions: SubscriptionTables | SubscriptionsFactory | None = None,
     error_statuses: Mapping[type[Exception], int] | None = None,
     workers: Sequence[Worker] = (),
     on_startup: StartupHook | None = None,
@@ -119,14 +146,16 @@ def create_service_app(
         # A loop that dies takes the process down, so the supervisor restarts it (lifecycle).
         threads = runtime.threads = BackgroundThreads(stop)
         if subscriptions is not None:
-            table = (
+            tables = (
                 subscriptions
-                if isinstance(subscriptions, Subscriptions)
+                if isinstance(subscriptions, (Subscriptions, Sequence))
                 else subscriptions(runtime)
             )
-            runtime.consumers = [subscribed_consumer(table, runtime, kafka)]
+            runtime.consumers = [
+                subscribed_consumer(table, runtime, kafka) for table in members(tables)
+            ]
         for consumer in runtime.consumers:
-            threads.start(f"consumer-{consumer.name}", consumer.run)
+            threads.start(f"consumer-{consumer.client_id}", consumer.run)
         for worker in workers:
             threads.start(f"worker-{worker.__name__}", functools.partial(worker, runtime))
         if runtime.discovery is not None:

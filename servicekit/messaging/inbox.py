@@ -118,12 +118,19 @@ class InboxConsumer:
     ``handlers`` maps event_type to a function ``(session, envelope) -> None`` that does its work
     in the given session and never commits; events of other types on the same topics are
     acknowledged and ignored.
+
+    ``member``: this consumer is one of several members of the group in one process, each on
+    its own topics (a group's member that may gather its fetches while another may not); its
+    client id and static membership id carry the member's name. The inbox rows, the metrics and
+    /health still name the group: an event is the group's to apply once, whichever member
+    fetched it.
     """
 
     def __init__(
         self,
         *,
         name: str,
+        member: str = "",
         topics: Iterable[str],
         handlers: Mapping[str, Handler],
         session_factory: sessionmaker[Session],
@@ -139,6 +146,7 @@ class InboxConsumer:
         defer_seconds: float = 0.2,
     ) -> None:
         self.name = name
+        self.member = member
         self.topics = sorted(set(topics))
         self.handlers = dict(handlers)
         self.session_factory = session_factory
@@ -163,8 +171,13 @@ class InboxConsumer:
         self._consumer: Consumer | None = None
         self._dlq_producer: Producer | None = None
         self._pending: dict[tuple[str, int], int] = {}
-        self._log = log.bind(consumer=name)
+        self._log = log.bind(consumer=name, member=member) if member else log.bind(consumer=name)
         self.running = False
+
+    @property
+    def client_id(self) -> str:
+        """The group's name, and the member's when the group has several here."""
+        return f"{self.name}-{self.member}" if self.member else self.name
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -208,14 +221,17 @@ class InboxConsumer:
             consumer_config(
                 self.kafka,
                 group_id=self.name,
-                client_id=self.name,
+                client_id=self.client_id,
                 static_member=True,
+                member=self.member,
                 on_commit=self._on_commit,
                 **self._consumer_overrides,
             )
         )
         if self._dlq_producer is None:
-            self._dlq_producer = Producer(producer_config(self.kafka, client_id=f"{self.name}-dlq"))
+            self._dlq_producer = Producer(
+                producer_config(self.kafka, client_id=f"{self.client_id}-dlq")
+            )
         clean = False
         try:
             consumer.subscribe(self.topics, on_revoke=self._on_revoke)

@@ -48,12 +48,14 @@ def consumer_config(
     group_id: str,
     client_id: str,
     static_member: bool = False,
+    member: str = "",
     **overrides: Any,
 ) -> dict[str, Any]:
     """Manual offset commits (after the database commit), start from the earliest offset;
     cooperative-sticky assignment, so a rebalance moves only the partitions that change owner
     while the others keep being consumed. ``static_member``: a group member under
-    KAFKA_GROUP_INSTANCE_ID when that is set."""
+    KAFKA_GROUP_INSTANCE_ID when that is set (with ``member`` appended: one process may hold
+    several members of a group, and each static member needs its own id)."""
     config: dict[str, Any] = {
         "bootstrap.servers": settings.bootstrap_servers,
         "group.id": group_id,
@@ -68,7 +70,8 @@ def consumer_config(
         "heartbeat.interval.ms": settings.consumer_heartbeat_interval_ms,
     }
     if static_member and settings.group_instance_id:
-        config["group.instance.id"] = f"{group_id}-{settings.group_instance_id}"
+        instance = f"{group_id}-{settings.group_instance_id}"
+        config["group.instance.id"] = f"{instance}-{member}" if member else instance
     config.update(overrides)
     return config
 

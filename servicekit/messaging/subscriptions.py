@@ -68,10 +68,14 @@ class Subscriptions(Generic[U]):
         unit_of_work: JoinedUnitOfWork[U] | None = None,
         batch_locks: AggregateLocks | None = None,
         gather_ms: int = 0,
+        member: str = "",
     ) -> None:
         if gather_ms < 0:
             raise ValueError(f"{group}: gather_ms must be 0 or more, not {gather_ms}")
         self.group = group
+        # Set: one of several members of the group in the service, each consuming its own
+        # topics (servicekit.service_app.members), e.g. one that gathers and one that does not.
+        self.member = member
         # None when the unit of work needs settings: main.py supplies it with using().
         self.unit_of_work = unit_of_work
         # Aggregates the handlers lock, per message: given, messages that arrive together are
@@ -114,6 +118,7 @@ class Subscriptions(Generic[U]):
             unit_of_work=unit_of_work,
             batch_locks=self.batch_locks,
             gather_ms=gather_ms,
+            member=self.member,
         )
 
     def consumer_overrides(self) -> dict[str, int]:

@@ -22,7 +22,7 @@ from payment_service.adapters.provider import SimulatedProvider
 from payment_service.adapters.repository import SqlPaymentUnitOfWork
 from payment_service.adapters.tables import payments
 from payment_service.api.routes import router
-from payment_service.consumers import SUBSCRIPTIONS
+from payment_service.consumers import COMPENSATIONS, SUBSCRIPTIONS
 from payment_service.domain.model import Method, net_charge
 from payment_service.settings import PaymentSettings
 from servicekit.dependencies import get_principal, get_session
@@ -35,7 +35,14 @@ pytestmark = pytest.mark.integration
 
 PROVIDER = SimulatedProvider(decline_above=Decimal("5000.00"))
 # event_type -> (session, envelope) handler, exactly what the inbox consumer is given.
-HANDLERS = SUBSCRIPTIONS.using(SqlPaymentUnitOfWork.joining({Method.CARD: PROVIDER})).handlers()
+# Both members of the group: the saga's step and the compensations.
+HANDLERS = {
+    event_type: handler
+    for table in (SUBSCRIPTIONS, COMPENSATIONS)
+    for event_type, handler in table.using(SqlPaymentUnitOfWork.joining({Method.CARD: PROVIDER}))
+    .handlers()
+    .items()
+}
 
 
 def stock_reserved(

@@ -25,7 +25,7 @@ from contracts.events import (
 from payment_service.adapters.memory import InMemoryPaymentUnitOfWork, PaymentStore
 from payment_service.adapters.provider import SimulatedProvider
 from payment_service.application import handlers
-from payment_service.consumers import SUBSCRIPTIONS
+from payment_service.consumers import COMPENSATIONS, SUBSCRIPTIONS
 from payment_service.domain.model import (
     DEADLINE_PASSED,
     Authorization,
@@ -344,14 +344,20 @@ def test_a_failed_unit_of_work_leaves_nothing_and_publishes_nothing() -> None:
     assert order.payment.status == PaymentStatus.AUTHORIZED
 
 
-def test_the_subscription_table_names_each_event_and_the_lock_its_handler_takes() -> None:
-    table = SUBSCRIPTIONS.using(lambda session, cause: InMemoryPaymentUnitOfWork(cause=cause))
-    assert table.group == "payment-service"
-    assert table.events == [StockReserved, OrderCancelled, OrderRejected]
-    assert table.topics == ["order.events", "stock_reservation.events"]
+def test_the_subscription_tables_name_each_event_and_the_lock_its_handler_takes() -> None:
+    def build(session: object, cause: Cause) -> InMemoryPaymentUnitOfWork:
+        return InMemoryPaymentUnitOfWork(cause=cause)
+
+    steps, compensations = SUBSCRIPTIONS.using(build), COMPENSATIONS.using(build)
+    assert steps.group == compensations.group == "payment-service"
+    assert (steps.member, compensations.member) == ("", "compensations")
+    assert steps.events == [StockReserved]
+    assert steps.topics == ["stock_reservation.events"]
+    assert compensations.events == [OrderCancelled, OrderRejected]
+    assert compensations.topics == ["order.events"]
     order = Order()
-    assert table.batch_locks is not None
-    for event in (order.reserved(), order.cancelled()):
+    for table, event in ((steps, order.reserved()), (compensations, order.cancelled())):
+        assert table.batch_locks is not None
         envelope = Envelope(
             event_type=event.event_type,
             aggregate_type=event.aggregate_type,
@@ -359,3 +365,9 @@ def test_the_subscription_table_names_each_event_and_the_lock_its_handler_takes(
             payload=event.model_dump(mode="json"),
         )
         assert list(table.batch_locks(envelope)) == [("payment", order.order_id)]
+
+
+def test_the_steps_are_fetched_at_once_and_the_compensations_gather() -> None:
+    assert SUBSCRIPTIONS.consumer_overrides() == {}
+    gathering = COMPENSATIONS.gathering(200).consumer_overrides()
+    assert gathering["fetch.wait.max.ms"] == 200

@@ -354,6 +354,49 @@ def test_events_the_consumer_has_no_handler_for_are_acknowledged_unread(
     assert metric("inbox_dead_letters_total", consumer=consumer.name, topic=topic) == 0
 
 
+def test_two_members_of_one_group_each_apply_their_own_topic(engine: Engine, topic: str) -> None:
+    # payment_service's group: one member takes its saga step at once, the other gathers the
+    # compensations of another topic. Static members (as with KAFKA_GROUP_INSTANCE_ID), so each
+    # needs its own instance id or the broker fences one of them off.
+    other = f"test{uuid.uuid4().hex[:10]}.events"
+    ensure_topics(KafkaSettings(), [other, f"{other}.dlq"])
+    kafka = KafkaSettings(group_instance_id=f"host-{uuid.uuid4().hex[:6]}")
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    steps = InboxConsumer(
+        name=group,
+        topics=[topic],
+        handlers={"test.recorded": record},
+        session_factory=sessionmaker(engine),
+        kafka=kafka,
+    )
+    later = InboxConsumer(
+        name=group,
+        member="later",
+        topics=[other],
+        handlers={"test.recorded": record},
+        session_factory=sessionmaker(engine),
+        kafka=kafka,
+        consumer_overrides=Subscriptions("unused", gather_ms=200).consumer_overrides(),
+    )
+    assert (steps.client_id, later.client_id) == (group, f"{group}-later")
+    mine, theirs = envelope(note="step"), envelope(note="compensation")
+    publish(topic, mine.to_json())
+    publish(other, theirs.to_json())
+    with RunningConsumer(steps), RunningConsumer(later):
+        wait_for(
+            lambda: effects(engine, mine.event_id) == effects(engine, theirs.event_id) == 1,
+            what="each member's event",
+        )
+        more = envelope(note="after both joined")
+        publish(other, more.to_json())
+        wait_for(lambda: effects(engine, more.event_id) == 1, what="the gathering member's next")
+    # One group: the offsets of both topics are the group's, committed as each member left.
+    assert sum(max(o, 0) for o in committed_offsets(group, topic, 6).values()) == 1
+    assert sum(max(o, 0) for o in committed_offsets(group, other, 6).values()) == 2
+    # The metrics name the group, whichever member applied the event.
+    assert metric("inbox_events_processed_total", consumer=group, event_type="test.recorded") == 3
+
+
 def transactions_of(engine: Engine, events: list[Envelope]) -> int:
     with engine.connect() as conn:
         return int(

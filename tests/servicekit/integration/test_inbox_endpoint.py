@@ -56,7 +56,7 @@ class IdleConsumer:
     """Stands in for an inbox consumer: only its group name matters here."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        self.name = self.client_id = name
         self.running = True
 
     def run(self, stop: threading.Event) -> None:

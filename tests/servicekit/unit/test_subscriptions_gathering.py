@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from contracts.events import OrderConfirmed, OrderCreated
+from contracts.events import OrderConfirmed, OrderCreated, StockReserved
 from servicekit.messaging.inbox import no_locks
 from servicekit.messaging.kafka import consumer_config
 from servicekit.messaging.subscriptions import Subscriptions, on
-from servicekit.service_app import subscribed_consumer
+from servicekit.service_app import members, subscribed_consumer
 from servicekit.settings import KafkaSettings
 
 
@@ -70,3 +70,37 @@ def test_deferrable_events_need_the_batch_path() -> None:
         "test-group", on(OrderConfirmed, _noop, deferrable=True), batch_locks=no_locks
     )
     assert table.deferrable == ["order.confirmed"]
+
+
+def test_members_of_one_group_each_name_themselves_and_consume_their_own_topics() -> None:
+    steps = Subscriptions("test-group", on(OrderCreated, _noop))
+    later = Subscriptions("test-group", on(StockReserved, _noop), member="later").gathering(200)
+    assert members([steps, later]) == [steps, later]
+    assert members(steps) == [steps]
+    # A member of the gathering kind keeps its name through using() and gathering().
+    assert later.using(lambda session, cause: None).member == "later"
+    # Two members on one topic: each would skip the other's events on the partitions it got.
+    with pytest.raises(ValueError, match=r"both consume order\.events"):
+        members([steps, Subscriptions("test-group", on(OrderConfirmed, _noop), member="b")])
+    with pytest.raises(ValueError, match="share a name"):
+        members([later, Subscriptions("test-group", on(OrderConfirmed, _noop), member="later")])
+    # Other groups may read the same topic.
+    assert len(members([steps, Subscriptions("other-group", on(OrderConfirmed, _noop))])) == 2
+
+
+def test_each_member_has_its_own_client_and_static_membership_id() -> None:
+    runtime = SimpleNamespace(database=SimpleNamespace(sessions=None))
+    kafka = KafkaSettings(group_instance_id="host-1")
+    table = Subscriptions("test-group", on(StockReserved, _noop), member="later")
+    consumer = subscribed_consumer(table.using(lambda session, cause: None), runtime, kafka)
+    assert (consumer.name, consumer.member, consumer.client_id) == (
+        "test-group",
+        "later",
+        "test-group-later",
+    )
+    config = consumer_config(kafka, group_id="test-group", client_id="c", static_member=True)
+    member = consumer_config(
+        kafka, group_id="test-group", client_id="c", static_member=True, member="later"
+    )
+    assert config["group.instance.id"] == "test-group-host-1"
+    assert member["group.instance.id"] == "test-group-host-1-later"
