@@ -242,9 +242,9 @@ def test_every_dashboard_query_returns_data_after_the_demo(prometheus: None) -> 
         return not empty
 
     try:
-        # The demo's counters reach Prometheus with the next scrapes (every 5 s); a rate needs
+        # The demo's counters reach Prometheus with the next scrapes (every 15 s); a rate needs
         # two samples of a series.
-        wait_for(every_query_has_data, timeout=60, interval=2, what="dashboard data")
+        wait_for(every_query_has_data, timeout=120, interval=2, what="dashboard data")
     except AssertionError:
         raise AssertionError("queries without data:\n" + "\n".join(empty)) from None
 
@@ -258,7 +258,7 @@ def test_the_alert_rules_are_loaded_and_evaluate(prometheus: None) -> None:
         assert name in rules()
     assert "ServiceMissingFromEureka" in rules()
     wait_for(
-        lambda: set(rules().values()) == {"ok"}, timeout=30, interval=1, what="rules evaluated"
+        lambda: set(rules().values()) == {"ok"}, timeout=60, interval=1, what="rules evaluated"
     )
 
 
