@@ -25,23 +25,30 @@ HEADER = (
 
 
 def consumers(services: Sequence[str]) -> list[Consumer]:
-    """The consumer group of each service that has a ``consumers.py`` (SUBSCRIPTIONS)."""
+    """The consumer group of each service that has a ``consumers.py`` (SUBSCRIPTIONS, and the
+    tables of the group's other members there, e.g. payment_service's COMPENSATIONS)."""
     found = []
     for service in services:
         if importlib.util.find_spec(f"{service}.consumers") is None:
             continue  # consumes nothing
         module = importlib.import_module(f"{service}.consumers")
-        table = _subscriptions(module)
-        if table is None:
+        tables = _subscriptions(module)
+        if not tables:
             raise TypeError(f"{service}.consumers has no Subscriptions table named SUBSCRIPTIONS")
-        found.append(Consumer(service, table.group, tuple(table.events)))
+        for group in dict.fromkeys(table.group for table in tables):
+            events = [e for table in tables if table.group == group for e in table.events]
+            found.append(Consumer(service, group, tuple(events)))
     return found
 
 
-def _subscriptions(module: Any) -> Subscriptions[Any] | None:
-    """The module's SUBSCRIPTIONS table (its group and events; no handler runs here)."""
-    table = getattr(module, "SUBSCRIPTIONS", None)
-    return table if isinstance(table, Subscriptions) else None
+def _subscriptions(module: Any) -> list[Subscriptions[Any]]:
+    """The module's SUBSCRIPTIONS table first, then every other table it defines (their groups
+    and events; no handler runs here); none without SUBSCRIPTIONS."""
+    main = getattr(module, "SUBSCRIPTIONS", None)
+    if not isinstance(main, Subscriptions):
+        return []
+    others = [v for v in vars(module).values() if isinstance(v, Subscriptions) and v is not main]
+    return [main, *others]
 
 
 class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML ships no type hints
