@@ -22,6 +22,7 @@ from contracts.events import (
     PricedLine,
     StockReserved,
 )
+from payment_service import main as payment_main
 from payment_service.adapters.memory import InMemoryPaymentUnitOfWork, PaymentStore
 from payment_service.adapters.provider import SimulatedProvider
 from payment_service.application import handlers
@@ -34,8 +35,10 @@ from payment_service.domain.model import (
     Payment,
     PaymentStatus,
 )
+from payment_service.settings import PaymentSettings
 from servicekit.messaging.envelope import Envelope, Event
 from servicekit.messaging.unit_of_work import Cause
+from servicekit.service_app import members
 
 LIMIT = Decimal("5000.00")
 
@@ -367,7 +370,16 @@ def test_the_subscription_tables_name_each_event_and_the_lock_its_handler_takes(
         assert list(table.batch_locks(envelope)) == [("payment", order.order_id)]
 
 
-def test_the_steps_are_fetched_at_once_and_the_compensations_gather() -> None:
-    assert SUBSCRIPTIONS.consumer_overrides() == {}
-    gathering = COMPENSATIONS.gathering(200).consumer_overrides()
-    assert gathering["fetch.wait.max.ms"] == 200
+def test_create_app_fetches_the_step_at_once_and_gathers_the_compensations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: dict[str, object] = {}
+    monkeypatch.setattr(payment_main, "create_service_app", lambda **kwargs: made.update(kwargs))
+    payment_main.create_app(PaymentSettings(compensation_gather_ms=150))
+    steps, compensations = members(made["subscriptions"])
+    assert steps.events == [StockReserved] and steps.consumer_overrides() == {}
+    assert compensations.events == [OrderCancelled, OrderRejected]
+    assert compensations.member == "compensations"
+    assert compensations.consumer_overrides()["fetch.wait.max.ms"] == 150
+    # Both apply what one fetch brings in one transaction.
+    assert steps.batch_locks is not None and compensations.batch_locks is not None
