@@ -71,8 +71,8 @@ def single_infra_programs() -> list[Program]:
         ),
         Program(
             "mailsink",
-            f"{layout.PYTHON} -m aiosmtpd -n -l 127.0.0.1:{layout.MAILSINK_PORT}"
-            f" -c devstack.mailsink.RawMailbox {layout.MAIL_DIR}",
+            f"{layout.PYTHON} -m devstack.mailsink 127.0.0.1:{layout.MAILSINK_PORT}"
+            f" {layout.MAIL_DIR}",
             "infra",
         ),
         Program(
