@@ -120,7 +120,7 @@ def database_ceiling(url: str, batch_size: int) -> float:
                 break
             for row in rows:  # the relay encodes every row too
                 encode_message(row)
-            position = position.after_read(rows, snapshot[1])
+            position = position.after_read(rows, snapshot[1], cut=len(rows) >= batch_size)
             cur.execute(MARK_SQL, {**position.sql_params(), "published": len(rows)})
             done += len(rows)
     elapsed = time.perf_counter() - start

@@ -216,9 +216,16 @@ class Position:
         """Whether rows of transaction ``txid`` may still be unread."""
         return txid > self.txid or txid in self.in_progress
 
-    def after_read(self, rows: list[tuple[Any, ...]], snapshot: str) -> Position:
+    def after_read(self, rows: list[tuple[Any, ...]], snapshot: str, *, cut: bool) -> Position:
         """The position once ``rows`` (one read's rows, in order) were read under ``snapshot``
-        (the text of a pg_snapshot: ``xmin:xmax:xip,...``).
+        (the text of a pg_snapshot: ``xmin:xmax:xip,...``); ``cut`` when the read returned as many
+        rows as it was allowed to, so more matching rows may wait behind the last one.
+
+        The cursor moves to the last row returned, or stays where it was if that row sorts before
+        it: a transaction watched below the cursor that committed late has its rows there, and a
+        read that returns only such rows must not move the cursor back over rows already read
+        (that published them again). A cut read moves it to its last row even then: rows of the
+        watched transactions that it did not return lie past that row.
 
         A row at or below the new cursor that the read did not return was invisible to it, so its
         transaction was running (in ``xip``) and is below the cursor: it is kept. A transaction
@@ -226,10 +233,11 @@ class Position:
         cursor or lie past it), or none (it rolled back): it is dropped. Transactions newer than
         the snapshot have larger ids than any row it shows, so the cursor covers them.
         """
+        txid, last_id = self.txid, self.last_id
         if rows:
-            txid, last_id = int(rows[-1][1]), int(rows[-1][0])
-        else:
-            txid, last_id = self.txid, self.last_id
+            last = int(rows[-1][1]), int(rows[-1][0])
+            if cut or last > (txid, last_id):
+                txid, last_id = last
         running = snapshot.rsplit(":", 1)[1]
         in_progress = tuple(x for x in map(int, running.split(",")) if x < txid) if running else ()
         return Position(txid, last_id, in_progress)
@@ -537,7 +545,7 @@ class DatabaseRelay:
         if not rows or rows[0][0] is not None:
             raise RuntimeError("relay_fetch did not return its snapshot first")
         snapshot: str = rows.pop(0)[1]
-        return rows, after.after_read(rows, snapshot)
+        return rows, after.after_read(rows, snapshot, cut=len(rows) >= self.settings.batch_size)
 
     def _produce(self, rows: list[tuple[Any, ...]], end: Position) -> _Batch:
         batch = _Batch(end=end, size=len(rows), pending=len(rows))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -289,6 +289,53 @@ def test_out_of_order_commits_lose_nothing_and_keep_aggregate_order(
         assert deduplicated == sorted(deduplicated), f"{aggregate_id} reordered: {seen}"
         assert deduplicated == list(range(1, len(deduplicated) + 1))
     assert sum(len(v) for v in seqs.values()) >= 240
+
+
+def test_a_late_commit_is_published_once_and_nothing_after_it_again(
+    scratch_db: str, aggregate_type: str, artifacts: Path
+) -> None:
+    """A transaction that took its id before others and commits after they were published is
+    read alone; the relay must not read what it had published after it again (with no crash
+    and no failover, every event goes out once)."""
+    relay = relay_process({"scratch": scratch_db}, artifacts / "relay.log").start()
+    reader = TopicReader(f"{aggregate_type}.events")
+    written: set[str] = set()
+    try:
+        wait_for(
+            lambda: (relay.health() or {}).get("databases", {}).get("scratch") == "leader",
+            what="relay leads",
+        )
+        for _ in range(3):
+            late, late_txid = open_write_transaction(scratch_db)
+            with late.cursor() as cur:
+                late_event = str(uuid.uuid4())
+                cur.execute(
+                    "INSERT INTO outbox (event_id, aggregate_type, aggregate_id, event_type,"
+                    " payload) VALUES (%s, %s, 'late', 'late.happened', '{}')",
+                    (late_event, aggregate_type),
+                )
+            for _ in range(3):
+                batch = bulk_events(scratch_db, aggregate_type, 5)
+                written |= batch
+                reader.read_until(lambda ms, b=batch: b <= set(event_ids(ms)), timeout=30)
+            wait_for(
+                lambda t=late_txid: t in position_row(scratch_db)[2],
+                what="the relay watches the open transaction",
+            )
+            late.commit()
+            late.close()
+            written.add(late_event)
+            reader.read_until(lambda ms, e=late_event: e in event_ids(ms), timeout=30)
+        last = bulk_events(scratch_db, aggregate_type, 5)
+        written |= last
+        messages = reader.read_until(lambda ms: last <= set(event_ids(ms)), timeout=30)
+    finally:
+        reader.close()
+        relay.stop()
+
+    copies = Counter(event_ids(messages))
+    assert set(copies) == written
+    assert {e: n for e, n in copies.items() if n > 1} == {}
 
 
 def test_second_relay_is_a_hot_standby_that_takes_over(
