@@ -20,6 +20,9 @@ from aiosmtpd.smtp import SMTP
 from devstack import layout
 from devstack.mailsink import MaildirStore, SinkSMTP
 
+# The running sink: its port, its Maildir, its process.
+Sink = tuple[int, Path, subprocess.Popen[bytes]]
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -29,7 +32,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def sink(tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
+def sink(tmp_path: Path) -> Iterator[Sink]:
     port = _free_port()
     maildir = tmp_path / "mail"
     process = subprocess.Popen(
@@ -51,9 +54,7 @@ def sink(tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
     process.wait(10)
 
 
-def test_messages_land_in_the_maildir_as_sent(
-    sink: tuple[int, Path, subprocess.Popen[bytes]],
-) -> None:
+def test_messages_land_in_the_maildir_as_sent(sink: Sink) -> None:
     port, maildir, _ = sink
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
         for n in range(3):
@@ -76,9 +77,7 @@ def test_messages_land_in_the_maildir_as_sent(
     assert not list((maildir / "tmp").iterdir()), "a delivered message stays in tmp/"
 
 
-def test_an_address_it_cannot_parse_is_refused_every_time(
-    sink: tuple[int, Path, subprocess.Popen[bytes]],
-) -> None:
+def test_an_address_it_cannot_parse_is_refused_every_time(sink: Sink) -> None:
     port, maildir, _ = sink
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
         client.ehlo()
@@ -111,9 +110,7 @@ def test_a_remembered_parse_is_aiosmtpds(arg: str) -> None:
     assert SinkSMTP._getaddr(session, arg) == SMTP._getaddr(session, arg)
 
 
-def test_it_stops_on_sigterm_with_a_session_open(
-    sink: tuple[int, Path, subprocess.Popen[bytes]],
-) -> None:
+def test_it_stops_on_sigterm_with_a_session_open(sink: Sink) -> None:
     port, _, process = sink
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
         client.ehlo()
