@@ -502,7 +502,7 @@ class DatabaseRelay:
                     self._rows_announced = False
                     rows, after = self._fetch(conn, position)
                     next_poll = time.monotonic() + self.settings.poll_interval_seconds
-                    if after != position:
+                    if rows or after != position:
                         in_flight.append(self._produce(rows, after))
                         position = after
                     read_now = len(rows) == self.settings.batch_size  # more probably wait
