@@ -65,6 +65,11 @@ def published_position(url: str) -> int:
         return int(row[0]) if row else 0
 
 
+def leads(relay: Any, database: str = "scratch") -> bool:
+    """Whether ``relay`` says it is the leader of ``database``."""
+    return (relay.health() or {}).get("databases", {}).get(database) == "leader"
+
+
 def event_ids(messages: list) -> list[str]:
     return [headers_of(m)["event_id"] for m in messages]
 
@@ -302,7 +307,7 @@ def test_a_late_commit_is_published_once_and_nothing_after_it_again(
     written: set[str] = set()
     try:
         wait_for(
-            lambda: (relay.health() or {}).get("databases", {}).get("scratch") == "leader",
+            lambda: leads(relay),
             what="relay leads",
         )
         for _ in range(3):
@@ -343,7 +348,7 @@ def test_second_relay_is_a_hot_standby_that_takes_over(
 ) -> None:
     leader = relay_process({"scratch": scratch_db}, artifacts / "leader.log").start()
     wait_for(
-        lambda: (leader.health() or {}).get("databases", {}).get("scratch") == "leader",
+        lambda: leads(leader),
         what="first relay leads",
     )
     standby = relay_process({"scratch": scratch_db}, artifacts / "standby.log").start()
@@ -367,7 +372,7 @@ def test_second_relay_is_a_hot_standby_that_takes_over(
 
         leader.kill9()
         wait_for(
-            lambda: (standby.health() or {}).get("databases", {}).get("scratch") == "leader",
+            lambda: leads(standby),
             what="standby takes over",
         )
         second = bulk_events(scratch_db, aggregate_type, 2_000)
@@ -490,7 +495,7 @@ def test_open_transactions_elsewhere_delay_nothing(
         here, here_txid = open_write_transaction(scratch_db)
         try:
             wait_for(
-                lambda: (relay.health() or {}).get("databases", {}).get("scratch") == "leader",
+                lambda: leads(relay),
                 what="relay leads",
             )
             first = bulk_events(scratch_db, aggregate_type, 10)
@@ -549,7 +554,7 @@ def test_late_commit_is_published_before_later_events_of_its_aggregate(
     late_txids: set[int] = set()
     try:
         wait_for(
-            lambda: (relay.health() or {}).get("databases", {}).get("scratch") == "leader",
+            lambda: leads(relay),
             what="relay leads",
         )
         for round_ in range(5):
@@ -665,7 +670,7 @@ def test_a_publisher_thread_that_dies_takes_the_process_down(
         fresh = relay_process({"doomed": doomed_db}, artifacts / "relay-2.log").start()
         try:
             wait_for(
-                lambda: (fresh.health() or {}).get("databases", {}).get("doomed") == "leader",
+                lambda: leads(fresh, "doomed"),
                 what="the fresh relay leads",
             )
             reader.read_until(lambda ms: expected <= set(event_ids(ms)))
