@@ -125,7 +125,8 @@ def _arguments(argv: list[str]) -> tuple[str, int, Path]:
 
 
 async def serve(host: str, port: int, maildir: Path) -> None:
-    """Accept SMTP until SIGTERM or SIGINT, then stop accepting and let open sessions end."""
+    """Accept SMTP until SIGTERM or SIGINT, then stop; open sessions end with the loop (a
+    message is stored before its 250, so none that was accepted is lost)."""
     handler = RawMailbox(maildir)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(

@@ -306,10 +306,7 @@ def test_a_late_commit_is_published_once_and_nothing_after_it_again(
     reader = TopicReader(f"{aggregate_type}.events")
     written: set[str] = set()
     try:
-        wait_for(
-            lambda: leads(relay),
-            what="relay leads",
-        )
+        wait_for(lambda: leads(relay), what="relay leads")
         for _ in range(3):
             late, late_txid = open_write_transaction(scratch_db)
             with late.cursor() as cur:
@@ -347,10 +344,7 @@ def test_second_relay_is_a_hot_standby_that_takes_over(
     scratch_db: str, aggregate_type: str, artifacts: Path
 ) -> None:
     leader = relay_process({"scratch": scratch_db}, artifacts / "leader.log").start()
-    wait_for(
-        lambda: leads(leader),
-        what="first relay leads",
-    )
+    wait_for(lambda: leads(leader), what="first relay leads")
     standby = relay_process({"scratch": scratch_db}, artifacts / "standby.log").start()
     wait_for(
         lambda: (standby.health() or {}).get("databases", {}).get("scratch") == "standby",
@@ -371,10 +365,7 @@ def test_second_relay_is_a_hot_standby_that_takes_over(
         assert standby.metric("outbox_relay_is_leader", database="scratch") == 0
 
         leader.kill9()
-        wait_for(
-            lambda: leads(standby),
-            what="standby takes over",
-        )
+        wait_for(lambda: leads(standby), what="standby takes over")
         second = bulk_events(scratch_db, aggregate_type, 2_000)
         reader.read_until(lambda ms: (first | second) <= set(event_ids(ms)))
         wait_for(
@@ -494,10 +485,7 @@ def test_open_transactions_elsewhere_delay_nothing(
         elsewhere, elsewhere_txid = open_write_transaction(other_db)
         here, here_txid = open_write_transaction(scratch_db)
         try:
-            wait_for(
-                lambda: leads(relay),
-                what="relay leads",
-            )
+            wait_for(lambda: leads(relay), what="relay leads")
             first = bulk_events(scratch_db, aggregate_type, 10)
             reader.read_until(lambda ms: first <= set(event_ids(ms)), timeout=30)
             second = bulk_events(scratch_db, aggregate_type, 10)
@@ -553,10 +541,7 @@ def test_late_commit_is_published_before_later_events_of_its_aggregate(
     pairs: list[tuple[str, str]] = []
     late_txids: set[int] = set()
     try:
-        wait_for(
-            lambda: leads(relay),
-            what="relay leads",
-        )
+        wait_for(lambda: leads(relay), what="relay leads")
         for round_ in range(5):
             aggregate_id = f"late-{round_}"
             with Session(engine) as late:
@@ -669,10 +654,7 @@ def test_a_publisher_thread_that_dies_takes_the_process_down(
         reader = TopicReader(f"{aggregate_type}.events")
         fresh = relay_process({"doomed": doomed_db}, artifacts / "relay-2.log").start()
         try:
-            wait_for(
-                lambda: leads(fresh, "doomed"),
-                what="the fresh relay leads",
-            )
+            wait_for(lambda: leads(fresh, "doomed"), what="the fresh relay leads")
             reader.read_until(lambda ms: expected <= set(event_ids(ms)))
             wait_for(lambda: published_position(doomed_db) >= len(expected), what="all marked")
         finally:
