@@ -13,8 +13,9 @@ machine takes for
   ``pg_select_server_us``, the backend's part of it.
 
 Each is the best of three rounds (the least disturbed by whatever else runs). They say whether
-two runs ran on a machine equally fast; how a slower machine scales the saga's CPU per order
-was not measured.
+two runs ran on a machine equally fast at idle; under load the machine's speed moved by half
+within an hour while these hardly moved, so the saga benchmark also reports its client's CPU per
+order, measured during the run, and the stack's in units of it (bench/saga_bench.py).
 """
 
 from __future__ import annotations
