@@ -253,7 +253,7 @@ async def _step(
         # The stack's CPU per order in units of the client's, which does the same work per order
         # in every run and shares the cores, and their speed at the time, with the stack: on one
         # day its CPU per order went from 0.73 to 1.17 ms and the stack's from 23.2 to 35.1 ms
-        # while this stayed within 29.5-32.9 (docs/performance.md, "Tenth round").
+        # while this stayed within 28.8-32.9 (docs/performance.md, "Tenth round").
         "cpu_per_order_in_client_units": round(cpu_per_order["total"] / client_ms, 1)
         if client_ms and "total" in cpu_per_order
         else None,
