@@ -137,6 +137,9 @@ def common_environment() -> dict[str, str]:
         "EUREKA_PASSWORD": layout.EUREKA_PASSWORD,
         "JWKS_URL": layout.JWKS_URL,
         "PYTHONUNBUFFERED": "1",
+        # A process that dies of a native fault (SIGSEGV, SIGABRT, ...) writes every thread's
+        # Python stack to its log first: the supervisor alone says only which signal it was.
+        "PYTHONFAULTHANDLER": "1",
         # Documented knobs that `make up` passes on when set (see .env.example).
         **{name: os.environ[name] for name in PASS_THROUGH if name in os.environ},
     }

@@ -19,17 +19,30 @@ pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
 
 def chaos(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    """``python -m chaos`` with these options; its report goes to the test's output."""
-    finished = subprocess.run(
-        [sys.executable, "-m", "chaos", "-v", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """``python -m chaos`` with these options; its report goes to the test's output, also when
+    the round overruns ``timeout`` (the report so far says which faults ran and what kept the
+    platform from being quiet)."""
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-m", "chaos", "-v", *args],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as overran:
+        print(_text(overran.stdout), _text(overran.stderr)[-5000:])
+        pytest.fail(f"the chaos round overran {timeout:.0f} s; its report so far is above")
     print(finished.stdout, finished.stderr)
     return finished
+
+
+def _text(output: bytes | str | None) -> str:
+    """What a TimeoutExpired kept of an output (bytes, whatever ``text`` said)."""
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
 
 
 def test_a_round_of_faults_breaks_no_invariant() -> None:
