@@ -19,6 +19,9 @@ const STREAM_LABELS = {
   failed: "Live updates are not available for this order.",
 } as const;
 
+/** How often an open pix order without its code reads its payment again (see the payments query). */
+export const PIX_CODE_REREAD_MS = 3_000;
+
 /** A pix order still open whose QR code the payment service has not shown yet. */
 export function awaitingPixCode(order: Order, payments: Payment[] | undefined): boolean {
   if (order.payment_method !== "pix" || isFinal(order) || order.status === "CONFIRMED") return false;
@@ -42,9 +45,14 @@ export function OrderPage() {
     queryKey: paymentsKey(orderId),
     queryFn: () => api.payments.forOrder(orderId),
     enabled: order.isSuccess,
-    // Read again only when the order's stream says its payment changed (useOrderStream): the
-    // pix charge and its QR code are recorded in the transaction that emits payment.awaiting,
-    // after which the order's payment status is AWAITING_PAYMENT. No polling.
+    // Read again when the order's stream says its payment changed (useOrderStream): the pix
+    // charge and its QR code are recorded in the transaction that emits payment.awaiting, after
+    // which the order's payment status is AWAITING_PAYMENT. And, only while an open pix order
+    // still has no code to show, every PIX_CODE_REREAD_MS as well: twice in CI the page read the
+    // payments 10 ms before the charge existed and no change reached it in the next 60 s, so the
+    // customer had no code to pay with.
+    refetchInterval: (query) =>
+      order.data && awaitingPixCode(order.data, query.state.data) ? PIX_CODE_REREAD_MS : false,
   });
   const cancel = useMutation({
     mutationFn: () => api.orders.cancel(orderId),

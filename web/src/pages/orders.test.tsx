@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from "vitest";
 
 import { eventStream, fakeFetch, json, order, pair, PRODUCT } from "../test/fakeApi";
 import { renderApp } from "../test/render";
+import { PIX_CODE_REREAD_MS } from "./OrderPage";
 
 const ORDER_ID = "bbbbbbbb-0000-4000-8000-000000000001";
 
@@ -69,7 +70,7 @@ describe("an order's page", () => {
     expect(await screen.findByText("Copied.")).toBeInTheDocument();
   });
 
-  it("reads the pix code again when the order's stream says the charge awaits payment, never by polling", async () => {
+  it("reads the pix code again as soon as the order's stream says the charge awaits payment", async () => {
     let asked = 0;
     let charged = false;
     const charge = {
@@ -107,6 +108,37 @@ describe("an order's page", () => {
     expect(screen.queryByText("Preparing the pix code…")).not.toBeInTheDocument();
     expect(asked).toBe(2);
   });
+
+  it("reads the payments again every few seconds while an open pix order has no code and no change arrives", async () => {
+    const asked: number[] = [];
+    const charge = {
+      payment_id: "p1",
+      order_id: ORDER_ID,
+      amount: "9.00",
+      currency: "BRL",
+      status: "AWAITING_PAYMENT",
+      qr_code: "000201pix",
+      qr_code_png: "data:image/png;base64,iVBORw0KGgo=",
+      expires_at: null,
+    };
+    const { fetch } = fakeFetch(
+      orderRoutes({
+        "GET /api/orders/:id": () => json(order({ status: "STOCK_RESERVED", payment_method: "pix" })),
+        // The first read comes before the charge exists; the stream never says anything.
+        "GET /api/payments": () => {
+          asked.push(Date.now());
+          return json(asked.length > 1 ? [charge] : []);
+        },
+        "GET /api/orders/:id/events": () => eventStream().response(),
+      }),
+    );
+    renderApp(`/orders/${ORDER_ID}`, { fetch, session: pair() });
+    expect(await screen.findByText("Preparing the pix code…")).toBeInTheDocument();
+    expect(await screen.findByTestId("pix-qr", {}, { timeout: PIX_CODE_REREAD_MS * 3 })).toBeInTheDocument();
+    expect(asked).toHaveLength(2);
+    const [first = 0, second = 0] = asked;
+    expect(second - first).toBeGreaterThanOrEqual(PIX_CODE_REREAD_MS - 100);
+  }, 15_000);
 
   it("cancels while allowed and shows a 409 as the API says it", async () => {
     const user = userEvent.setup();
