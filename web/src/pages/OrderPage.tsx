@@ -48,9 +48,9 @@ export function OrderPage() {
     // Read again when the order's stream says its payment changed (useOrderStream): the pix
     // charge and its QR code are recorded in the transaction that emits payment.awaiting, after
     // which the order's payment status is AWAITING_PAYMENT. And, only while an open pix order
-    // still has no code to show, every PIX_CODE_REREAD_MS as well: twice in CI the page read the
-    // payments 10 ms before the charge existed and no change reached it in the next 60 s, so the
-    // customer had no code to pay with.
+    // still has no code to show, every PIX_CODE_REREAD_MS as well: twice in one CI run the page
+    // showed no code for 60 s (in the run examined, it read the payments 10 ms before the charge
+    // existed and no change reached it afterwards), so the customer had no code to pay with.
     refetchInterval: (query) =>
       order.data && awaitingPixCode(order.data, query.state.data) ? PIX_CODE_REREAD_MS : false,
   });

@@ -8,6 +8,18 @@ import { PIX_CODE_REREAD_MS } from "./OrderPage";
 
 const ORDER_ID = "bbbbbbbb-0000-4000-8000-000000000001";
 
+// A pix charge payment_service has made: awaiting payment, with its code.
+const charge = {
+  payment_id: "p1",
+  order_id: ORDER_ID,
+  amount: "9.00",
+  currency: "BRL",
+  status: "AWAITING_PAYMENT",
+  qr_code: "000201pix",
+  qr_code_png: "data:image/png;base64,iVBORw0KGgo=",
+  expires_at: null,
+};
+
 function orderRoutes(overrides: Record<string, Parameters<typeof fakeFetch>[0][string]> = {}) {
   return {
     "GET /api/orders/:id/timeline": () => json([{ step: "order_placed", event_type: "order.created", service: "order", at: "2025-01-01T10:00:00Z" }]),
@@ -73,16 +85,6 @@ describe("an order's page", () => {
   it("reads the pix code again as soon as the order's stream says the charge awaits payment", async () => {
     let asked = 0;
     let charged = false;
-    const charge = {
-      payment_id: "p1",
-      order_id: ORDER_ID,
-      amount: "9.00",
-      currency: "BRL",
-      status: "AWAITING_PAYMENT",
-      qr_code: "000201pix",
-      qr_code_png: "data:image/png;base64,iVBORw0KGgo=",
-      expires_at: null,
-    };
     const stream = eventStream();
     const { fetch } = fakeFetch(
       orderRoutes({
@@ -111,16 +113,6 @@ describe("an order's page", () => {
 
   it("reads the payments again every few seconds while an open pix order has no code and no change arrives", async () => {
     const asked: number[] = [];
-    const charge = {
-      payment_id: "p1",
-      order_id: ORDER_ID,
-      amount: "9.00",
-      currency: "BRL",
-      status: "AWAITING_PAYMENT",
-      qr_code: "000201pix",
-      qr_code_png: "data:image/png;base64,iVBORw0KGgo=",
-      expires_at: null,
-    };
     const { fetch } = fakeFetch(
       orderRoutes({
         "GET /api/orders/:id": () => json(order({ status: "STOCK_RESERVED", payment_method: "pix" })),
