@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicekit.context import bound
-from servicekit.db import sql, sql_later
+from servicekit.db import KeptConnection, sql, sql_later
 from servicekit.failpoints import failpoint
 from servicekit.logging import get_logger
 from servicekit.messaging.envelope import Envelope, EnvelopeError, dlq_topic_for
@@ -150,6 +150,9 @@ class InboxConsumer:
         self.topics = sorted(set(topics))
         self.handlers = dict(handlers)
         self.session_factory = session_factory
+        # The consumer's transactions run one after another on its thread: one connection
+        # serves them all (see KeptConnection), given back when the consumer stops.
+        self._database = KeptConnection(session_factory)
         self.kafka = kafka
         self.retry = retry or RetryPolicy()
         self.batch_size = batch_size
@@ -250,6 +253,7 @@ class InboxConsumer:
             clean = True
         finally:
             self.running = False
+            self._database.release()
             if clean:
                 self._commit_offsets(wait=True)
             try:
@@ -408,7 +412,7 @@ class InboxConsumer:
         event_ids = [str(envelope.event_id) for _, envelope, _, _ in work]
         applied: set[Any] = set()
         outcome: list[bool] = []
-        with self.session_factory() as session, session.begin():
+        with self._database.transaction() as session:
             for aggregate_type, aggregate_id in locks:
                 lock_aggregate(session, aggregate_type, aggregate_id)
             seal_aggregate_locks(session)
@@ -507,7 +511,7 @@ class InboxConsumer:
         event_type = envelope.event_type
         event_id = str(envelope.event_id)
         try:
-            with self.session_factory() as session, session.begin():
+            with self._database.transaction() as session:
                 seen = sql(session, _SEEN_SQL, {"consumer": self.name, "event_id": event_id})
                 if seen.first() is not None:
                     DUPLICATES_SKIPPED.labels(self.name, event_type).inc()
