@@ -480,3 +480,103 @@ def test_a_deferrable_event_alone_is_applied_once_its_wait_is_over(
         wait_for(lambda: bool(consumer._held), what="the deferrable event held")
         wait_for(lambda: effects(engine, later.event_id) == 1, what="the held event applied")
     assert not consumer._held
+
+
+class Fetched:
+    """A message as the consumer reads it, for calling its batch path without Kafka."""
+
+    def __init__(self, event: Envelope, offset: int) -> None:
+        self._value, self._offset = event.to_json(), offset
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return []
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return "test.events"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+
+def test_a_batch_applies_each_event_once_whether_seen_before_or_twice_in_it(
+    engine: Engine,
+) -> None:
+    first, second = envelope(note="first"), envelope(note="second")
+    consumer = consumer_for(engine, "test.events", {"test.recorded": record})
+    consumer.batch_locks = no_locks
+    fetched: Any = [Fetched(first, 0)]
+    assert consumer._apply_batch(fetched)  # alone: the batch path too
+    again: Any = [Fetched(first, 1), Fetched(second, 2), Fetched(second, 3)]
+    assert consumer._apply_batch(again)
+    assert effects(engine, first.event_id) == 1
+    assert effects(engine, second.event_id) == 1
+    assert (
+        metric("inbox_duplicates_skipped_total", consumer=consumer.name, event_type="test.recorded")
+        == 2
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT event_id, kafka_offset FROM inbox ORDER BY kafka_offset")
+        ).all()
+    assert [(r[0], r[1]) for r in rows] == [(first.event_id, 0), (second.event_id, 2)]
+    consumer._database.release()
+
+
+def test_a_batch_racing_another_for_one_event_waits_for_it_and_skips_the_event(
+    engine: Engine,
+) -> None:
+    """Two members applying one event at once (a rebalance hands a partition over while its
+    old owner is still applying): the second insert of the inbox row waits for the first
+    transaction, then finds the row and applies nothing."""
+    event = envelope(note="raced")
+    started, release = threading.Event(), threading.Event()
+
+    def slow_record(session: Session, delivered: Envelope) -> None:
+        record(session, delivered)
+        started.set()
+        assert release.wait(30)
+
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    old_owner = consumer_for(engine, "test.events", {"test.recorded": slow_record})
+    new_owner = consumer_for(engine, "test.events", {"test.recorded": record})
+    old_owner.name = new_owner.name = group
+    old_owner.batch_locks = new_owner.batch_locks = no_locks
+    results: dict[str, bool] = {}
+    fetched: Any = [Fetched(event, 7)]
+    threads = [
+        threading.Thread(target=lambda: results.update(old=old_owner._apply_batch(fetched))),
+        threading.Thread(target=lambda: results.update(new=new_owner._apply_batch(fetched))),
+    ]
+    threads[0].start()
+    assert started.wait(30)
+    threads[1].start()
+    wait_for(lambda: _waiting_on_a_lock(engine), what="the second insert waiting")
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert results == {"old": True, "new": True}
+    assert effects(engine, event.event_id) == 1
+    assert metric("inbox_duplicates_skipped_total", consumer=group, event_type="test.recorded") == 1
+    old_owner._database.release()
+    new_owner._database.release()
+
+
+def _waiting_on_a_lock(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+        )
