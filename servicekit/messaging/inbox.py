@@ -89,6 +89,15 @@ ORDER BY 2
 ON CONFLICT (consumer, event_id) DO NOTHING
 RETURNING event_id::text
 """
+# The same for a batch of one, the usual case below saturation: the arrays cost more to quote
+# and to unpack than the row (one process: 350 against 410 us of client CPU, 250 against 360
+# us of the server's, per transaction; a lookup and an insert, 500 and 330).
+_RECORD_ONE_NEW_SQL = """
+INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)
+VALUES (%(consumer)s, %(event_id)s::uuid, %(event_type)s, %(topic)s, %(partition)s, %(offset)s)
+ON CONFLICT (consumer, event_id) DO NOTHING
+RETURNING event_id::text
+"""
 _RECORD_SQL = (
     "INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition, kafka_offset)"
     " VALUES (%(consumer)s, %(event_id)s::uuid, %(event_type)s, %(topic)s, %(partition)s,"
@@ -424,18 +433,33 @@ class InboxConsumer:
             for aggregate_type, aggregate_id in locks:
                 lock_aggregate(session, aggregate_type, aggregate_id)
             seal_aggregate_locks(session)
-            rows = sql(
-                session,
-                _RECORD_NEW_SQL,
-                {
-                    "consumer": self.name,
-                    "event_ids": list(first),
-                    "event_types": [e.event_type for _, e in first.values()],
-                    "topics": [_topic(m) for m, _ in first.values()],
-                    "partitions": [m.partition() or 0 for m, _ in first.values()],
-                    "offsets": [m.offset() or 0 for m, _ in first.values()],
-                },
-            )
+            if len(first) == 1:
+                ((event_id, (message, envelope)),) = first.items()
+                rows = sql(
+                    session,
+                    _RECORD_ONE_NEW_SQL,
+                    {
+                        "consumer": self.name,
+                        "event_id": event_id,
+                        "event_type": envelope.event_type,
+                        "topic": _topic(message),
+                        "partition": message.partition() or 0,
+                        "offset": message.offset() or 0,
+                    },
+                )
+            else:
+                rows = sql(
+                    session,
+                    _RECORD_NEW_SQL,
+                    {
+                        "consumer": self.name,
+                        "event_ids": list(first),
+                        "event_types": [e.event_type for _, e in first.values()],
+                        "topics": [_topic(m) for m, _ in first.values()],
+                        "partitions": [m.partition() or 0 for m, _ in first.values()],
+                        "offsets": [m.offset() or 0 for m, _ in first.values()],
+                    },
+                )
             fresh = {row[0] for row in rows}
             for _, envelope, handler, context in work:
                 event_id = str(envelope.event_id)

@@ -517,11 +517,13 @@ def test_a_batch_applies_each_event_once_whether_seen_before_or_twice_in_it(
     assert consumer._apply_batch(fetched)  # alone: the batch path too
     again: Any = [Fetched(first, 1), Fetched(second, 2), Fetched(second, 3)]
     assert consumer._apply_batch(again)
+    redelivered: Any = [Fetched(second, 4)]
+    assert consumer._apply_batch(redelivered)  # alone again, and seen before
     assert effects(engine, first.event_id) == 1
     assert effects(engine, second.event_id) == 1
     assert (
         metric("inbox_duplicates_skipped_total", consumer=consumer.name, event_type="test.recorded")
-        == 2
+        == 3
     )
     with engine.connect() as conn:
         rows = conn.execute(
