@@ -302,8 +302,19 @@ def _send_queued_first(
 
 def _send_queued_before_commit(connection: Connection) -> None:
     queued = _queued.pop(connection, None)
-    if queued:
+    if not queued:
+        return
+    dbapi = connection.connection.dbapi_connection
+    if dbapi is None:  # no live DBAPI connection: let SQLAlchemy say so
         connection.exec_driver_sql("; ".join(queued), execution_options=_LITERAL)
+        return
+    # As sql() sends a batch: the same hooks and error handling as exec_driver_sql, without an
+    # execution context and a result object (most transactions end with queued statements).
+    cursor = dbapi.cursor()
+    try:
+        connection._cursor_execute(cursor, "; ".join(queued), None)  # type: ignore[arg-type]
+    finally:
+        cursor.close()
 
 
 def _drop_queued(connection: Connection) -> None:
