@@ -162,7 +162,6 @@ class InboxConsumer:
         self.member = member
         self.topics = sorted(set(topics))
         self.handlers = dict(handlers)
-        self.session_factory = session_factory
         # The consumer's transactions run one after another on its thread: one connection
         # serves them all (see KeptConnection), given back when the consumer stops.
         self._database = KeptConnection(session_factory)

@@ -6,7 +6,6 @@ as on any session."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -17,7 +16,7 @@ from sqlalchemy.pool import QueuePool
 
 from servicekit.db import Database, KeptConnection, note_for_commit, on_commit_of, sql, sql_later
 from servicekit.messaging.outbox import lock_aggregate
-from tests.support import sqlalchemy_url
+from tests.support import sqlalchemy_url, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -139,14 +138,14 @@ def test_the_connection_goes_back_after_hold_seconds(database: Database) -> None
 
 def _wait_gone(admin: psycopg2.extensions.connection, pid: int) -> None:
     """pg_terminate_backend signals the backend; wait until it has exited."""
-    deadline = time.monotonic() + 10
-    with admin.cursor() as cursor:
-        while time.monotonic() < deadline:
+
+    def gone() -> bool:
+        with admin.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
-            if cursor.fetchone()[0] == 0:
-                return
-            time.sleep(0.01)
-    raise AssertionError(f"backend {pid} still running")
+            row = cursor.fetchone()
+        return row is not None and row[0] == 0
+
+    wait_for(gone, timeout=10, what=f"backend {pid} gone")
 
 
 def test_each_transaction_takes_its_own_aggregate_locks(database: Database) -> None:
