@@ -13,9 +13,10 @@ Python: no framework, database or transport here.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+
+from servicekit.ids import new_id
 
 
 class Kind(StrEnum):
@@ -148,4 +149,4 @@ class Notification:
     ) -> Notification:
         """A notification with a fresh id: also its Message-ID or SMS idempotency key, the same
         on every attempt."""
-        return cls(str(uuid.uuid4()), event_id, user_id, kind, channel, recipient, message)
+        return cls(str(new_id()), event_id, user_id, kind, channel, recipient, message)

@@ -8,7 +8,6 @@ whatever the order records is published when it commits.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +24,7 @@ from order_service.domain.errors import (
 )
 from order_service.domain.model import Order
 from order_service.domain.statuses import FulfilmentStatus, OrderStatus, PaymentMethod
+from servicekit.ids import new_id
 from servicekit.logging import get_logger
 from servicekit.tokens import Principal
 
@@ -98,7 +98,7 @@ def place_order(command: PlaceOrder, uow: OrderUnitOfWork) -> Placed:
     if archived:
         raise ArchivedProducts(archived)
     order = Order.place(
-        order_id=str(uuid.uuid4()),
+        order_id=str(new_id()),
         customer_id=command.customer_id,
         items=command.items,
         prices={pid: (product.price, product.currency) for pid, product in known.items()},

@@ -8,7 +8,6 @@ uuid.UUID (the dialect registers the type) and ``amount`` as Decimal.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +23,7 @@ from payment_service.domain.model import (
     ProviderCall,
 )
 from servicekit.db import note_for_commit, on_commit_of, sql
+from servicekit.ids import new_id
 from servicekit.messaging.unit_of_work import Cause, SqlUnitOfWork
 
 _LOAD_FOR_UPDATE = """
@@ -147,7 +147,7 @@ class SqlPayments:
 
     def _request_calls(self, payment: Payment) -> None:
         for kind in payment.calls:
-            parameters = {"call_id": str(uuid.uuid4()), "order_id": payment.order_id, "kind": kind}
+            parameters = {"call_id": str(new_id()), "order_id": payment.order_id, "kind": kind}
             sql(self._session, _REQUEST_CALL, parameters)
             note_for_commit(self._session, _CALLS_REQUESTED, kind)
         payment.calls.clear()

@@ -17,7 +17,6 @@ What a payment decides is recorded as event objects of the catalog (``contracts.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,6 +31,7 @@ from contracts.events import (
     PaymentVoided,
 )
 from contracts.money import money_text
+from servicekit.ids import new_id
 from servicekit.messaging.envelope import Event
 
 
@@ -159,7 +159,7 @@ class Payment:
             answer = method.authorize(charge)
         declined = answer.reason if isinstance(answer, Declined) else None
         payment = cls(
-            payment_id=str(uuid.uuid4()),
+            payment_id=str(new_id()),
             order_id=charge.order_id,
             customer_id=charge.customer_id,
             amount=charge.amount,
@@ -183,7 +183,7 @@ class Payment:
             late.method = Method.PIX
             return late
         payment = cls(
-            payment_id=str(uuid.uuid4()),
+            payment_id=str(new_id()),
             order_id=charge.order_id,
             customer_id=charge.customer_id,
             amount=charge.amount,
@@ -202,7 +202,7 @@ class Payment:
         """The order ended before any payment: a VOIDED tombstone of nothing, so that a late
         stock.reserved finds it and charges nothing."""
         payment = cls(
-            payment_id=str(uuid.uuid4()),
+            payment_id=str(new_id()),
             order_id=order_id,
             customer_id=customer_id,
             amount=ZERO,

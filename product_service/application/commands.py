@@ -7,7 +7,6 @@ whatever the product records is published when it commits.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,6 +15,7 @@ from product_service.application.ports import ProductUnitOfWork
 from product_service.domain.category import Category, CategoryChanges
 from product_service.domain.errors import CategoryNotFound, ProductNotFound
 from product_service.domain.product import Product, ProductChanges
+from servicekit.ids import new_id
 from servicekit.logging import get_logger
 
 log = get_logger(__name__)
@@ -79,7 +79,7 @@ def create_product(command: CreateProduct, uow: ProductUnitOfWork) -> Product:
     """Add the product; product.created goes out with it. SkuTaken for a SKU in use,
     UnknownCategory for a category that does not exist."""
     product = Product.create(
-        product_id=str(uuid.uuid4()),
+        product_id=str(new_id()),
         sku=command.sku,
         name=command.name,
         description=command.description,
@@ -124,7 +124,7 @@ def create_category(command: CreateCategory, uow: ProductUnitOfWork) -> Category
     """Add the category; category.created goes out with it. SlugTaken for a slug in use,
     SlugUnderivable for a name without one and no slug given."""
     category = Category.create(
-        category_id=str(uuid.uuid4()),
+        category_id=str(new_id()),
         name=command.name,
         slug=command.slug,
         description=command.description,

@@ -16,6 +16,8 @@ from typing import Any, ClassVar, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from servicekit.ids import new_id
+
 
 class EnvelopeError(ValueError):
     """A message that is not a valid envelope: retrying it cannot help."""
@@ -34,7 +36,7 @@ class Envelope:
     aggregate_id: str
     payload: dict[str, Any]
     version: int = 1
-    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    event_id: uuid.UUID = field(default_factory=new_id)
     occurred_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     correlation_id: str | None = None
     causation_id: str | None = None

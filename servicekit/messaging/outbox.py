@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from servicekit.context import current as current_context
 from servicekit.db import sql, sql_later
+from servicekit.ids import new_id
 from servicekit.messaging.envelope import EventRegistry
 
 metadata = MetaData()
@@ -123,7 +124,7 @@ def add_event(
                 "published in the order they were written"
             )
         lock_aggregate(session, aggregate_type, aggregate_id)
-    event_id = event_id or uuid.uuid4()
+    event_id = event_id or new_id()
     if registry is not None:
         body = registry.dump(event_type, payload, version)
     elif isinstance(payload, BaseModel):

@@ -29,6 +29,7 @@ from typing import Protocol, Self, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from servicekit.context import current as current_context
+from servicekit.ids import new_id
 from servicekit.messaging.envelope import Event
 from servicekit.messaging.outbox import add_event, lock_aggregate
 
@@ -207,7 +208,7 @@ class InMemoryUnitOfWork(UnitOfWork):
         self.collect()
 
     def _write(self, event: Event) -> Published:
-        return Published(event, uuid.uuid4())
+        return Published(event, new_id())
 
     def _commit(self) -> None:
         self.committed += 1
